@@ -1,0 +1,1 @@
+//! The async NATS client used by the `nats` CLI and the tests.

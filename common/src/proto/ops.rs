@@ -1,0 +1,93 @@
+//! Protocol operations, borrowed from the read buffer they were parsed from.
+
+/// One parsed operation. Every slice points into the caller's read buffer, so parsing
+/// allocates nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op<'a> {
+    /// `CONNECT {json}` (client or route).
+    Connect(&'a [u8]),
+    /// `INFO {json}`.
+    Info(&'a [u8]),
+    Ping,
+    Pong,
+    /// `+OK`.
+    Ok,
+    /// `-ERR 'text'`: the text between the quotes (or the raw argument when unquoted).
+    Err(&'a [u8]),
+    /// `PUB` or `HPUB` from a client.
+    Pub(Message<'a>),
+    /// `SUB subject [queue] sid`.
+    Sub {
+        subject: &'a [u8],
+        queue: Option<&'a [u8]>,
+        sid: &'a [u8],
+    },
+    /// `UNSUB sid [max]`.
+    Unsub {
+        sid: &'a [u8],
+        max: Option<u64>,
+    },
+    /// `MSG`/`HMSG` delivered by a server to a client.
+    Msg {
+        sid: &'a [u8],
+        msg: Message<'a>,
+    },
+    /// `RS+ account subject [queue weight]` (and `LS+`, whose origin is dropped).
+    RouteSub {
+        account: &'a [u8],
+        subject: &'a [u8],
+        queue: Option<&'a [u8]>,
+        weight: u32,
+    },
+    /// `RS- account subject [queue]` (and `LS-`).
+    RouteUnsub {
+        account: &'a [u8],
+        subject: &'a [u8],
+        queue: Option<&'a [u8]>,
+    },
+    /// `RMSG`/`HMSG` (and `LMSG`) from a route peer.
+    RouteMsg {
+        account: &'a [u8],
+        msg: Message<'a>,
+        /// Queue groups the receiver must serve: names separated by single spaces.
+        queues: Queues<'a>,
+    },
+}
+
+/// A message as it travels: subject, optional reply, optional header block, payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Message<'a> {
+    pub subject: &'a [u8],
+    pub reply: Option<&'a [u8]>,
+    /// The raw `NATS/1.0` header block including its blank line, when the op had headers.
+    pub headers: Option<&'a [u8]>,
+    pub payload: &'a [u8],
+}
+
+impl Message<'_> {
+    /// Bytes counted against max_payload and in statistics: headers plus payload.
+    pub fn size(&self) -> usize {
+        self.headers.map_or(0, |h| h.len()) + self.payload.len()
+    }
+}
+
+/// The queue-group names carried by a routed message, kept as the raw argument text so
+/// parsing does not allocate; iterate to get each name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Queues<'a>(pub &'a [u8]);
+
+impl<'a> Queues<'a> {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        split_args(self.0)
+    }
+}
+
+/// Splits an argument string on runs of spaces and tabs.
+pub fn split_args(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    line.split(|b| *b == b' ' || *b == b'\t')
+        .filter(|s| !s.is_empty())
+}
