@@ -270,12 +270,20 @@ pub(crate) fn is_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n')
 }
 
-/// Characters that end a bare value (after its first character).
+/// Characters that end a number-like bare value (after its first
+/// character).
 pub(crate) fn ends_bare(c: char, ctx: Ctx) -> bool {
     is_space(c)
         || matches!(c, ',' | ';' | '#')
         || (ctx == Ctx::Map && c == '}')
         || (ctx == Ctx::Array && c == ']')
+}
+
+/// Characters that end a bare word that did not start like a number: as
+/// above, plus `]` anywhere and `}` inside arrays too (the reference rejects
+/// `a = x]y` and `[x}y]` but reads `a = 12]` as the string "12]").
+pub(crate) fn ends_word(c: char, ctx: Ctx) -> bool {
+    ends_bare(c, ctx) || c == ']' || (ctx == Ctx::Array && c == '}')
 }
 
 /// Characters that end a `$NAME` reference.

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::error::{ConfigError, ErrorKind};
-use super::lexer::{ends_bare, ends_key, ends_variable, is_space, show_char, Ctx, Cursor};
+use super::lexer::{
+    ends_bare, ends_key, ends_variable, ends_word, is_space, show_char, Ctx, Cursor,
+};
 use super::value::{Kind, Map, Pos, Value};
 
 /// Bounds recursion through nested maps/arrays, includes and environment
@@ -297,7 +299,7 @@ impl Parser {
             Some('.') => return Err(self.cur.error_here("Floats must start with a digit".into())),
             Some(']') if ctx != Ctx::Array => return Err(self.end_error(ctx)),
             Some(_) => {
-                let word = self.cur.bare_word(true, |c| ends_bare(c, ctx));
+                let word = self.cur.bare_word(true, |c| ends_word(c, ctx));
                 match word.to_ascii_lowercase().as_str() {
                     "true" | "yes" | "on" => Kind::Bool(true),
                     "false" | "no" | "off" => Kind::Bool(false),
