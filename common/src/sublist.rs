@@ -99,11 +99,13 @@ pub struct SublistStats {
     pub avg_fanout: f64,
 }
 
+type Cache<T> = HashMap<Box<[u8]>, Arc<MatchResult<T>>>;
+
 pub struct Sublist<T> {
     root: Level<T>,
     count: u64,
     genid: Arc<AtomicU64>,
-    cache: Mutex<HashMap<Box<[u8]>, Arc<MatchResult<T>>>>,
+    cache: Mutex<Cache<T>>,
     inserts: AtomicU64,
     removes: AtomicU64,
     matches: AtomicU64,

@@ -1,0 +1,894 @@
+//! One client connection: the shared `Client` handle that other connections deliver to,
+//! and the read loop that parses and acts on what the client sends.
+
+use crate::auth;
+use crate::deliver::{self, Delivery, FlushSet};
+use crate::logging;
+use crate::outbound::{self, Outbound};
+use crate::server::Server;
+use bytes::{Buf, BytesMut};
+use nats_common::info::ConnectInfo;
+use nats_common::proto::{self, Message, Op, ParseError, Parser, Side};
+use nats_common::subject;
+use nats_common::sublist::MatchResult;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tracing::{debug, error, info, trace};
+
+/// What kind of peer a connection serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Client,
+    Router,
+}
+
+/// Why a connection closed, with the reference's wording (shown in logs and /connz).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClosedState {
+    ClientClosed,
+    AuthenticationTimeout,
+    AuthenticationViolation,
+    TlsHandshakeError,
+    SlowConsumerPendingBytes,
+    SlowConsumerWriteDeadline,
+    WriteError,
+    ReadError,
+    ParseError,
+    StaleConnection,
+    ProtocolViolation,
+    BadClientProtocolVersion,
+    WrongPort,
+    MaxConnectionsExceeded,
+    MaxPayloadExceeded,
+    MaxControlLineExceeded,
+    DuplicateRoute,
+    RouteRemoved,
+    ServerShutdown,
+    MsgHeaderViolation,
+    NoRespondersRequiresHeaders,
+    ClusterNameConflict,
+    DuplicateServerName,
+}
+
+impl ClosedState {
+    pub fn as_str(self) -> &'static str {
+        use ClosedState::*;
+        match self {
+            ClientClosed => "Client Closed",
+            AuthenticationTimeout => "Authentication Timeout",
+            AuthenticationViolation => "Authentication Failure",
+            TlsHandshakeError => "TLS Handshake Failure",
+            SlowConsumerPendingBytes => "Slow Consumer (Pending Bytes)",
+            SlowConsumerWriteDeadline => "Slow Consumer (Write Deadline)",
+            WriteError => "Write Error",
+            ReadError => "Read Error",
+            ParseError => "Parse Error",
+            StaleConnection => "Stale Connection",
+            ProtocolViolation => "Protocol Violation",
+            BadClientProtocolVersion => "Bad Client Protocol Version",
+            WrongPort => "Incorrect Port",
+            MaxConnectionsExceeded => "Maximum Connections Exceeded",
+            MaxPayloadExceeded => "Maximum Message Payload Exceeded",
+            MaxControlLineExceeded => "Maximum Control Line Exceeded",
+            DuplicateRoute => "Duplicate Route",
+            RouteRemoved => "Route Removed",
+            ServerShutdown => "Server Shutdown",
+            MsgHeaderViolation => "Message Header Violation",
+            NoRespondersRequiresHeaders => "No Responders Requires Headers",
+            ClusterNameConflict => "Cluster Name Conflict",
+            DuplicateServerName => "Duplicate Server Name",
+        }
+    }
+
+    /// Whether queued output is dropped rather than flushed on close.
+    fn discards_output(self) -> bool {
+        matches!(
+            self,
+            ClosedState::SlowConsumerPendingBytes
+                | ClosedState::SlowConsumerWriteDeadline
+                | ClosedState::WriteError
+        )
+    }
+}
+
+/// A subscription. Shared by the owner's sid table and the server's index.
+pub struct Subscription {
+    pub client: Arc<Client>,
+    pub subject: Box<[u8]>,
+    pub queue: Option<Box<[u8]>>,
+    pub sid: Box<[u8]>,
+    /// Auto-unsubscribe after this many messages; 0 = never.
+    pub max: AtomicU64,
+    pub delivered: AtomicU64,
+    /// Set once removed; cached match results may still hold it for a moment.
+    pub closed: AtomicBool,
+    /// For route interest: how many members a remote queue group has.
+    pub weight: std::sync::atomic::AtomicU32,
+}
+
+/// The handle the sublist stores; equal only to itself.
+#[derive(Clone)]
+pub struct SubRef(pub Arc<Subscription>);
+
+impl PartialEq for SubRef {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::ops::Deref for SubRef {
+    type Target = Subscription;
+    fn deref(&self) -> &Subscription {
+        &self.0
+    }
+}
+
+/// Details shown by monitoring, set at CONNECT.
+#[derive(Debug, Clone, Default)]
+pub struct ClientMeta {
+    pub name: String,
+    pub lang: String,
+    pub version: String,
+    pub user: String,
+    pub rtt: Option<Duration>,
+    pub tls_version: String,
+    pub tls_cipher: String,
+    /// The remote server's id, for routes.
+    pub remote_id: String,
+    /// CONNECT `protocol`: 1 means the client accepts async INFO.
+    pub protocol: i32,
+}
+
+/// A connection as the rest of the server sees it.
+pub struct Client {
+    pub cid: u64,
+    pub kind: Kind,
+    pub addr: SocketAddr,
+    pub start: SystemTime,
+    pub out: Outbound,
+    /// The peer understands HMSG; otherwise headers are stripped on delivery.
+    pub headers: AtomicBool,
+    pub in_msgs: AtomicU64,
+    pub in_bytes: AtomicU64,
+    /// Unix nanoseconds of the last message in or out.
+    pub last_activity: AtomicU64,
+    pub meta: Mutex<ClientMeta>,
+    pub subs: Mutex<HashMap<Box<[u8]>, Arc<Subscription>>>,
+    /// Async INFO may be sent (protocol 1 and first PONG given).
+    pub info_ready: AtomicBool,
+    closed: AtomicBool,
+    reason: Mutex<Option<ClosedState>>,
+    kill: tokio::sync::Notify,
+    server: std::sync::Weak<Server>,
+}
+
+pub fn unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+impl Client {
+    pub fn new(server: &Arc<Server>, cid: u64, kind: Kind, addr: SocketAddr) -> Arc<Client> {
+        let max_pending = server.opts().max_pending;
+        Arc::new(Client {
+            cid,
+            kind,
+            addr,
+            start: SystemTime::now(),
+            out: Outbound::new(max_pending),
+            headers: AtomicBool::new(kind == Kind::Router),
+            in_msgs: AtomicU64::new(0),
+            in_bytes: AtomicU64::new(0),
+            last_activity: AtomicU64::new(unix_nanos()),
+            meta: Mutex::new(ClientMeta::default()),
+            subs: Mutex::new(HashMap::new()),
+            info_ready: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            reason: Mutex::new(None),
+            kill: tokio::sync::Notify::new(),
+            server: Arc::downgrade(server),
+        })
+    }
+
+    /// Log prefix: `127.0.0.1:43512 - cid:4 - "v1.22.1:go:name"`.
+    pub fn prefix(&self) -> String {
+        let tag = if self.kind == Kind::Router {
+            "rid"
+        } else {
+            "cid"
+        };
+        let meta = self.meta.lock();
+        if meta.lang.is_empty() && meta.version.is_empty() && meta.name.is_empty() {
+            format!("{} - {tag}:{}", self.addr, self.cid)
+        } else {
+            format!(
+                "{} - {tag}:{} - \"v{}:{}:{}\"",
+                self.addr, self.cid, meta.version, meta.lang, meta.name
+            )
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub fn close_reason(&self) -> Option<ClosedState> {
+        *self.reason.lock()
+    }
+
+    /// Closes the connection for `reason`; the first reason given is kept.
+    pub fn close(&self, reason: ClosedState) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        *self.reason.lock() = Some(reason);
+        self.out.close(reason.discards_output());
+        self.kill.notify_one();
+    }
+
+    /// Closes a peer that cannot keep up, counting it as the reference does.
+    pub fn slow_consumer(&self, reason: ClosedState, pending: usize) {
+        if self.is_closed() {
+            return;
+        }
+        if let Some(s) = self.server.upgrade() {
+            s.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+        }
+        match reason {
+            ClosedState::SlowConsumerWriteDeadline => info!(
+                "{} - Slow Consumer Detected: WriteDeadline exceeded with {} bytes pending",
+                self.prefix(),
+                pending
+            ),
+            _ => info!(
+                "{} - Slow Consumer Detected: MaxPending of {} Exceeded",
+                self.prefix(),
+                self.out.max_pending
+            ),
+        }
+        self.close(reason);
+    }
+
+    /// Queues `-ERR 'text'`.
+    pub fn send_err(&self, text: &str) {
+        let mut b = Vec::with_capacity(text.len() + 10);
+        proto::err(&mut b, text);
+        if logging::trace_enabled() {
+            trace!("{} - ->> [-ERR '{}']", self.prefix(), text);
+        }
+        self.out.send(&b);
+    }
+
+    /// Resolves when someone closes this connection.
+    pub async fn killed(&self) {
+        self.kill.notified().await
+    }
+}
+
+/// Connection-local state of a client's read loop.
+struct Reader {
+    server: Arc<Server>,
+    client: Arc<Client>,
+    parser: Parser,
+    opts: ConnectInfo,
+    connected: bool,
+    auth_required: bool,
+    perms: Option<Arc<auth::Permissions>>,
+    /// Match results by subject, valid while the server's generation is `cache_gen`.
+    cache: HashMap<Box<[u8]>, Arc<MatchResult<SubRef>>>,
+    cache_gen: u64,
+    flush: FlushSet,
+    batch_msgs: u64,
+    batch_bytes: u64,
+    pings_out: u32,
+    ping_sent: Option<Instant>,
+    rtt_measured: bool,
+    last_in: Instant,
+    /// Answered the first PING after CONNECT; async INFO may be sent from then on.
+    pong_sent: bool,
+    /// Credentials were rejected; the answer goes out after a delay.
+    auth_failed: bool,
+}
+
+const CACHE_MAX: usize = 256;
+
+/// Handles one accepted client connection until it closes.
+pub async fn run<R, W>(server: Arc<Server>, client: Arc<Client>, rd: R, wr: W)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let opts = server.opts();
+    let writer = tokio::spawn(outbound::run_writer(
+        client.clone(),
+        wr,
+        opts.write_deadline,
+    ));
+    let mut parser = Parser::new(Side::Client, opts.max_control_line, opts.max_payload);
+    parser.headers = false;
+    let auth_required = server.auth_required();
+    let mut reader = Reader {
+        server: server.clone(),
+        client: client.clone(),
+        parser,
+        opts: ConnectInfo::default(),
+        connected: false,
+        auth_required,
+        perms: None,
+        cache: HashMap::new(),
+        cache_gen: 0,
+        flush: FlushSet::default(),
+        batch_msgs: 0,
+        batch_bytes: 0,
+        pings_out: 0,
+        ping_sent: None,
+        rtt_measured: false,
+        last_in: Instant::now(),
+        pong_sent: false,
+        auth_failed: false,
+    };
+    reader
+        .read_loop(rd, opts.ping_interval, opts.effective_auth_timeout())
+        .await;
+    reader.cleanup();
+    let _ = writer.await;
+}
+
+impl Reader {
+    async fn read_loop<R: AsyncRead + Unpin>(
+        &mut self,
+        mut rd: R,
+        ping_interval: Duration,
+        auth_timeout: Duration,
+    ) {
+        let mut buf = BytesMut::with_capacity(32 * 1024);
+        let ping = tokio::time::sleep(ping_interval);
+        tokio::pin!(ping);
+        let auth = tokio::time::sleep(auth_timeout);
+        tokio::pin!(auth);
+        let client = self.client.clone();
+        loop {
+            if client.is_closed() {
+                break;
+            }
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(32 * 1024);
+            }
+            tokio::select! {
+                _ = client.killed() => break,
+                r = rd.read_buf(&mut buf) => match r {
+                    Ok(0) => {
+                        client.close(ClosedState::ClientClosed);
+                        break;
+                    }
+                    Ok(_) => {
+                        self.last_in = Instant::now();
+                        let used = self.process(&buf);
+                        buf.advance(used);
+                        self.end_batch();
+                        if self.auth_failed {
+                            tokio::time::sleep(crate::server::AUTH_FAILURE_DELAY).await;
+                            client.send_err("Authorization Violation");
+                            client.close(ClosedState::AuthenticationViolation);
+                            break;
+                        }
+                    }
+                    Err(_) => {
+                        client.close(ClosedState::ReadError);
+                        break;
+                    }
+                },
+                _ = &mut ping => {
+                    self.ping_timer();
+                    let next = self.server.opts().ping_interval;
+                    ping.as_mut().reset(tokio::time::Instant::now() + next);
+                }
+                _ = &mut auth, if self.auth_required && !self.connected => {
+                    debug!("{} - Authentication Timeout", client.prefix());
+                    client.send_err("Authentication Timeout");
+                    client.close(ClosedState::AuthenticationTimeout);
+                    break;
+                }
+            }
+            if self.connected && !self.rtt_measured && self.ping_sent.is_none() {
+                // The first PING goes out about 2 s after CONNECT to measure RTT.
+                let first = first_ping_delay(self.server.opts().ping_interval);
+                let target = tokio::time::Instant::now() + first;
+                if ping.deadline() > target {
+                    ping.as_mut().reset(target);
+                }
+            }
+        }
+    }
+
+    /// Parses and handles every complete op in `buf`; returns the bytes used.
+    fn process(&mut self, buf: &[u8]) -> usize {
+        let mut pos = 0;
+        while pos < buf.len() {
+            match self.parser.parse(&buf[pos..]) {
+                Ok(Some((op, n))) => {
+                    pos += n;
+                    if !self.handle(op) {
+                        return buf.len();
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.parse_error(e, &buf[pos..]);
+                    return buf.len();
+                }
+            }
+        }
+        pos
+    }
+
+    fn parse_error(&mut self, e: ParseError, rest: &[u8]) {
+        let c = &self.client;
+        match e {
+            ParseError::UnknownOp => {
+                error!(
+                    "{} - Client parser ERROR, state=0, i=0: proto='{}...'",
+                    c.prefix(),
+                    logging::quote_bytes(rest, 32).trim_matches('"')
+                );
+                c.send_err("Unknown Protocol Operation");
+                c.close(ClosedState::ParseError);
+            }
+            ParseError::MaxControlLine { len, max } => {
+                error!(
+                    "{} - maximum control line exceeded: max_control_line {max}, line len {len}",
+                    c.prefix()
+                );
+                c.send_err("maximum control line exceeded");
+                c.close(ClosedState::MaxControlLineExceeded);
+            }
+            ParseError::MaxPayload { size, max } => {
+                error!("{} - maximum payload exceeded: {size} vs {max}", c.prefix());
+                c.send_err("Maximum Payload Violation");
+                c.close(ClosedState::MaxPayloadExceeded);
+            }
+            ParseError::HeadersNotSupported => {
+                error!("{} - message headers not supported", c.prefix());
+                c.close(ClosedState::MsgHeaderViolation);
+            }
+            ParseError::Protocol(msg) => {
+                error!("{} - {msg}", c.prefix());
+                c.close(ClosedState::ProtocolViolation);
+            }
+        }
+    }
+
+    /// Wakes the writers of everyone who got data in this batch and publishes counters.
+    fn end_batch(&mut self) {
+        self.flush.flush(&self.server);
+        if self.batch_msgs > 0 {
+            let c = &self.client;
+            c.in_msgs.fetch_add(self.batch_msgs, Ordering::Relaxed);
+            c.in_bytes.fetch_add(self.batch_bytes, Ordering::Relaxed);
+            c.last_activity.store(unix_nanos(), Ordering::Relaxed);
+            let st = &self.server.stats;
+            st.in_msgs.fetch_add(self.batch_msgs, Ordering::Relaxed);
+            st.in_bytes.fetch_add(self.batch_bytes, Ordering::Relaxed);
+            self.batch_msgs = 0;
+            self.batch_bytes = 0;
+        }
+    }
+
+    fn reply(&mut self, bytes: &[u8]) {
+        let c = &self.client;
+        let queue = {
+            let mut st = c.out.lock();
+            if st.closed {
+                return;
+            }
+            st.buf.extend_from_slice(bytes);
+            !std::mem::replace(&mut st.flush_queued, true)
+        };
+        if queue {
+            self.flush.push(c.clone());
+        }
+    }
+
+    fn ok(&mut self) {
+        if self.opts.verbose {
+            if logging::trace_enabled() {
+                trace!("{} - ->> [OK]", self.client.prefix());
+            }
+            self.reply(proto::OK);
+        }
+    }
+
+    /// Acts on one op; false when the connection must stop reading.
+    fn handle(&mut self, op: Op<'_>) -> bool {
+        if logging::trace_enabled() {
+            self.trace_in(&op);
+        }
+        if self.auth_required && !self.connected && !matches!(op, Op::Connect(_)) {
+            self.client.send_err("Authorization Violation");
+            error!("{} - authentication error", self.client.prefix());
+            self.client.close(ClosedState::AuthenticationViolation);
+            return false;
+        }
+        match op {
+            Op::Ping => {
+                if logging::trace_enabled() {
+                    trace!("{} - ->> [PONG]", self.client.prefix());
+                }
+                self.reply(proto::PONG);
+                if self.connected && !self.pong_sent {
+                    self.pong_sent = true;
+                    self.server.client_ready(&self.client);
+                }
+                true
+            }
+            Op::Pong => {
+                self.pings_out = 0;
+                if let Some(sent) = self.ping_sent.take() {
+                    self.client.meta.lock().rtt = Some(sent.elapsed());
+                    self.rtt_measured = true;
+                }
+                true
+            }
+            Op::Connect(json) => self.connect(json),
+            Op::Pub(msg) => {
+                self.publish(msg);
+                true
+            }
+            Op::Sub {
+                subject,
+                queue,
+                sid,
+            } => {
+                self.subscribe(subject, queue, sid);
+                true
+            }
+            Op::Unsub { sid, max } => {
+                self.unsubscribe(sid, max);
+                self.ok();
+                true
+            }
+            Op::Ok => true,
+            // Clients may send INFO; it is ignored, but it must be valid JSON.
+            Op::Info(json) => {
+                if let Err(e) = serde_json::from_slice::<serde_json::Value>(json) {
+                    error!("{} - {}", self.client.prefix(), e);
+                    self.client.close(ClosedState::ProtocolViolation);
+                    return false;
+                }
+                true
+            }
+            Op::Err(text) => {
+                error!(
+                    "{} - Client Error '{}'",
+                    self.client.prefix(),
+                    String::from_utf8_lossy(text)
+                );
+                self.client.close(ClosedState::ClientClosed);
+                false
+            }
+            // The client-side parser never yields these.
+            Op::Msg { .. } | Op::RouteSub { .. } | Op::RouteUnsub { .. } | Op::RouteMsg { .. } => {
+                self.client.send_err("Unknown Protocol Operation");
+                self.client.close(ClosedState::ParseError);
+                false
+            }
+        }
+    }
+
+    fn trace_in(&self, op: &Op<'_>) {
+        let p = self.client.prefix();
+        let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let line = match op {
+            Op::Ping => "PING".to_string(),
+            Op::Pong => "PONG".to_string(),
+            Op::Ok => "OK".to_string(),
+            Op::Connect(j) => format!("CONNECT {}", auth::redact_connect(j)),
+            Op::Info(j) => format!("INFO {}", s(j)),
+            Op::Err(t) => format!("-ERR '{}'", s(t)),
+            Op::Sub {
+                subject,
+                queue,
+                sid,
+            } => match queue {
+                Some(q) => format!("SUB {} {} {}", s(subject), s(q), s(sid)),
+                None => format!("SUB {} {}", s(subject), s(sid)),
+            },
+            Op::Unsub { sid, max } => match max {
+                Some(m) => format!("UNSUB {} {m}", s(sid)),
+                None => format!("UNSUB {}", s(sid)),
+            },
+            Op::Pub(m) => {
+                let mut l = if m.headers.is_some() {
+                    "HPUB ".to_string()
+                } else {
+                    "PUB ".to_string()
+                };
+                l.push_str(&s(m.subject));
+                if let Some(r) = m.reply {
+                    l.push(' ');
+                    l.push_str(&s(r));
+                }
+                if let Some(h) = m.headers {
+                    l.push_str(&format!(" {}", h.len()));
+                }
+                l.push_str(&format!(" {}", m.size()));
+                trace!("{p} - <<- [{l}]");
+                let max = self.server.opts().max_traced_msg_len;
+                let mut body = m.headers.unwrap_or_default().to_vec();
+                body.extend_from_slice(m.payload);
+                trace!(
+                    "{p} - <<- MSG_PAYLOAD: [{}]",
+                    logging::quote_bytes(&body, max)
+                );
+                return;
+            }
+            _ => return,
+        };
+        trace!("{p} - <<- [{line}]");
+    }
+
+    fn connect(&mut self, json: &[u8]) -> bool {
+        let c = self.client.clone();
+        let info: ConnectInfo = match serde_json::from_slice(json) {
+            Ok(i) => i,
+            Err(e) => {
+                error!("{} - {}", c.prefix(), e);
+                c.close(ClosedState::ProtocolViolation);
+                return false;
+            }
+        };
+        if info.protocol < 0 || info.protocol > 1 {
+            c.send_err("invalid client protocol");
+            error!("{} - invalid client protocol", c.prefix());
+            c.close(ClosedState::BadClientProtocolVersion);
+            return false;
+        }
+        if info.no_responders && !info.headers {
+            c.send_err("no responders requires headers support");
+            error!("{} - no responders requires headers support", c.prefix());
+            c.close(ClosedState::NoRespondersRequiresHeaders);
+            return false;
+        }
+        if self.auth_required || !self.connected {
+            match auth::authenticate(&self.server, &c, &info) {
+                auth::Outcome::Allowed { user, permissions } => {
+                    c.meta.lock().user = user;
+                    self.perms = permissions;
+                }
+                auth::Outcome::Denied { user } => {
+                    match user {
+                        Some(u) => error!("{} - authentication error - User {:?}", c.prefix(), u),
+                        None => error!("{} - authentication error", c.prefix()),
+                    }
+                    self.auth_failed = true;
+                    return false;
+                }
+            }
+        }
+        {
+            let mut meta = c.meta.lock();
+            meta.name = info.name.clone();
+            meta.lang = info.lang.clone();
+            meta.version = info.version.clone();
+        }
+        let headers = info.headers && !self.server.opts().no_header_support;
+        c.headers.store(headers, Ordering::Relaxed);
+        self.parser.headers = headers;
+        self.opts = info;
+        self.opts.headers = headers;
+        self.connected = true;
+        self.server.client_connected(&c, self.opts.protocol);
+        self.ok();
+        true
+    }
+
+    fn publish(&mut self, msg: Message<'_>) {
+        self.batch_msgs += 1;
+        self.batch_bytes += msg.size() as u64;
+        if self.opts.pedantic && !subject::is_valid_literal_subject(msg.subject) {
+            self.client.send_err("Invalid Publish Subject");
+        }
+        if let Some(p) = &self.perms {
+            if !p.can_publish(msg.subject) {
+                let subj = String::from_utf8_lossy(msg.subject);
+                self.client
+                    .send_err(&format!("Permissions Violation for Publish to \"{subj}\""));
+                error!(
+                    "{} - Publish Violation - User {:?}, Subject {:?}",
+                    self.client.prefix(),
+                    self.client.meta.lock().user,
+                    subj
+                );
+                return;
+            }
+        }
+        // The reference acknowledges before delivering.
+        self.ok();
+        let result = self.matches(msg.subject);
+        let mut d = Delivery {
+            server: &self.server,
+            from: &self.client,
+            echo: self.opts.echo,
+            flush: &mut self.flush,
+        };
+        let delivered = deliver::deliver(&mut d, &msg, &result, None);
+        if delivered == 0 && self.opts.no_responders {
+            if let Some(reply) = msg.reply {
+                self.no_responders(reply);
+            }
+        }
+    }
+
+    /// Tells a requester nobody received its request: an HMSG with status 503 on each of
+    /// its own subscriptions matching the reply subject.
+    fn no_responders(&mut self, reply: &[u8]) {
+        let subs: Vec<Arc<Subscription>> = self
+            .client
+            .subs
+            .lock()
+            .values()
+            .filter(|s| s.queue.is_none() && subject::matches(&s.subject, reply))
+            .cloned()
+            .collect();
+        for s in subs {
+            let mut d = Delivery {
+                server: &self.server,
+                from: &self.client,
+                echo: true,
+                flush: &mut self.flush,
+            };
+            let m = Message {
+                subject: reply,
+                reply: None,
+                headers: Some(nats_common::headers::NO_RESPONDERS),
+                payload: b"",
+            };
+            deliver::deliver_to(&mut d, &SubRef(s), &m);
+        }
+    }
+
+    /// Subscribers of `subject`, from this connection's cache while the index is unchanged.
+    fn matches(&mut self, subject: &[u8]) -> Arc<MatchResult<SubRef>> {
+        let gen = self.server.genid.load(Ordering::Acquire);
+        if gen != self.cache_gen {
+            self.cache.clear();
+            self.cache_gen = gen;
+        }
+        if let Some(r) = self.cache.get(subject) {
+            return r.clone();
+        }
+        let r = self.server.sublist.read().match_subject(subject);
+        if self.cache.len() >= CACHE_MAX {
+            self.cache.clear();
+        }
+        self.cache.insert(subject.into(), r.clone());
+        r
+    }
+
+    fn subscribe(&mut self, subj: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
+        let c = self.client.clone();
+        if !subject::is_valid_subject(subj) || queue.is_some_and(|q| !subject::is_valid_queue(q)) {
+            c.send_err("Invalid Subject");
+            return;
+        }
+        if let Some(p) = &self.perms {
+            if !p.can_subscribe(subj, queue) {
+                let s = String::from_utf8_lossy(subj);
+                let user = c.meta.lock().user.clone();
+                match queue {
+                    Some(q) => {
+                        let q = String::from_utf8_lossy(q);
+                        c.send_err(&format!(
+                            "Permissions Violation for Subscription to \"{s}\" using queue \"{q}\""
+                        ));
+                        error!(
+                            "{} - Subscription Violation - User {user:?}, Subject {s:?}, Queue: {q:?}, SID {}",
+                            c.prefix(),
+                            String::from_utf8_lossy(sid)
+                        );
+                    }
+                    None => {
+                        c.send_err(&format!(
+                            "Permissions Violation for Subscription to \"{s}\""
+                        ));
+                        error!(
+                            "{} - Subscription Violation - User {user:?}, Subject {s:?}, SID {}",
+                            c.prefix(),
+                            String::from_utf8_lossy(sid)
+                        );
+                    }
+                }
+                return;
+            }
+        }
+        let max_subs = self.server.opts().max_subscriptions;
+        {
+            let subs = c.subs.lock();
+            if let Some(existing) = subs.get(sid) {
+                if !existing.closed.load(Ordering::Acquire) {
+                    // The reference ignores a SUB that reuses a live sid.
+                    drop(subs);
+                    self.ok();
+                    return;
+                }
+            }
+            if max_subs > 0 && subs.len() >= max_subs {
+                drop(subs);
+                error!("{} - maximum subscriptions exceeded", c.prefix());
+                c.send_err("maximum subscriptions exceeded");
+                return;
+            }
+        }
+        let sub = Arc::new(Subscription {
+            client: c.clone(),
+            subject: subj.into(),
+            queue: queue.map(Into::into),
+            sid: sid.into(),
+            max: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            weight: std::sync::atomic::AtomicU32::new(1),
+        });
+        c.subs.lock().insert(sid.into(), sub.clone());
+        self.server.add_sub(&sub);
+        self.ok();
+    }
+
+    fn unsubscribe(&mut self, sid: &[u8], max: Option<u64>) {
+        let c = &self.client;
+        let sub = match c.subs.lock().get(sid) {
+            Some(s) => s.clone(),
+            None => return,
+        };
+        match max {
+            Some(m) if m > 0 && sub.delivered.load(Ordering::Acquire) < m => {
+                sub.max.store(m, Ordering::Release);
+            }
+            _ => self.server.remove_sub(&sub),
+        }
+    }
+
+    fn ping_timer(&mut self) {
+        let c = self.client.clone();
+        debug!("{} - Client Ping Timer", c.prefix());
+        let opts = self.server.opts();
+        let need_rtt = !self.rtt_measured;
+        if self.last_in.elapsed() < opts.ping_interval && !need_rtt {
+            return;
+        }
+        if self.pings_out + 1 > opts.ping_max {
+            debug!("{} - Stale Client Connection - Closing", c.prefix());
+            c.send_err("Stale Connection");
+            c.close(ClosedState::StaleConnection);
+            return;
+        }
+        if logging::trace_enabled() {
+            trace!("{} - ->> [PING]", c.prefix());
+        }
+        self.pings_out += 1;
+        self.ping_sent = Some(Instant::now());
+        self.client.out.send(proto::PING);
+    }
+
+    fn cleanup(&mut self) {
+        self.flush.flush(&self.server);
+        let c = &self.client;
+        let subs: Vec<Arc<Subscription>> = c.subs.lock().drain().map(|(_, s)| s).collect();
+        self.server.remove_subs(&subs);
+        self.server.client_closed(c);
+    }
+}
+
+/// 2 s plus up to 20% jitter, or the ping interval when that is shorter.
+fn first_ping_delay(interval: Duration) -> Duration {
+    let base = Duration::from_secs(2);
+    let jitter = Duration::from_millis(rand::random::<u64>() % 400);
+    (base + jitter).min(interval)
+}

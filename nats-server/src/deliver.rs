@@ -1,0 +1,178 @@
+//! From a matched subscription set to the outbound buffers of the connections that get the
+//! message: plain subscribers all, one member of each queue group, echo suppression,
+//! auto-unsubscribe counts, headers stripped for peers that did not ask for them.
+
+use crate::client::{Client, ClosedState, Kind, SubRef};
+use crate::logging;
+use crate::server::Server;
+use nats_common::proto::{self, Message, Queues};
+use nats_common::sublist::MatchResult;
+use rand::Rng;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tracing::trace;
+
+/// Connections that got data during one read batch; their writers are woken once at the
+/// end of the batch so many messages leave in one write.
+/// Server-wide out counters are added once per batch too, not once per message.
+#[derive(Default)]
+pub struct FlushSet {
+    clients: Vec<Arc<Client>>,
+    out_msgs: u64,
+    out_bytes: u64,
+}
+
+impl FlushSet {
+    #[inline]
+    pub fn push(&mut self, c: Arc<Client>) {
+        self.clients.push(c);
+    }
+
+    pub fn flush(&mut self, server: &Server) {
+        for c in self.clients.drain(..) {
+            c.out.flush();
+        }
+        if self.out_msgs > 0 {
+            server
+                .stats
+                .out_msgs
+                .fetch_add(self.out_msgs, Ordering::Relaxed);
+            server
+                .stats
+                .out_bytes
+                .fetch_add(self.out_bytes, Ordering::Relaxed);
+            self.out_msgs = 0;
+            self.out_bytes = 0;
+        }
+    }
+}
+
+/// The publishing side of one delivery.
+pub struct Delivery<'a> {
+    pub server: &'a Arc<Server>,
+    pub from: &'a Arc<Client>,
+    /// Deliver to the publisher's own subscriptions.
+    pub echo: bool,
+    pub flush: &'a mut FlushSet,
+}
+
+/// Delivers `msg` to the local subscribers in `result`; returns how many got it.
+///
+/// `route_queues`, for a message that came over a route, names the queue groups this
+/// server must serve; `None` for a message from a local client.
+pub fn deliver(
+    d: &mut Delivery<'_>,
+    msg: &Message<'_>,
+    result: &MatchResult<SubRef>,
+    route_queues: Option<Queues<'_>>,
+) -> usize {
+    let mut delivered = 0;
+    for sub in &result.psubs {
+        if sub.client.kind != Kind::Client {
+            continue;
+        }
+        if deliver_to(d, sub, msg) {
+            delivered += 1;
+        }
+    }
+    for (name, members) in &result.qsubs {
+        if let Some(q) = route_queues {
+            if !q.iter().any(|n| n == &**name) {
+                continue;
+            }
+        }
+        if deliver_queue(d, members, msg) {
+            delivered += 1;
+        }
+    }
+    delivered
+}
+
+/// One member of a queue group gets the message, picked at random among live local members.
+fn deliver_queue(d: &mut Delivery<'_>, members: &[SubRef], msg: &Message<'_>) -> bool {
+    let n = members.len();
+    if n == 0 {
+        return false;
+    }
+    let start = if n == 1 {
+        0
+    } else {
+        rand::thread_rng().gen_range(0..n)
+    };
+    for i in 0..n {
+        let sub = &members[(start + i) % n];
+        if sub.client.kind != Kind::Client {
+            continue;
+        }
+        if deliver_to(d, sub, msg) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Appends the message to one subscriber's connection; false when it was not delivered
+/// (closed, echo off, over its max).
+pub fn deliver_to(d: &mut Delivery<'_>, sub: &SubRef, msg: &Message<'_>) -> bool {
+    if sub.closed.load(Ordering::Relaxed) {
+        return false;
+    }
+    let client = &sub.client;
+    if !d.echo && Arc::ptr_eq(client, d.from) {
+        return false;
+    }
+    let max = sub.max.load(Ordering::Relaxed);
+    let n = sub.delivered.fetch_add(1, Ordering::Relaxed) + 1;
+    if max > 0 && n > max {
+        return false;
+    }
+    let headers = if client.headers.load(Ordering::Relaxed) {
+        msg.headers
+    } else {
+        None
+    };
+    let size = headers.map_or(0, |h| h.len()) + msg.payload.len();
+    let (queue_flush, over) = {
+        let mut st = client.out.lock();
+        if st.closed {
+            return false;
+        }
+        proto::msg(
+            &mut st.buf,
+            msg.subject,
+            &sub.sid,
+            msg.reply,
+            headers,
+            msg.payload,
+        );
+        st.msgs += 1;
+        st.bytes += size as u64;
+        let over = st.buf.len() > client.out.max_pending;
+        (!std::mem::replace(&mut st.flush_queued, true), over)
+    };
+    if logging::trace_enabled() {
+        trace!(
+            "{} - ->> [{}MSG {} {}{} {}]",
+            client.prefix(),
+            if headers.is_some() { "H" } else { "" },
+            String::from_utf8_lossy(msg.subject),
+            String::from_utf8_lossy(&sub.sid),
+            msg.reply
+                .map(|r| format!(" {}", String::from_utf8_lossy(r)))
+                .unwrap_or_default(),
+            size
+        );
+    }
+    d.flush.out_msgs += 1;
+    d.flush.out_bytes += size as u64;
+    if over {
+        let pending = client.out.pending();
+        client.slow_consumer(ClosedState::SlowConsumerPendingBytes, pending);
+    } else if queue_flush {
+        d.flush.push(client.clone());
+    }
+    if max > 0 && n == max {
+        d.server.remove_sub(&sub.0);
+    }
+    true
+}

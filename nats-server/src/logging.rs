@@ -1,0 +1,241 @@
+//! Log lines in the reference format: `[pid] yyyy/mm/dd hh:mm:ss.uuuuuu [INF] message`.
+//!
+//! Built as a tracing layer so the rest of the server logs with the usual `tracing`
+//! macros. Levels and the destination can change at run time (reload, SIGUSR1 reopen).
+
+use parking_lot::Mutex;
+use std::fmt::Write as _;
+use std::fs::{File, OpenOptions};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::OnceLock;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::prelude::*;
+
+/// Target used for fatal lines (`[FTL]`), which tracing has no level for.
+pub const FATAL: &str = "fatal";
+
+const LVL_ERR: u8 = 1;
+const LVL_INF: u8 = 3;
+const LVL_DBG: u8 = 4;
+const LVL_TRC: u8 = 5;
+
+struct Logger {
+    level: AtomicU8,
+    logtime: AtomicBool,
+    color: AtomicBool,
+    out: Mutex<Sink>,
+    pid: u32,
+}
+
+enum Sink {
+    Stderr,
+    File(PathBuf, File),
+}
+
+static LOGGER: OnceLock<Logger> = OnceLock::new();
+
+fn logger() -> &'static Logger {
+    LOGGER.get_or_init(|| Logger {
+        level: AtomicU8::new(LVL_INF),
+        logtime: AtomicBool::new(true),
+        color: AtomicBool::new(false),
+        out: Mutex::new(Sink::Stderr),
+        pid: std::process::id(),
+    })
+}
+
+/// Settings that decide what is logged and where.
+pub struct LogConfig<'a> {
+    pub debug: bool,
+    pub trace: bool,
+    pub logtime: bool,
+    pub file: Option<&'a Path>,
+}
+
+/// Installs the logger. Safe to call once; later changes go through `configure`.
+pub fn init(cfg: &LogConfig) -> std::io::Result<()> {
+    configure(cfg)?;
+    let _ = tracing_subscriber::registry().with(NatsLayer).try_init();
+    Ok(())
+}
+
+/// Applies new settings (used at start and on reload).
+pub fn configure(cfg: &LogConfig) -> std::io::Result<()> {
+    let l = logger();
+    let level = if cfg.trace {
+        LVL_TRC
+    } else if cfg.debug {
+        LVL_DBG
+    } else {
+        LVL_INF
+    };
+    l.level.store(level, Ordering::Relaxed);
+    l.logtime.store(cfg.logtime, Ordering::Relaxed);
+    let mut out = l.out.lock();
+    match cfg.file {
+        Some(path) => {
+            let f = open_log(path)?;
+            *out = Sink::File(path.to_path_buf(), f);
+            l.color.store(false, Ordering::Relaxed);
+        }
+        None => {
+            *out = Sink::Stderr;
+            l.color
+                .store(std::io::stderr().is_terminal(), Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}
+
+fn open_log(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Reopens the log file (SIGUSR1, for logrotate).
+pub fn reopen() -> std::io::Result<()> {
+    let mut out = logger().out.lock();
+    if let Sink::File(path, _) = &*out {
+        let path = path.clone();
+        *out = Sink::File(path.clone(), open_log(&path)?);
+    }
+    Ok(())
+}
+
+/// Whether protocol tracing is on; checked before formatting trace lines.
+#[inline]
+pub fn trace_enabled() -> bool {
+    logger().level.load(Ordering::Relaxed) >= LVL_TRC
+}
+
+#[inline]
+pub fn debug_enabled() -> bool {
+    logger().level.load(Ordering::Relaxed) >= LVL_DBG
+}
+
+fn rank(meta: &Metadata) -> u8 {
+    match *meta.level() {
+        Level::ERROR => LVL_ERR,
+        Level::WARN => 2,
+        Level::INFO => LVL_INF,
+        Level::DEBUG => LVL_DBG,
+        Level::TRACE => LVL_TRC,
+    }
+}
+
+struct NatsLayer;
+
+struct MessageVisitor<'a>(&'a mut String);
+
+impl Visit for MessageVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.0.push_str(value);
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.0, "{value:?}");
+        }
+    }
+}
+
+impl<S: Subscriber> Layer<S> for NatsLayer {
+    fn register_callsite(
+        &self,
+        _meta: &'static Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        // Levels change at run time, so every callsite is asked each time.
+        tracing::subscriber::Interest::sometimes()
+    }
+
+    fn enabled(&self, meta: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
+        // Only our own crate logs; dependencies (hyper, rustls) stay quiet.
+        meta.target().starts_with("nats_server") || meta.target() == FATAL
+    }
+
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let l = logger();
+        let meta = event.metadata();
+        if rank(meta) > l.level.load(Ordering::Relaxed) {
+            return;
+        }
+        let tag = if meta.target() == FATAL {
+            "FTL"
+        } else {
+            match *meta.level() {
+                Level::ERROR => "ERR",
+                Level::WARN => "WRN",
+                Level::INFO => "INF",
+                Level::DEBUG => "DBG",
+                Level::TRACE => "TRC",
+            }
+        };
+        let mut line = String::with_capacity(128);
+        let _ = write!(line, "[{}] ", l.pid);
+        if l.logtime.load(Ordering::Relaxed) {
+            line.push_str(&local_timestamp());
+            line.push(' ');
+        }
+        if l.color.load(Ordering::Relaxed) {
+            let color = match tag {
+                "ERR" | "FTL" => "31",
+                "WRN" => "33",
+                "DBG" => "36",
+                "TRC" => "33",
+                _ => "32",
+            };
+            let _ = write!(line, "[\x1b[{color}m{tag}\x1b[0m] ");
+        } else {
+            let _ = write!(line, "[{tag}] ");
+        }
+        event.record(&mut MessageVisitor(&mut line));
+        line.push('\n');
+        let mut out = l.out.lock();
+        let _ = match &mut *out {
+            Sink::Stderr => std::io::stderr().write_all(line.as_bytes()),
+            Sink::File(_, f) => f.write_all(line.as_bytes()),
+        };
+    }
+}
+
+/// `yyyy/mm/dd hh:mm:ss.uuuuuu` in local time, as the reference prints it.
+pub fn local_timestamp() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() as libc::time_t;
+    // SAFETY: localtime_r writes only into the tm we pass and reads the given time_t.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&secs, &mut tm);
+        tm
+    };
+    format!(
+        "{:04}/{:02}/{:02} {:02}:{:02}:{:02}.{:06}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        now.subsec_micros()
+    )
+}
+
+/// Renders protocol bytes for a trace line the way the reference does (`"hello"`).
+pub fn quote_bytes(b: &[u8], max: usize) -> String {
+    let cut = if max > 0 && b.len() > max {
+        &b[..max]
+    } else {
+        b
+    };
+    let mut s = format!("{:?}", String::from_utf8_lossy(cut));
+    if cut.len() < b.len() {
+        s.push_str("...");
+    }
+    s
+}

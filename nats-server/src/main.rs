@@ -1,0 +1,113 @@
+//! `nats-server`: flags → options → run.
+// Temporary while the monitoring, route and TLS modules that read these fields land.
+#![allow(dead_code)]
+
+mod auth;
+mod cli;
+mod client;
+#[allow(dead_code)]
+mod config;
+mod deliver;
+mod logging;
+mod netutil;
+mod options;
+mod outbound;
+mod server;
+mod signals;
+
+use cli::{CliError, Flags};
+use options::Options;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flags = match Flags::parse_args(&args) {
+        Ok(f) => f,
+        Err(e) => return cli_error(e),
+    };
+    if flags.wants_help() {
+        print!("{}", cli::USAGE);
+        return ExitCode::SUCCESS;
+    }
+    if flags.wants_version() {
+        println!("nats-server: v{}", cli::VERSION);
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = flags.check_command() {
+        return cli_error(e);
+    }
+    let mut opts = Options::default();
+    if let Err(e) = flags.apply(&mut opts) {
+        return cli_error(e);
+    }
+    if let Err(e) = opts.validate() {
+        eprintln!("nats-server: {e}");
+        return ExitCode::FAILURE;
+    }
+    if flags.test_only() {
+        eprintln!("nats-server: configuration is valid");
+        return ExitCode::SUCCESS;
+    }
+    run(opts)
+}
+
+fn cli_error(e: CliError) -> ExitCode {
+    match e {
+        CliError::Usage(msg) => {
+            eprintln!("{msg}");
+            print!("{}", cli::USAGE);
+            // The reference exits 0 after a flag error.
+            ExitCode::SUCCESS
+        }
+        CliError::Fatal(msg) => {
+            eprintln!("nats-server: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(opts: Options) -> ExitCode {
+    if let Err(e) = logging::init(&logging::LogConfig {
+        debug: opts.debug,
+        trace: opts.trace,
+        logtime: opts.logtime,
+        file: opts.log_file.as_deref(),
+    }) {
+        eprintln!("nats-server: error opening log file: {e}");
+        return ExitCode::FAILURE;
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("nats-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let pid_file = opts.pid_file.clone();
+        let server = server::Server::new(opts);
+        server.log_banner();
+        if let Err(e) = server.start_clients().await {
+            tracing::error!(target: logging::FATAL, "{e}");
+            return ExitCode::FAILURE;
+        }
+        if let Some(p) = &pid_file {
+            if let Err(e) = std::fs::write(p, std::process::id().to_string()) {
+                tracing::error!(target: logging::FATAL, "Could not write pidfile: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        tracing::info!("Server is ready");
+        if let Err(e) = signals::wait_for_stop(server).await {
+            tracing::error!("signal handling failed: {e}");
+            return ExitCode::FAILURE;
+        }
+        if let Some(p) = &pid_file {
+            let _ = std::fs::remove_file(p);
+        }
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,222 @@
+//! One `Options` struct for everything the server can be told. The config file and the
+//! command line both fill it; flags given on the command line win.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const DEFAULT_PORT: u16 = 4222;
+pub const DEFAULT_HOST: &str = "0.0.0.0";
+pub const MAX_PAYLOAD: usize = 1024 * 1024;
+pub const MAX_CONTROL_LINE: usize = 4096;
+pub const MAX_PENDING: usize = 64 * 1024 * 1024;
+pub const MAX_CONNECTIONS: usize = 64 * 1024;
+pub const PING_INTERVAL: Duration = Duration::from_secs(120);
+pub const PING_MAX: u32 = 2;
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
+pub const AUTH_TIMEOUT: Duration = Duration::from_secs(2);
+pub const LAME_DUCK_DURATION: Duration = Duration::from_secs(120);
+pub const LAME_DUCK_GRACE: Duration = Duration::from_secs(10);
+pub const DEFAULT_CLUSTER_PORT: u16 = 6222;
+
+/// A user from `--user/--pass` or the `authorization` block.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct User {
+    pub username: String,
+    /// Plain text or a bcrypt hash (`$2a$...`).
+    pub password: String,
+    pub permissions: Option<Permissions>,
+}
+
+/// An NKey user from the `authorization { users = [{nkey: ...}] }` list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NkeyUser {
+    pub nkey: String,
+    pub permissions: Option<Permissions>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SubjectPermission {
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResponsePermission {
+    pub max_msgs: usize,
+    pub expires: Duration,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Permissions {
+    pub publish: Option<SubjectPermission>,
+    pub subscribe: Option<SubjectPermission>,
+    pub response: Option<ResponsePermission>,
+}
+
+/// TLS settings of one listener (clients, routes or monitoring).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TlsOptions {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub verify: bool,
+    pub verify_and_map: bool,
+    pub insecure: bool,
+    pub timeout: Duration,
+}
+
+/// Cluster (route) settings, filled by `--cluster/--routes/--cluster_name` and by the
+/// config file's `cluster {}` block.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterOptions {
+    pub name: String,
+    pub host: String,
+    /// 0 means clustering is off; -1 picks a random port.
+    pub port: i32,
+    pub advertise: String,
+    pub no_advertise: bool,
+    pub connect_retries: u32,
+    pub username: String,
+    pub password: String,
+    pub auth_timeout: Duration,
+    pub routes: Vec<String>,
+    pub tls: Option<TlsOptions>,
+    pub import: Option<SubjectPermission>,
+    pub export: Option<SubjectPermission>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    pub config_file: Option<PathBuf>,
+    pub server_name: String,
+    pub host: String,
+    /// -1 picks a random port.
+    pub port: i32,
+    pub client_advertise: String,
+    pub http_host: String,
+    pub http_port: i32,
+    pub https_port: i32,
+    pub http_base_path: String,
+
+    pub debug: bool,
+    pub trace: bool,
+    pub trace_verbose: bool,
+    pub logtime: bool,
+    pub log_file: Option<PathBuf>,
+    pub log_size_limit: u64,
+    pub syslog: bool,
+    pub remote_syslog: String,
+    pub pid_file: Option<PathBuf>,
+    pub ports_file_dir: Option<PathBuf>,
+    pub max_traced_msg_len: usize,
+
+    pub max_connections: usize,
+    pub max_subscriptions: usize,
+    pub max_control_line: usize,
+    pub max_payload: usize,
+    pub max_pending: usize,
+    pub write_deadline: Duration,
+    pub ping_interval: Duration,
+    pub ping_max: u32,
+    pub lame_duck_duration: Duration,
+    pub lame_duck_grace_period: Duration,
+    pub no_header_support: bool,
+    pub no_sublist_cache: bool,
+
+    // Authorization.
+    pub username: String,
+    pub password: String,
+    pub token: String,
+    pub users: Vec<User>,
+    pub nkeys: Vec<NkeyUser>,
+    pub default_permissions: Option<Permissions>,
+    pub no_auth_user: String,
+    pub auth_timeout: Duration,
+
+    pub tls: Option<TlsOptions>,
+    pub allow_non_tls: bool,
+
+    pub cluster: ClusterOptions,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            config_file: None,
+            server_name: String::new(),
+            host: DEFAULT_HOST.to_string(),
+            port: DEFAULT_PORT as i32,
+            client_advertise: String::new(),
+            http_host: String::new(),
+            http_port: 0,
+            https_port: 0,
+            http_base_path: String::new(),
+            debug: false,
+            trace: false,
+            trace_verbose: false,
+            logtime: true,
+            log_file: None,
+            log_size_limit: 0,
+            syslog: false,
+            remote_syslog: String::new(),
+            pid_file: None,
+            ports_file_dir: None,
+            max_traced_msg_len: 0,
+            max_connections: MAX_CONNECTIONS,
+            max_subscriptions: 0,
+            max_control_line: MAX_CONTROL_LINE,
+            max_payload: MAX_PAYLOAD,
+            max_pending: MAX_PENDING,
+            write_deadline: WRITE_DEADLINE,
+            ping_interval: PING_INTERVAL,
+            ping_max: PING_MAX,
+            lame_duck_duration: LAME_DUCK_DURATION,
+            lame_duck_grace_period: LAME_DUCK_GRACE,
+            no_header_support: false,
+            no_sublist_cache: false,
+            username: String::new(),
+            password: String::new(),
+            token: String::new(),
+            users: Vec::new(),
+            nkeys: Vec::new(),
+            default_permissions: None,
+            no_auth_user: String::new(),
+            auth_timeout: Duration::ZERO,
+            tls: None,
+            allow_non_tls: false,
+            cluster: ClusterOptions::default(),
+        }
+    }
+}
+
+impl Options {
+    /// Whether clients must authenticate.
+    pub fn auth_required(&self) -> bool {
+        !self.username.is_empty()
+            || !self.token.is_empty()
+            || !self.users.is_empty()
+            || !self.nkeys.is_empty()
+    }
+
+    /// The auth timeout in force: configured, else 2 s, or the TLS timeout plus 1 s.
+    pub fn effective_auth_timeout(&self) -> Duration {
+        if !self.auth_timeout.is_zero() {
+            return self.auth_timeout;
+        }
+        match &self.tls {
+            Some(t) if !t.timeout.is_zero() => t.timeout + Duration::from_secs(1),
+            _ => AUTH_TIMEOUT,
+        }
+    }
+
+    /// Checks that the options can run together, with the reference's messages.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_payload > self.max_pending {
+            return Err(format!(
+                "max_payload ({}) cannot be higher than max_pending ({})",
+                self.max_payload, self.max_pending
+            ));
+        }
+        Ok(())
+    }
+}

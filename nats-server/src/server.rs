@@ -1,0 +1,398 @@
+//! The server: listeners, the registry of connections, the subscription index, counters,
+//! and shutdown.
+
+use crate::client::{self, Client, ClosedState, Kind, SubRef, Subscription};
+use crate::options::Options;
+use nats_common::info::ServerInfo;
+use nats_common::proto;
+use nats_common::sublist::Sublist;
+use parking_lot::{Mutex, RwLock};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::net::{TcpListener, TcpStream};
+use tracing::{debug, error, info, warn};
+
+pub const VERSION: &str = crate::cli::VERSION;
+/// Reported in the INFO `go` field, which names the runtime the server was built with.
+pub const RUNTIME: &str = concat!("rust-", env!("CARGO_PKG_VERSION"));
+/// How many closed connections /connz can still show.
+pub const MAX_CLOSED_CLIENTS: usize = 10_000;
+/// Wrong credentials are answered only after this delay, to slow down guessing.
+pub const AUTH_FAILURE_DELAY: Duration = Duration::from_millis(250);
+
+/// Server-wide counters, updated without locks.
+#[derive(Default)]
+pub struct Stats {
+    pub in_msgs: AtomicU64,
+    pub in_bytes: AtomicU64,
+    pub out_msgs: AtomicU64,
+    pub out_bytes: AtomicU64,
+    pub slow_consumers: AtomicU64,
+    pub total_connections: AtomicU64,
+}
+
+/// A connection that has gone, kept for monitoring.
+pub struct ClosedClient {
+    pub client: Arc<Client>,
+    pub stop: SystemTime,
+    pub reason: ClosedState,
+}
+
+pub struct Server {
+    opts: RwLock<Arc<Options>>,
+    pub id: String,
+    pub name: String,
+    pub start: SystemTime,
+    pub start_instant: Instant,
+    pub sublist: RwLock<Sublist<SubRef>>,
+    /// The sublist's generation, read without its lock on the message path.
+    pub genid: Arc<AtomicU64>,
+    pub clients: Mutex<HashMap<u64, Arc<Client>>>,
+    pub closed: Mutex<VecDeque<ClosedClient>>,
+    next_cid: AtomicU64,
+    pub stats: Stats,
+    /// Client URLs announced in INFO `connect_urls` (own first, then peers').
+    pub connect_urls: RwLock<Vec<String>>,
+    pub client_addr: OnceLock<SocketAddr>,
+    shutting_down: AtomicBool,
+    accept_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Server {
+    pub fn new(opts: Options) -> Arc<Server> {
+        let id = nkeys::KeyPair::new_server().public_key();
+        let name = if opts.server_name.is_empty() {
+            id.clone()
+        } else {
+            opts.server_name.clone()
+        };
+        let sublist = Sublist::new();
+        let genid = sublist.genid_handle();
+        Arc::new(Server {
+            opts: RwLock::new(Arc::new(opts)),
+            id,
+            name,
+            start: SystemTime::now(),
+            start_instant: Instant::now(),
+            sublist: RwLock::new(sublist),
+            genid,
+            clients: Mutex::new(HashMap::new()),
+            closed: Mutex::new(VecDeque::new()),
+            next_cid: AtomicU64::new(1),
+            stats: Stats::default(),
+            connect_urls: RwLock::new(Vec::new()),
+            client_addr: OnceLock::new(),
+            shutting_down: AtomicBool::new(false),
+            accept_task: Mutex::new(None),
+        })
+    }
+
+    /// The options in force (replaced as a whole on reload).
+    #[inline]
+    pub fn opts(&self) -> Arc<Options> {
+        self.opts.read().clone()
+    }
+
+    pub fn set_opts(&self, opts: Options) {
+        *self.opts.write() = Arc::new(opts);
+    }
+
+    pub fn auth_required(&self) -> bool {
+        self.opts().auth_required()
+    }
+
+    pub fn next_cid(&self) -> u64 {
+        self.next_cid.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Logs the reference's start-up banner.
+    pub fn log_banner(&self) {
+        let opts = self.opts();
+        info!("Starting nats-server");
+        info!("  Version:  {VERSION}");
+        info!("  Git:      [not set]");
+        debug!("  Rust build: {RUNTIME}");
+        if !opts.cluster.name.is_empty() {
+            info!("  Cluster:  {}", opts.cluster.name);
+        }
+        info!("  Name:     {}", self.name);
+        info!("  ID:       {}", self.id);
+        if let Some(f) = &opts.config_file {
+            info!("Using configuration file: {}", f.display());
+        }
+    }
+
+    /// Binds the client listener and starts accepting.
+    pub async fn start_clients(self: &Arc<Self>) -> std::io::Result<SocketAddr> {
+        let opts = self.opts();
+        let port = match opts.port {
+            -1 => 0,
+            0 => crate::options::DEFAULT_PORT,
+            p => p as u16,
+        };
+        let bind = host_port(&opts.host, port);
+        let listener = TcpListener::bind(&bind).await.map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("Error listening on port: {bind}, \"listen tcp {bind}: {e}\""),
+            )
+        })?;
+        let addr = listener.local_addr()?;
+        let _ = self.client_addr.set(addr);
+        info!(
+            "Listening for client connections on {}",
+            host_port(&opts.host, addr.port())
+        );
+        self.refresh_own_urls();
+        let me = self.clone();
+        let task = tokio::spawn(async move { me.accept_loop(listener).await });
+        *self.accept_task.lock() = Some(task);
+        Ok(addr)
+    }
+
+    async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            match listener.accept().await {
+                Ok((stream, addr)) => {
+                    let me = self.clone();
+                    tokio::spawn(async move { me.handle_client(stream, addr).await });
+                }
+                Err(e) => {
+                    // Out of descriptors and the like: back off instead of spinning.
+                    error!("Temporary Client Accept Error({e}), sleeping 10ms");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+
+    async fn handle_client(self: Arc<Self>, stream: TcpStream, addr: SocketAddr) {
+        if self.shutting_down.load(Ordering::Acquire) {
+            return;
+        }
+        let _ = stream.set_nodelay(true);
+        let cid = self.next_cid();
+        let client = Client::new(&self, cid, Kind::Client, addr);
+        let opts = self.opts();
+        let too_many = {
+            let mut clients = self.clients.lock();
+            clients.insert(cid, client.clone());
+            clients.len() > opts.max_connections
+        };
+        self.stats.total_connections.fetch_add(1, Ordering::Relaxed);
+        debug!("{} - Client connection created", client.prefix());
+        client.out.send(&self.client_info(&client));
+        if too_many {
+            error!("{} - maximum connections exceeded", client.prefix());
+            client.send_err("maximum connections exceeded");
+            client.close(ClosedState::MaxConnectionsExceeded);
+        }
+        let (rd, wr) = stream.into_split();
+        client::run(self, client, rd, wr).await;
+    }
+
+    /// The INFO line for one client.
+    pub fn client_info(&self, client: &Client) -> Vec<u8> {
+        let mut info = self.base_info();
+        info.client_id = client.cid;
+        info.client_ip = client.addr.ip().to_string();
+        let json = serde_json::to_vec(&info).unwrap_or_default();
+        let mut out = Vec::with_capacity(json.len() + 8);
+        proto::info(&mut out, &json);
+        out
+    }
+
+    /// The INFO fields shared by every client.
+    pub fn base_info(&self) -> ServerInfo {
+        let opts = self.opts();
+        let (host, port) = self.advertised_client_addr();
+        let tls = opts.tls.is_some();
+        ServerInfo {
+            server_id: self.id.clone(),
+            server_name: self.name.clone(),
+            version: VERSION.to_string(),
+            proto: 1,
+            go: RUNTIME.to_string(),
+            host,
+            port,
+            headers: !opts.no_header_support,
+            auth_required: opts.auth_required(),
+            tls_required: tls && !opts.allow_non_tls,
+            tls_verify: opts.tls.as_ref().is_some_and(|t| t.verify),
+            tls_available: tls && opts.allow_non_tls,
+            max_payload: opts.max_payload as i64,
+            cluster: opts.cluster.name.clone(),
+            connect_urls: if opts.cluster.no_advertise {
+                Vec::new()
+            } else {
+                self.connect_urls_for_info()
+            },
+            ..Default::default()
+        }
+    }
+
+    /// `connect_urls` appear only once some peer is known.
+    fn connect_urls_for_info(&self) -> Vec<String> {
+        let urls = self.connect_urls.read();
+        let own = self.own_client_urls();
+        if urls.len() > own.len() {
+            urls.clone()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Host and port clients are told to use: `client_advertise`, else the listener.
+    pub fn advertised_client_addr(&self) -> (String, u16) {
+        let opts = self.opts();
+        let port = self.client_addr.get().map_or(0, |a| a.port());
+        if !opts.client_advertise.is_empty() {
+            if let Some((h, p)) = crate::cli::split_host_port(&opts.client_advertise) {
+                if let Ok(p) = p.parse() {
+                    return (h.to_string(), p);
+                }
+            }
+            return (opts.client_advertise.clone(), port);
+        }
+        (opts.host.clone(), port)
+    }
+
+    /// This server's own client URLs, as `host:port` strings; with host 0.0.0.0, the
+    /// machine's non-loopback addresses (the reference does the same).
+    pub fn own_client_urls(&self) -> Vec<String> {
+        let (host, port) = self.advertised_client_addr();
+        if host == "0.0.0.0" || host == "::" || host.is_empty() {
+            let ips = crate::netutil::non_loopback_ips();
+            if ips.is_empty() {
+                return vec![format!("127.0.0.1:{port}")];
+            }
+            return ips.into_iter().map(|ip| host_port(&ip, port)).collect();
+        }
+        vec![host_port(&host, port)]
+    }
+
+    fn refresh_own_urls(&self) {
+        let own = self.own_client_urls();
+        let mut urls = self.connect_urls.write();
+        urls.retain(|u| !own.contains(u));
+        let peers = std::mem::take(&mut *urls);
+        *urls = own;
+        urls.extend(peers);
+    }
+
+    /// Called when a client's CONNECT was accepted.
+    pub fn client_connected(&self, client: &Arc<Client>, protocol: i32) {
+        client.meta.lock().protocol = protocol;
+    }
+
+    /// Called when a connected client got its first PONG: async INFO may follow.
+    pub fn client_ready(&self, client: &Arc<Client>) {
+        if client.meta.lock().protocol >= 1 {
+            client.info_ready.store(true, Ordering::Release);
+        }
+    }
+
+    /// Sends the current INFO to every client that accepts async INFO.
+    pub fn broadcast_info(&self) {
+        let clients: Vec<Arc<Client>> = self.clients.lock().values().cloned().collect();
+        for c in clients {
+            if c.kind == Kind::Client && c.info_ready.load(Ordering::Acquire) {
+                c.out.send(&self.client_info(&c));
+            }
+        }
+    }
+
+    pub fn add_sub(&self, sub: &Arc<Subscription>) {
+        self.sublist
+            .write()
+            .insert(&sub.subject, sub.queue.as_deref(), SubRef(sub.clone()));
+    }
+
+    /// Removes a subscription from the index and its owner's table; idempotent.
+    pub fn remove_sub(&self, sub: &Arc<Subscription>) {
+        if sub.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        {
+            let mut subs = sub.client.subs.lock();
+            if subs.get(&sub.sid).is_some_and(|s| Arc::ptr_eq(s, sub)) {
+                subs.remove(&sub.sid);
+            }
+        }
+        self.sublist
+            .write()
+            .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()));
+    }
+
+    /// Removes many subscriptions under one lock (a connection closing).
+    pub fn remove_subs(&self, subs: &[Arc<Subscription>]) {
+        if subs.is_empty() {
+            return;
+        }
+        let mut sl = self.sublist.write();
+        for s in subs {
+            s.closed.store(true, Ordering::Release);
+            sl.remove(&s.subject, s.queue.as_deref(), &SubRef(s.clone()));
+        }
+    }
+
+    /// Unregisters a connection and keeps it for /connz?state=closed.
+    pub fn client_closed(&self, client: &Arc<Client>) {
+        let reason = client.close_reason().unwrap_or(ClosedState::ClientClosed);
+        self.clients.lock().remove(&client.cid);
+        debug!(
+            "{} - Client connection closed: {}",
+            client.prefix(),
+            reason.as_str()
+        );
+        let mut closed = self.closed.lock();
+        if closed.len() >= MAX_CLOSED_CLIENTS {
+            closed.pop_front();
+        }
+        closed.push_back(ClosedClient {
+            client: client.clone(),
+            stop: SystemTime::now(),
+            reason,
+        });
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Stops accepting, closes every connection after flushing what is queued, and waits
+    /// (bounded) for the writers to finish.
+    pub async fn shutdown(&self) {
+        if self.shutting_down.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        info!("Initiating Shutdown...");
+        if let Some(t) = self.accept_task.lock().take() {
+            t.abort();
+        }
+        let clients: Vec<Arc<Client>> = self.clients.lock().values().cloned().collect();
+        for c in &clients {
+            c.close(ClosedState::ServerShutdown);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && !self.clients.lock().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if !self.clients.lock().is_empty() {
+            warn!("Shutdown timed out waiting for connections to close");
+        }
+        info!("Server Exiting..");
+    }
+}
+
+/// `host:port`, bracketing IPv6 hosts.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
