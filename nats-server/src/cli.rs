@@ -74,9 +74,9 @@ pub struct Flags {
     pub name: Option<String>,
     #[arg(long)]
     pub pid: Option<String>,
-    #[arg(long)]
+    #[arg(long = "http_port")]
     pub http_port: Option<String>,
-    #[arg(long)]
+    #[arg(long = "https_port")]
     pub https_port: Option<String>,
     #[arg(long)]
     pub config: Option<String>,
@@ -84,9 +84,9 @@ pub struct Flags {
     pub test_config: Option<String>,
     #[arg(long)]
     pub signal: Option<String>,
-    #[arg(long)]
+    #[arg(long = "client_advertise")]
     pub client_advertise: Option<String>,
-    #[arg(long)]
+    #[arg(long = "ports_file_dir")]
     pub ports_file_dir: Option<String>,
     #[arg(long)]
     pub log: Option<String>,
@@ -94,7 +94,7 @@ pub struct Flags {
     pub logtime: Option<String>,
     #[arg(long)]
     pub syslog: Option<String>,
-    #[arg(long)]
+    #[arg(long = "remote_syslog")]
     pub remote_syslog: Option<String>,
     #[arg(long)]
     pub debug: Option<String>,
@@ -106,13 +106,13 @@ pub struct Flags {
     pub debug_trace: Option<String>,
     #[arg(long = "DVV")]
     pub debug_trace_verbose: Option<String>,
-    #[arg(long)]
+    #[arg(long = "log_size_limit")]
     pub log_size_limit: Option<String>,
-    #[arg(long)]
+    #[arg(long = "max_traced_msg_len")]
     pub max_traced_msg_len: Option<String>,
     #[arg(long)]
     pub jetstream: Option<String>,
-    #[arg(long)]
+    #[arg(long = "store_dir")]
     pub store_dir: Option<String>,
     #[arg(long)]
     pub user: Option<String>,
@@ -134,24 +134,24 @@ pub struct Flags {
     pub routes: Option<String>,
     #[arg(long)]
     pub cluster: Option<String>,
-    #[arg(long)]
+    #[arg(long = "cluster_name")]
     pub cluster_name: Option<String>,
-    #[arg(long)]
+    #[arg(long = "cluster_advertise")]
     pub cluster_advertise: Option<String>,
-    #[arg(long)]
+    #[arg(long = "no_advertise")]
     pub no_advertise: Option<String>,
-    #[arg(long)]
+    #[arg(long = "connect_retries")]
     pub connect_retries: Option<String>,
     #[arg(long)]
     pub profile: Option<String>,
-    #[arg(long)]
+    #[arg(long = "help_tls")]
     pub help_tls: Option<String>,
     #[arg(long)]
     pub help: Option<String>,
     #[arg(long)]
     pub version: Option<String>,
     /// The first positional argument, if any.
-    #[arg(allow_hyphen_values = true, num_args = 0..)]
+    #[arg(num_args = 0..)]
     pub command: Vec<String>,
 }
 
@@ -178,11 +178,13 @@ fn normalise(args: &[String]) -> Result<Vec<String>, CliError> {
     while i < args.len() {
         let arg = &args[i];
         if arg == "--" {
+            out.push("--".to_string());
             out.extend(args[i + 1..].iter().cloned());
             break;
         }
         let Some(stripped) = arg.strip_prefix('-').filter(|s| !s.is_empty()) else {
-            // Go stops at the first positional argument.
+            // Go stops at the first positional argument; the rest are positional too.
+            out.push("--".to_string());
             out.extend(args[i..].iter().cloned());
             break;
         };
