@@ -1,0 +1,5 @@
+//! Integration tests: the built binaries run as real processes.
+
+mod mkpasswd;
+mod support;
+mod top;

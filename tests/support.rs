@@ -1,0 +1,257 @@
+//! Shared test plumbing: finds the built binaries, picks free ports, starts and always stops
+//! servers (ours and the reference), waits on conditions, and speaks raw protocol.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The Go reference server from the Debian package.
+pub const REFERENCE: &str = "/usr/sbin/nats-server";
+
+/// Directory holding the workspace binaries (target/<profile>), found from this test
+/// executable (target/<profile>/deps/integration-…).
+pub fn bin_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("NATS_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
+}
+
+/// Path of a workspace binary; fails loudly when it was not built.
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} not built; run the README's test command (it builds all binaries first)",
+        p.display()
+    );
+    p
+}
+
+/// Our server binary.
+pub fn ours() -> PathBuf {
+    bin("nats-server")
+}
+
+/// The reference server; the test command installs it, so its absence is a failure.
+pub fn reference() -> PathBuf {
+    let p = PathBuf::from(REFERENCE);
+    assert!(
+        p.exists(),
+        "reference server missing at {REFERENCE}: run the README's test command, which installs it"
+    );
+    p
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Polls `cond` until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A child process killed when dropped, so a failing test leaves nothing behind.
+pub struct Proc {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal (e.g. libc::SIGHUP).
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
+    /// Waits for the process to exit, returning its status code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle`.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
+        wait_until(timeout, || self.log_text().contains(needle))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+fn log_path(tag: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("nats-it-{}-{tag}-{n}.log", std::process::id()))
+}
+
+/// Starts `exe` with `args`, stdout and stderr into a log file.
+pub fn spawn(exe: &Path, args: &[&str]) -> Proc {
+    let log = log_path(
+        exe.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("proc"),
+    );
+    let f = std::fs::File::create(&log).expect("log file");
+    let child = Command::new(exe)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(f.try_clone().expect("dup"))
+        .stderr(f)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", exe.display()));
+    Proc { child, log }
+}
+
+/// A running server (ours or the reference) on a free client port.
+pub struct ServerProc {
+    pub proc: Proc,
+    pub port: u16,
+}
+
+impl ServerProc {
+    /// Starts `exe -a 127.0.0.1 -p <free> <args>` and waits until it accepts connections.
+    pub fn start(exe: &Path, args: &[&str]) -> ServerProc {
+        let port = free_port();
+        Self::start_on(exe, port, args)
+    }
+
+    pub fn start_on(exe: &Path, port: u16, args: &[&str]) -> ServerProc {
+        let p = port.to_string();
+        let mut all = vec!["-a", "127.0.0.1", "-p", &p];
+        all.extend_from_slice(args);
+        let proc = spawn(exe, &all);
+        let s = ServerProc { proc, port };
+        assert!(
+            wait_until(Duration::from_secs(10), || TcpStream::connect(
+                ("127.0.0.1", port)
+            )
+            .is_ok()),
+            "server {} did not start; log:\n{}",
+            exe.display(),
+            s.proc.log_text()
+        );
+        s
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+/// A raw protocol connection for exact-bytes tests.
+pub struct Raw {
+    pub stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Raw {
+    pub fn connect(port: u16) -> Raw {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let reader = BufReader::new(stream.try_clone().expect("clone"));
+        Raw { stream, reader }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    /// Reads one line including its CRLF; empty string at EOF.
+    pub fn line(&mut self) -> String {
+        let mut s = String::new();
+        match self.reader.read_line(&mut s) {
+            Ok(_) => s,
+            Err(e) => panic!("read line: {e}"),
+        }
+    }
+
+    /// Reads exactly `n` bytes.
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut b = vec![0; n];
+        self.reader.read_exact(&mut b).expect("read bytes");
+        b
+    }
+
+    /// Reads the INFO line and returns its JSON.
+    pub fn info(&mut self) -> serde_json::Value {
+        let l = self.line();
+        let json = l
+            .strip_prefix("INFO ")
+            .unwrap_or_else(|| panic!("expected INFO, got {l:?}"));
+        serde_json::from_str(json.trim_end()).expect("INFO json")
+    }
+
+    /// Whether the server closed the connection (EOF) within `timeout`, skipping nothing.
+    pub fn closed_within(&mut self, timeout: Duration) -> bool {
+        self.stream.set_read_timeout(Some(timeout)).ok();
+        let mut b = [0u8; 1];
+        let r = matches!(self.reader.read(&mut b), Ok(0));
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .ok();
+        r
+    }
+
+    /// Sends PING and reads lines until PONG, returning the lines before it.
+    pub fn sync(&mut self) -> Vec<String> {
+        self.send(b"PING\r\n");
+        let mut out = Vec::new();
+        loop {
+            let l = self.line();
+            assert!(!l.is_empty(), "EOF before PONG; got {out:?}");
+            if l == "PONG\r\n" {
+                return out;
+            }
+            out.push(l);
+        }
+    }
+}
