@@ -284,14 +284,13 @@ impl ServerState {
             .push_back((at, self.rates.in_msgs + self.rates.out_msgs));
         self.prune_history(at);
         self.varz = Some(snap.varz);
+        // Names belong to the connection list they were looked up for (empty with lookups off).
         if snap.connz.is_some() {
             self.connz = snap.connz;
+            self.names = snap.names;
         }
         self.routez = snap.routez;
         self.healthz = snap.healthz;
-        if !snap.names.is_empty() {
-            self.names = snap.names;
-        }
         self.status = Status::Up;
         self.last_error = None;
         self.down_since = None;
@@ -938,6 +937,30 @@ mod tests {
         app.handle_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
         assert_eq!(app.active, 1);
         assert_eq!(app.view, View::Main);
+    }
+
+    #[test]
+    fn dns_names_follow_the_connection_list() {
+        let t0 = Instant::now();
+        let mut app = App::new(settings(vec![target("h", 1)]), t0);
+        let snap = |names: &[(&str, &str)]| Snapshot {
+            connz: Some(Connz::default()),
+            names: names
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            ..Default::default()
+        };
+        let ok = |s| PollResult {
+            target: 0,
+            at: t0,
+            outcome: Ok(s),
+        };
+        app.apply(ok(snap(&[("127.0.0.1", "localhost")])));
+        assert_eq!(app.servers[0].names.len(), 1);
+        // Lookups switched off: the next connection list comes without names.
+        app.apply(ok(snap(&[])));
+        assert!(app.servers[0].names.is_empty());
     }
 
     #[test]
