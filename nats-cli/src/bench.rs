@@ -590,7 +590,7 @@ pub async fn run(a: BenchArgs, g: &Global) -> Result<()> {
     println!();
     if size >= 8 && !sub_samples.is_empty() && !pub_samples.is_empty() {
         if let Ok(h) = hist.lock() {
-            if h.len() > 0 {
+            if !h.is_empty() {
                 println!("{}", percentiles("Latency publish to receive", &h));
                 println!();
             }
@@ -709,7 +709,7 @@ async fn run_reqrep(
     print!("{}", report(&samples, &[]));
     println!();
     if let Ok(h) = hist.lock() {
-        if h.len() > 0 {
+        if !h.is_empty() {
             println!("{}", percentiles("Request latency", &h));
             println!();
         }

@@ -223,7 +223,7 @@ fn show(name: &str, c: &Context, path: &Path) {
     row("JS Event Prefix", &c.jetstream_event_prefix);
     row("JS Domain", &c.jetstream_domain);
     row("Path", &path.display().to_string());
-    print!("{out}\n");
+    println!("{out}");
 }
 
 fn list_names() -> Vec<String> {

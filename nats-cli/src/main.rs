@@ -101,7 +101,7 @@ enum Cmd {
     /// Generic service reply utility
     Reply(reply::ReplyArgs),
     /// Benchmark utility
-    Bench(bench::BenchArgs),
+    Bench(Box<bench::BenchArgs>),
     /// Manage nats configuration contexts
     #[command(visible_alias = "ctx")]
     Context {
@@ -150,7 +150,7 @@ fn main() {
             Cmd::Sub(a) => subscribe::run(a, &g).await,
             Cmd::Request(a) => request::run(a, &g).await,
             Cmd::Reply(a) => reply::run(a, &g).await,
-            Cmd::Bench(a) => bench::run(a, &g).await,
+            Cmd::Bench(a) => bench::run(*a, &g).await,
             Cmd::Context { cmd } => context::run(cmd, &g).await,
         }
     });
