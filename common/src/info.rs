@@ -12,9 +12,17 @@ fn is_zero(n: &u64) -> bool {
 /// Publish/subscribe permissions carried in a route INFO (`import`/`export`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubjectPermission {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub allow: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub deny: Vec<String>,
 }
 
@@ -24,64 +32,140 @@ pub struct SubjectPermission {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServerInfo {
     pub server_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub server_name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub version: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub proto: i32,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub git_commit: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub go: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub host: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub port: u16,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub headers: bool,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_false"
+    )]
     pub auth_required: bool,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_false"
+    )]
     pub tls_required: bool,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_false"
+    )]
     pub tls_verify: bool,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_false"
+    )]
     pub tls_available: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub max_payload: i64,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_false"
+    )]
     pub jetstream: bool,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub ip: String,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_zero"
+    )]
     pub client_id: u64,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub client_ip: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub nonce: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub cluster: String,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_false"
+    )]
     pub cluster_dynamic: bool,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub domain: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub connect_urls: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ws_connect_urls: Vec<String>,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_false"
+    )]
     pub ldm: bool,
     // Route-specific fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<SubjectPermission>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export: Option<SubjectPermission>,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_false"
+    )]
     pub lnoc: bool,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_false"
+    )]
     pub info_on_connect: bool,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_false"
+    )]
     pub connect_info: bool,
 }
 
@@ -89,13 +173,28 @@ fn yes() -> bool {
     true
 }
 
+/// JSON `null` leaves a field at its default, as Go's decoder does (async-nats sends
+/// `"name":null`, for one).
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Like `nullable`, for the fields whose default is `true`.
+fn nullable_true<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Option::<bool>::deserialize(d)?.unwrap_or(true))
+}
+
 /// A client's CONNECT. Absent fields take the reference defaults: verbose, pedantic and
 /// echo on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConnectInfo {
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "nullable_true")]
     pub verbose: bool,
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "nullable_true")]
     pub pedantic: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwt: Option<String>,
@@ -109,21 +208,25 @@ pub struct ConnectInfo {
     pub user: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pass: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub tls_required: bool,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub lang: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub version: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub protocol: i32,
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "nullable_true")]
     pub echo: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub headers: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub no_responders: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
@@ -163,27 +266,31 @@ impl Default for ConnectInfo {
 /// The CONNECT a server sends on a route it solicited, in the reference's key order.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RouteConnectInfo {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub echo: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub verbose: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub pedantic: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pass: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub tls_required: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub headers: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub cluster: String,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_false"
+    )]
     pub cluster_dynamic: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub lnoc: bool,
     /// Present only when a client wrongly connected to the route port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -195,6 +302,17 @@ pub struct RouteConnectInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nulls_keep_defaults() {
+        let c: ConnectInfo =
+            serde_json::from_str(r#"{"name":null,"verbose":null,"echo":false,"protocol":1}"#)
+                .unwrap();
+        assert_eq!(c.name, "");
+        assert!(c.verbose);
+        assert!(!c.echo);
+        assert_eq!(c.protocol, 1);
+    }
 
     #[test]
     fn connect_defaults() {

@@ -1,0 +1,434 @@
+//! The single-node server core: real clients (async-nats) and exact protocol bytes,
+//! compared with the reference server where the reference defines the answer.
+
+use crate::support::{ours, reference, Raw, ServerProc};
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(10);
+
+async fn connect(s: &ServerProc) -> async_nats::Client {
+    async_nats::connect(s.url()).await.expect("connect")
+}
+
+async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
+    tokio::time::timeout(T, sub.next())
+        .await
+        .expect("message in time")
+        .expect("subscription open")
+}
+
+#[tokio::test]
+async fn pub_sub_and_wildcards() {
+    let s = ServerProc::start(&ours(), &[]);
+    let c = connect(&s).await;
+    let mut exact = c.subscribe("orders.new").await.unwrap();
+    let mut star = c.subscribe("orders.*").await.unwrap();
+    let mut gt = c.subscribe("orders.>").await.unwrap();
+    let mut other = c.subscribe("other").await.unwrap();
+    c.flush().await.unwrap();
+    c.publish("orders.new", "a".into()).await.unwrap();
+    c.publish("orders.eu.new", "b".into()).await.unwrap();
+    c.publish("other", "c".into()).await.unwrap();
+    c.flush().await.unwrap();
+    assert_eq!(next(&mut exact).await.payload, "a");
+    assert_eq!(next(&mut star).await.payload, "a");
+    let m1 = next(&mut gt).await;
+    let m2 = next(&mut gt).await;
+    assert_eq!(
+        (m1.payload.as_ref(), m2.payload.as_ref()),
+        (&b"a"[..], &b"b"[..])
+    );
+    assert_eq!(next(&mut other).await.payload, "c");
+    // Nothing more arrived on the exact and star subscriptions.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), star.next())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn queue_group_delivers_each_message_once() {
+    let s = ServerProc::start(&ours(), &[]);
+    let members: Vec<async_nats::Client> =
+        futures::future::join_all((0..3).map(|_| connect(&s))).await;
+    let mut subs = Vec::new();
+    for m in &members {
+        subs.push(m.queue_subscribe("work", "workers".into()).await.unwrap());
+        m.flush().await.unwrap();
+    }
+    let publisher = connect(&s).await;
+    let mut plain = publisher.subscribe("work").await.unwrap();
+    publisher.flush().await.unwrap();
+    for i in 0..1000 {
+        publisher
+            .publish("work", i.to_string().into())
+            .await
+            .unwrap();
+    }
+    publisher.flush().await.unwrap();
+    let mut counts = Vec::new();
+    let mut seen = HashMap::new();
+    for sub in &mut subs {
+        let mut n = 0;
+        while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(500), sub.next()).await {
+            *seen.entry(m.payload.to_vec()).or_insert(0) += 1;
+            n += 1;
+        }
+        counts.push(n);
+    }
+    assert_eq!(counts.iter().sum::<usize>(), 1000, "counts {counts:?}");
+    assert_eq!(seen.len(), 1000);
+    assert!(seen.values().all(|&v| v == 1));
+    // Random choice spreads the load over every member.
+    assert!(counts.iter().all(|&n| n > 100), "counts {counts:?}");
+    // Plain subscribers still get everything.
+    for _ in 0..1000 {
+        next(&mut plain).await;
+    }
+}
+
+#[tokio::test]
+async fn request_reply_headers_and_no_responders() {
+    let s = ServerProc::start(&ours(), &[]);
+    let c = connect(&s).await;
+    let mut svc = c.subscribe("svc.echo").await.unwrap();
+    let responder = c.clone();
+    tokio::spawn(async move {
+        while let Some(m) = svc.next().await {
+            let mut h = async_nats::HeaderMap::new();
+            h.insert(
+                "X-Seen",
+                m.headers
+                    .as_ref()
+                    .and_then(|h| h.get("X-Req"))
+                    .map(|v| v.as_str())
+                    .unwrap_or("none"),
+            );
+            if let Some(r) = m.reply {
+                responder
+                    .publish_with_headers(r, h, m.payload)
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+    c.flush().await.unwrap();
+    let mut h = async_nats::HeaderMap::new();
+    h.insert("X-Req", "42");
+    let req = async_nats::Request::new().payload("ping".into()).headers(h);
+    let reply = tokio::time::timeout(T, c.send_request("svc.echo", req))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.payload, "ping");
+    assert_eq!(reply.headers.unwrap().get("X-Seen").unwrap().as_str(), "42");
+    let err = tokio::time::timeout(T, c.request("nobody.home", "x".into()))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.kind(), async_nats::RequestErrorKind::NoResponders);
+}
+
+#[tokio::test]
+async fn auto_unsubscribe_and_echo_off() {
+    let s = ServerProc::start(&ours(), &[]);
+    let c = connect(&s).await;
+    let mut sub = c.subscribe("limited").await.unwrap();
+    sub.unsubscribe_after(3).await.unwrap();
+    c.flush().await.unwrap();
+    for i in 0..10 {
+        c.publish("limited", i.to_string().into()).await.unwrap();
+    }
+    c.flush().await.unwrap();
+    let mut got = Vec::new();
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(2), sub.next()).await {
+        got.push(m.payload.to_vec());
+    }
+    assert_eq!(got, vec![b"0".to_vec(), b"1".to_vec(), b"2".to_vec()]);
+
+    let quiet = async_nats::ConnectOptions::new()
+        .no_echo()
+        .connect(s.url())
+        .await
+        .unwrap();
+    let mut own = quiet.subscribe("echo.test").await.unwrap();
+    let other = connect(&s).await;
+    let mut theirs = other.subscribe("echo.test").await.unwrap();
+    other.flush().await.unwrap();
+    quiet.flush().await.unwrap();
+    quiet.publish("echo.test", "mine".into()).await.unwrap();
+    quiet.flush().await.unwrap();
+    assert_eq!(next(&mut theirs).await.payload, "mine");
+    other.publish("echo.test", "yours".into()).await.unwrap();
+    other.flush().await.unwrap();
+    // The echo-off connection sees only the other client's message.
+    assert_eq!(next(&mut own).await.payload, "yours");
+}
+
+#[test]
+fn info_fields_match_the_reference() {
+    let names = |exe: std::path::PathBuf| {
+        let s = ServerProc::start(&exe, &["-n", "srvA"]);
+        let mut r = Raw::connect(s.port);
+        let info = r.info();
+        let obj = info.as_object().unwrap().clone();
+        (obj, s.port)
+    };
+    let (go, _) = names(reference());
+    let (ours_info, port) = names(ours());
+    let go_keys: Vec<&String> = go.keys().collect();
+    let our_keys: Vec<&String> = ours_info.keys().collect();
+    assert_eq!(our_keys, go_keys, "INFO keys (and order) differ");
+    assert_eq!(ours_info["server_name"], "srvA");
+    assert_eq!(ours_info["version"], go["version"]);
+    assert_eq!(ours_info["proto"], 1);
+    assert_eq!(ours_info["port"], port);
+    assert_eq!(ours_info["host"], "127.0.0.1");
+    assert_eq!(ours_info["headers"], true);
+    assert_eq!(ours_info["max_payload"], 1048576);
+    assert_eq!(ours_info["client_ip"], "127.0.0.1");
+    let id = ours_info["server_id"].as_str().unwrap();
+    assert_eq!(id.len(), 56);
+    assert!(id.starts_with('N'));
+}
+
+/// Runs one raw session and returns everything the server sent, INFO lines blanked, with
+/// `<EOF>` appended when the server closed the connection.
+fn transcript(port: u16, chunks: &[&[u8]]) -> String {
+    let mut r = Raw::connect(port);
+    r.info();
+    for c in chunks {
+        r.send(c);
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    r.stream
+        .set_read_timeout(Some(Duration::from_millis(400)))
+        .unwrap();
+    let mut out = String::new();
+    loop {
+        let mut line = String::new();
+        match std::io::BufRead::read_line(&mut std::io::BufReader::new(&mut r.stream), &mut line) {
+            Ok(0) => {
+                out.push_str("<EOF>");
+                break;
+            }
+            Ok(_) => out.push_str(&line),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// Sessions whose exact answers (including `-ERR` texts and whether the connection is
+/// closed) must equal the reference server's.
+const SESSIONS: &[&[&[u8]]] = &[
+    &[b"CONNECT {\"verbose\":true}\r\nSUB foo 1\r\nPUB foo 5\r\nhello\r\nPING\r\n"],
+    &[b"SUB foo 1\r\nPUB foo 5\r\nhello\r\nPING\r\n"],
+    &[b"CONNECT {\"verbose\":true,\"pedantic\":true}\r\nSUB foo.* 1\r\nPUB foo.* 2\r\nhi\r\nPING\r\n"],
+    &[b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB foo.* 1\r\nPUB foo.* 2\r\nhi\r\nPUB foo..bar 0\r\n\r\nPING\r\n"],
+    &[b"CONNECT {\"verbose\":true}\r\nSUB foo..bar 1\r\nSUB foo.>.bar 2\r\nSUB fo*o 3\r\nPING\r\n"],
+    &[b"SUB foo\r\nPING\r\n"],
+    &[b"SUB foo 1 2 3\r\nPING\r\n"],
+    &[b"PUB\r\n"],
+    &[b"UNSUB\r\n"],
+    &[b"PUB foo abc\r\n"],
+    &[b"PUB foo 5\r\nhelloXX\r\n"],
+    &[b"\r\n"],
+    &[b"CONNECT\r\n"],
+    &[b"CONNECT \r\n"],
+    &[b"CONNECTX {}\r\n"],
+    &[b"CONNECT {bad\r\n"],
+    &[b"CONNECT {\"protocol\":2}\r\n"],
+    &[b"CONNECT {\"no_responders\":true}\r\n"],
+    &[b"CONNECT {\"verbose\":false}\r\nHPUB foo 5 5\r\nhello\r\n"],
+    &[b"-ERR 'boom'\r\n"],
+    &[b"MSG foo 1 1\r\n"],
+    &[b"RS+ $G foo\r\n"],
+    &[b"FOO\r\n"],
+    &[b"SUBX foo 1\r\n"],
+    &[b"PUBX"],
+    &[b"INFO\r\nPING\r\n"],
+    &[b"+OK\r\nPONG\r\nINFO {}\r\nPING\r\n"],
+    &[b"PINGX\r\npInG\r\nPING foo\r\n"],
+    &[b"CoNnEcT {\"verbose\":false}\r\nsUb foo 1\r\npUb foo 1\r\nx\r\nUnSuB 1\r\nPING\r\n"],
+    &[b"CONNECT {\"verbose\":false}\r\nSUB foo 1\r\nUNSUB 1 2\r\nPUB foo 1\r\na\r\nPUB foo 1\r\nb\r\nPUB foo 1\r\nc\r\nPING\r\n"],
+    &[b"CONNECT {\"verbose\":false}\r\nSUB foo 1\r\nUNSUB 1 x\r\nPUB foo 1\r\na\r\nPING\r\n"],
+    &[b"CONNECT {\"verbose\":true}\r\nSUB foo 1\r\nSUB foo 1\r\nUNSUB 99\r\nPUB foo 1\r\na\r\nPING\r\n"],
+    &[b"CONNECT {\"verbose\":false,\"echo\":false}\r\nSUB foo 1\r\nPUB foo 1\r\na\r\nPING\r\n"],
+    &[b"CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB foo 1\r\nHPUB foo rep 18 23\r\nNATS/1.0\r\nA: b\r\n\r\nhello\r\nPING\r\n"],
+    &[b"CONNECT {\"verbose\":false}\r\nSUB foo 1\r\n", b"CONNECT {\"verbose\":false,\"headers\":true}\r\n"],
+    &[b"CONNECT {\"verbose\":false,\"headers\":true,\"no_responders\":true}\r\nSUB _INBOX.x 9\r\nPUB nobody _INBOX.x 0\r\n\r\nPING\r\n"],
+    &[b"SUB  foo\t 1\r\nPUB\tfoo  1\r\nx\r\n"],
+    &[b"SUB foo 1\n", b"PUB foo 1\nx\r\n"],
+    &[b"P", b"U", b"B foo 2\r\nh", b"i\r\nPING\r\n"],
+    &[b"CONNECT {\"verbose\":false}\r\nSUB a 1\r\nSUB a 2\r\nSUB b q 3\r\nPUB a 1\r\nx\r\nPING\r\n"],
+    &[b"CONNECT {\"verbose\":false}\r\nSUB q.x grp 1\r\nPUB q.x r 1\r\nx\r\nPING\r\n"],
+];
+
+#[test]
+fn raw_sessions_match_the_reference_byte_for_byte() {
+    let go = ServerProc::start(&reference(), &[]);
+    let us = ServerProc::start(&ours(), &[]);
+    let mut diffs = Vec::new();
+    for s in SESSIONS {
+        let a = transcript(go.port, s);
+        let b = transcript(us.port, s);
+        if a != b {
+            diffs.push(format!(
+                "session {:?}\n  reference: {a:?}\n  ours:      {b:?}",
+                s.iter()
+                    .map(|c| String::from_utf8_lossy(c))
+                    .collect::<Vec<_>>()
+            ));
+        }
+    }
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}
+
+#[test]
+fn exact_error_texts_and_closes() {
+    let s = ServerProc::start(&ours(), &[]);
+    let cases: &[(&[u8], &str, bool)] = &[
+        (b"FOO\r\n", "-ERR 'Unknown Protocol Operation'\r\n", true),
+        (
+            b"PUB foo 5\r\nhelloXX",
+            "-ERR 'Unknown Protocol Operation'\r\n",
+            true,
+        ),
+        (
+            b"CONNECT {\"protocol\":2}\r\n",
+            "-ERR 'invalid client protocol'\r\n",
+            true,
+        ),
+        (
+            b"CONNECT {\"no_responders\":true}\r\n",
+            "-ERR 'no responders requires headers support'\r\n",
+            true,
+        ),
+        (b"SUB foo..bar 1\r\n", "-ERR 'Invalid Subject'\r\n", false),
+        (
+            b"CONNECT {\"verbose\":false}\r\nPUB foo.* 0\r\n\r\n",
+            "-ERR 'Invalid Publish Subject'\r\n",
+            false,
+        ),
+    ];
+    for (input, want, closes) in cases {
+        let mut r = Raw::connect(s.port);
+        r.info();
+        r.send(input);
+        assert_eq!(&r.line(), want, "{}", String::from_utf8_lossy(input));
+        if *closes {
+            assert!(
+                r.closed_within(T),
+                "should close: {}",
+                String::from_utf8_lossy(input)
+            );
+        } else {
+            assert!(r.sync().is_empty(), "connection should stay usable");
+        }
+    }
+}
+
+#[test]
+fn limits_max_payload_and_control_line() {
+    let s = ServerProc::start(&ours(), &[]);
+    let mut r = Raw::connect(s.port);
+    r.info();
+    r.send(b"PUB foo 1048577\r\n");
+    assert_eq!(r.line(), "-ERR 'Maximum Payload Violation'\r\n");
+    assert!(r.closed_within(T));
+
+    let mut r = Raw::connect(s.port);
+    r.info();
+    let long = format!("SUB {} 1\r\n", "a".repeat(5000));
+    r.send(long.as_bytes());
+    assert_eq!(r.line(), "-ERR 'maximum control line exceeded'\r\n");
+    assert!(r.closed_within(T));
+
+    // Exactly at the limit is fine.
+    let mut r = Raw::connect(s.port);
+    r.info();
+    r.send(b"CONNECT {\"verbose\":false}\r\n");
+    let at_limit = format!("SUB {} 1\r\n", "b".repeat(4096 - 2));
+    r.send(at_limit.as_bytes());
+    assert!(r.sync().is_empty());
+}
+
+#[test]
+fn slow_consumer_is_cut_off_and_others_keep_receiving() {
+    let s = ServerProc::start(&ours(), &[]);
+    // A subscriber that never reads.
+    let mut stuck = Raw::connect(s.port);
+    stuck.info();
+    stuck.send(b"CONNECT {\"verbose\":false}\r\nSUB big 1\r\n");
+    stuck.sync();
+    // A subscriber that reads everything, on its own thread.
+    let port = s.port;
+    let reader = std::thread::spawn(move || {
+        let mut r = Raw::connect(port);
+        r.info();
+        r.send(b"CONNECT {\"verbose\":false}\r\nSUB big 1\r\n");
+        r.sync();
+        r.send(b"SUB done 2\r\n");
+        r.sync();
+        let mut count = 0;
+        loop {
+            let l = r.line();
+            assert!(!l.is_empty(), "reader was disconnected");
+            let size: usize = l.trim_end().rsplit(' ').next().unwrap().parse().unwrap();
+            r.bytes(size + 2);
+            if l.starts_with("MSG done") {
+                return count;
+            }
+            count += 1;
+        }
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let mut p = Raw::connect(s.port);
+    p.info();
+    p.send(b"CONNECT {\"verbose\":false}\r\n");
+    let payload = vec![b'x'; 512 * 1024];
+    let n = 200; // 100 MB: far beyond the default 64 MB max_pending.
+    for _ in 0..n {
+        let mut m = format!("PUB big {}\r\n", payload.len()).into_bytes();
+        m.extend_from_slice(&payload);
+        m.extend_from_slice(b"\r\n");
+        p.send(&m);
+    }
+    p.send(b"PUB done 0\r\n\r\n");
+    p.sync();
+    assert_eq!(
+        reader.join().unwrap(),
+        n,
+        "the healthy subscriber lost messages"
+    );
+    // The stuck one was closed without an -ERR, and the server says why.
+    assert!(
+        s.proc
+            .wait_log("Slow Consumer Detected: MaxPending of 67108864 Exceeded", T),
+        "log: {}",
+        s.proc.log_text()
+    );
+    stuck
+        .stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0usize;
+    let mut closed = false;
+    while let Ok(k) = std::io::Read::read(&mut stuck.stream, &mut buf) {
+        if k == 0 {
+            closed = true;
+            break;
+        }
+        total += k;
+    }
+    assert!(closed, "slow consumer should be disconnected");
+    assert!(
+        total < n * payload.len(),
+        "slow consumer got everything ({total} bytes)"
+    );
+}
