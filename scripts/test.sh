@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the whole test suite. Installs what the tests need when it is missing (the Go
+# reference server from Debian's nats-server package for interop tests, tmux for the
+# nats-top terminal test), builds every binary once, then runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+[ -x /usr/sbin/nats-server ] || need+=(nats-server)
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
+if [ "${#need[@]}" -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing: ${need[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+/usr/sbin/nats-server --version
+
+# The integration tests run the built binaries as processes, so build them first.
+cargo build --workspace --bins
+cargo test --workspace "$@"
