@@ -700,3 +700,6 @@ impl Client {
         self.inner.emit(Event::Closed);
     }
 }
+
+#[cfg(test)]
+mod tests;
