@@ -143,7 +143,7 @@ mod tests {
         };
         assert_eq!(render(1, &m, false), "[#1] Received on \"foo\"\nhello\n\n");
         m.payload = "line\n".into();
-        assert_eq!(render(2, &m, false), "[#2] Received on \"foo\"\nline\n");
+        assert_eq!(render(2, &m, false), "[#2] Received on \"foo\"\nline\n\n");
         let mut h = Headers::new();
         h.insert("X-Key", "v1");
         m.headers = Some(h);
