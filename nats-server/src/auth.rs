@@ -3,9 +3,14 @@
 use crate::client::Client;
 use crate::options::{self, Options};
 use crate::server::Server;
+use base64::Engine as _;
 use nats_common::info::ConnectInfo;
 use nats_common::subject;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub enum Outcome {
     Allowed {
@@ -16,28 +21,86 @@ pub enum Outcome {
     Denied { user: Option<String> },
 }
 
+/// Per-connection authentication inputs: the INFO nonce, names from a verified client
+/// certificate, and the CONNECT that was accepted (kept so a reload can re-check it).
+#[derive(Debug, Clone, Default)]
+pub struct AuthState {
+    pub nonce: String,
+    pub tls_names: Vec<String>,
+    pub connect: Option<Arc<ConnectInfo>>,
+}
+
+/// Bumped by every reload that changes authorization; connections re-read their
+/// permissions when they see a new value.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+pub fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
+
+pub fn bump_generation() {
+    GENERATION.fetch_add(1, Ordering::AcqRel);
+}
+
+/// One allow or deny rule: a subject pattern, optionally limited to a queue group
+/// (`"foo.* workers"`).
+#[derive(Debug, Clone)]
+struct Rule {
+    subject: String,
+    queue: Option<String>,
+}
+
+impl Rule {
+    fn parse(s: &str) -> Rule {
+        let mut it = s.split_whitespace();
+        let subject = it.next().unwrap_or("").to_string();
+        let queue = it.next().map(str::to_string);
+        Rule { subject, queue }
+    }
+}
+
+fn rules(v: &[String]) -> Vec<Rule> {
+    v.iter().map(|s| Rule::parse(s)).collect()
+}
+
 /// Compiled publish/subscribe rules of one user. Deny wins over allow; a side with no
 /// allow list allows everything not denied.
 #[derive(Debug, Default)]
 pub struct Permissions {
-    pub_allow: Option<Vec<String>>,
-    pub_deny: Vec<String>,
-    sub_allow: Option<Vec<String>>,
-    sub_deny: Vec<String>,
+    pub_allow: Option<Vec<Rule>>,
+    pub_deny: Vec<Rule>,
+    sub_allow: Option<Vec<Rule>>,
+    sub_deny: Vec<Rule>,
+    /// `allow_responses`: (max messages per request, time to answer).
+    pub response: Option<(usize, Duration)>,
 }
 
-fn any_match(patterns: &[String], subj: &[u8]) -> bool {
+fn any_match(patterns: &[Rule], subj: &[u8]) -> bool {
     patterns
         .iter()
-        .any(|p| subject::matches(p.as_bytes(), subj))
+        .any(|p| p.queue.is_none() && subject::matches(p.subject.as_bytes(), subj))
 }
 
-/// For SUB the rule subject may be narrower or wider than the subscription: a subscription
-/// is allowed when an allow rule covers it and no deny rule overlaps it.
-fn covers(patterns: &[String], subj: &[u8]) -> bool {
-    patterns
-        .iter()
-        .any(|p| subject::matches(p.as_bytes(), subj))
+/// The reference matches a subscription subject against the rule set as a sublist would:
+/// plain rules matching the subject decide; rules naming queue groups decide for queue
+/// subscriptions when they match the subject.
+fn sub_rule_hits(rules: &[Rule], subj: &[u8], queue: Option<&[u8]>) -> (bool, Option<bool>) {
+    let mut plain = false;
+    let mut queue_hit: Option<bool> = None;
+    for r in rules {
+        if !subject::matches(r.subject.as_bytes(), subj) {
+            continue;
+        }
+        match (&r.queue, queue) {
+            (None, _) => plain = true,
+            (Some(rq), Some(q)) => {
+                let hit = subject::matches(rq.as_bytes(), q);
+                queue_hit = Some(queue_hit.unwrap_or(false) || hit);
+            }
+            (Some(_), None) => {}
+        }
+    }
+    (plain, queue_hit)
 }
 
 impl Permissions {
@@ -45,17 +108,23 @@ impl Permissions {
         let split = |sp: &Option<options::SubjectPermission>| match sp {
             None => (None, Vec::new()),
             Some(sp) => (
-                (!sp.allow.is_empty()).then(|| sp.allow.clone()),
-                sp.deny.clone(),
+                (!sp.allow.is_empty()).then(|| rules(&sp.allow)),
+                rules(&sp.deny),
             ),
         };
-        let (pub_allow, pub_deny) = split(&p.publish);
+        let (mut pub_allow, pub_deny) = split(&p.publish);
         let (sub_allow, sub_deny) = split(&p.subscribe);
+        let response = p.response.as_ref().map(|r| (r.max_msgs, r.expires));
+        // With allow_responses and no publish allow list, only replies may be published.
+        if response.is_some() && pub_allow.is_none() {
+            pub_allow = Some(Vec::new());
+        }
         Permissions {
             pub_allow,
             pub_deny,
             sub_allow,
             sub_deny,
+            response,
         }
     }
 
@@ -68,16 +137,88 @@ impl Permissions {
         !any_match(&self.pub_deny, subj)
     }
 
-    pub fn can_subscribe(&self, subj: &[u8], _queue: Option<&[u8]>) -> bool {
+    /// A publish the rules refused may still be the answer to a request this client got.
+    pub fn response_allowed(&self, client: &Client, subj: &[u8]) -> bool {
+        self.response.is_some() && !any_match(&self.pub_deny, subj) && client.replies.take(subj)
+    }
+
+    pub fn can_subscribe(&self, subj: &[u8], queue: Option<&[u8]>) -> bool {
         if let Some(allow) = &self.sub_allow {
-            if !covers(allow, subj) {
+            let (plain, q) = sub_rule_hits(allow, subj, queue);
+            let ok = match q {
+                Some(qhit) => qhit,
+                None => plain,
+            };
+            if !ok {
                 return false;
             }
         }
-        !self
-            .sub_deny
-            .iter()
-            .any(|d| subject::matches(d.as_bytes(), subj))
+        let (plain, q) = sub_rule_hits(&self.sub_deny, subj, queue);
+        !(plain || q == Some(true))
+    }
+}
+
+/// Reply subjects of requests delivered to a client with `allow_responses`, each good
+/// for a limited number of answers within a limited time.
+#[derive(Default)]
+pub struct Replies {
+    on: AtomicBool,
+    inner: Mutex<RepliesInner>,
+}
+
+#[derive(Default)]
+struct RepliesInner {
+    max: usize,
+    ttl: Duration,
+    map: HashMap<Box<[u8]>, (Instant, usize)>,
+}
+
+impl Replies {
+    pub fn enable(&self, max: usize, ttl: Duration) {
+        let mut g = self.inner.lock();
+        g.max = max;
+        g.ttl = ttl;
+        self.on.store(true, Ordering::Release);
+    }
+
+    pub fn disable(&self) {
+        self.on.store(false, Ordering::Release);
+        self.inner.lock().map.clear();
+    }
+
+    /// Remembers the reply subject of a message delivered to this client.
+    #[inline]
+    pub fn note(&self, reply: &[u8]) {
+        if !self.on.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut g = self.inner.lock();
+        if g.map.len() >= 4096 {
+            let ttl = g.ttl;
+            g.map.retain(|_, (t, _)| t.elapsed() < ttl);
+        }
+        g.map.insert(reply.into(), (Instant::now(), 0));
+    }
+
+    /// Uses one answer to `subj`, if one is left and not expired.
+    pub fn take(&self, subj: &[u8]) -> bool {
+        if !self.on.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut g = self.inner.lock();
+        let (max, ttl) = (g.max, g.ttl);
+        let Some((t, n)) = g.map.get_mut(subj) else {
+            return false;
+        };
+        if !ttl.is_zero() && t.elapsed() > ttl {
+            g.map.remove(subj);
+            return false;
+        }
+        *n += 1;
+        if max > 0 && *n >= max {
+            g.map.remove(subj);
+        }
+        true
     }
 }
 
@@ -115,51 +256,150 @@ fn perms_for(opts: &Options, p: &Option<options::Permissions>) -> Option<Arc<Per
         .map(|p| Arc::new(Permissions::from_options(p)))
 }
 
-/// Checks a client's CONNECT credentials against the configured users.
-pub fn authenticate(server: &Server, _client: &Client, info: &ConnectInfo) -> Outcome {
-    let opts = server.opts();
+/// A fresh nonce for the INFO of a server with nkey users: 11 random bytes, base64url.
+pub fn make_nonce() -> String {
+    let bytes: [u8; 11] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Checks an nkey CONNECT: `sig` must be the user key's signature of our nonce.
+fn nkey_signature_ok(nkey: &str, nonce: &str, sig: &str) -> bool {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    if nonce.is_empty() {
+        return false;
+    }
+    let Ok(sig) = URL_SAFE_NO_PAD
+        .decode(sig.trim_end_matches('='))
+        .or_else(|_| STANDARD.decode(sig))
+    else {
+        return false;
+    };
+    match nkeys::KeyPair::from_public_key(nkey) {
+        Ok(kp) => kp.verify(nonce.as_bytes(), &sig).is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn allowed(user: &str, opts: &Options, p: &Option<options::Permissions>) -> Outcome {
+    Outcome::Allowed {
+        user: user.to_string(),
+        permissions: perms_for(opts, p),
+    }
+}
+
+/// Decides whether `info` (with the connection's nonce and certificate names) may
+/// connect under `opts`, and with which permissions.
+pub fn check(opts: &Options, info: &ConnectInfo, st: &AuthState) -> Outcome {
     if !opts.auth_required() {
-        return Outcome::Allowed {
-            user: String::new(),
-            permissions: perms_for(&opts, &None),
-        };
+        return allowed("", opts, &None);
     }
     let claimed = info.user.clone().unwrap_or_default();
     let pass = info.pass.as_deref().unwrap_or_default();
+    let nkey = info.nkey.as_deref().unwrap_or_default();
+    let has_users = !opts.users.is_empty() || !opts.nkeys.is_empty();
+    if has_users {
+        // verify_and_map: the certificate names the user; CONNECT credentials do not count.
+        if opts.tls.as_ref().is_some_and(|t| t.verify_and_map) {
+            for name in &st.tls_names {
+                if let Some(u) = opts.users.iter().find(|u| &u.username == name) {
+                    return allowed(&u.username, opts, &u.permissions);
+                }
+            }
+            return Outcome::Denied {
+                user: Some(st.tls_names.first().cloned().unwrap_or_default()),
+            };
+        }
+        let no_creds = claimed.is_empty()
+            && pass.is_empty()
+            && nkey.is_empty()
+            && info.auth_token.as_deref().unwrap_or_default().is_empty();
+        if no_creds && !opts.no_auth_user.is_empty() {
+            if let Some(u) = opts.users.iter().find(|u| u.username == opts.no_auth_user) {
+                return allowed(&u.username, opts, &u.permissions);
+            }
+            if let Some(n) = opts.nkeys.iter().find(|n| n.nkey == opts.no_auth_user) {
+                return allowed(&n.nkey, opts, &n.permissions);
+            }
+        }
+        if !nkey.is_empty() {
+            if let Some(n) = opts.nkeys.iter().find(|n| n.nkey == nkey) {
+                let sig = info.sig.as_deref().unwrap_or_default();
+                if nkey_signature_ok(nkey, &st.nonce, sig) {
+                    return allowed(&n.nkey, opts, &n.permissions);
+                }
+            }
+            return Outcome::Denied {
+                user: Some(claimed),
+            };
+        }
+        if let Some(u) = opts.users.iter().find(|u| u.username == claimed) {
+            if secret_matches(&u.password, pass) {
+                return allowed(&claimed, opts, &u.permissions);
+            }
+        }
+        return Outcome::Denied {
+            user: Some(claimed),
+        };
+    }
     if !opts.token.is_empty() {
         let given = info.auth_token.as_deref().unwrap_or_default();
         return if secret_matches(&opts.token, given) {
-            Outcome::Allowed {
-                user: String::new(),
-                permissions: perms_for(&opts, &None),
-            }
+            allowed("", opts, &None)
         } else {
             Outcome::Denied { user: None }
         };
     }
-    if !opts.username.is_empty() {
-        return if claimed == opts.username && secret_matches(&opts.password, pass) {
-            Outcome::Allowed {
-                user: claimed,
-                permissions: perms_for(&opts, &None),
-            }
-        } else {
-            Outcome::Denied {
-                user: Some(claimed),
-            }
-        };
-    }
-    if let Some(u) = opts.users.iter().find(|u| u.username == claimed) {
-        if secret_matches(&u.password, pass) {
-            return Outcome::Allowed {
-                user: claimed,
-                permissions: perms_for(&opts, &u.permissions),
-            };
+    if claimed == opts.username && secret_matches(&opts.password, pass) {
+        allowed(&claimed, opts, &None)
+    } else {
+        Outcome::Denied {
+            user: Some(claimed),
         }
     }
-    Outcome::Denied {
-        user: Some(claimed),
+}
+
+/// Checks a client's CONNECT credentials against the configured users, and remembers
+/// what it authenticated with.
+pub fn authenticate(server: &Server, client: &Client, info: &ConnectInfo) -> Outcome {
+    let opts = server.opts();
+    let st = client.meta.lock().auth.clone();
+    let out = check(&opts, info, &st);
+    if let Outcome::Allowed { permissions, .. } = &out {
+        client.meta.lock().auth.connect = Some(Arc::new(info.clone()));
+        match permissions.as_ref().and_then(|p| p.response) {
+            Some((max, ttl)) => client.replies.enable(max, ttl),
+            None => client.replies.disable(),
+        }
     }
+    out
+}
+
+/// Re-checks a connected client after a reload: its current permissions, or `None` when
+/// its credentials are no longer accepted.
+pub fn recheck(server: &Server, client: &Client) -> Option<Option<Arc<Permissions>>> {
+    let st = client.meta.lock().auth.clone();
+    let info = st.connect.clone()?;
+    match check(&server.opts(), &info, &st) {
+        Outcome::Allowed { permissions, .. } => {
+            match permissions.as_ref().and_then(|p| p.response) {
+                Some((max, ttl)) => client.replies.enable(max, ttl),
+                None => client.replies.disable(),
+            }
+            Some(permissions)
+        }
+        Outcome::Denied { .. } => None,
+    }
+}
+
+/// `[WRN] Plaintext passwords detected, use nkeys or bcrypt` when any configured password
+/// is stored in clear.
+pub fn plaintext_warning(opts: &Options) -> bool {
+    let tls_map = opts.tls.as_ref().is_some_and(|t| t.verify_and_map);
+    (!opts.password.is_empty() && !is_bcrypt(&opts.password))
+        || opts
+            .users
+            .iter()
+            .any(|u| !(is_bcrypt(&u.password) || u.password.is_empty() && tls_map))
 }
 
 /// The CONNECT JSON for trace lines, with the password hidden as the reference does.

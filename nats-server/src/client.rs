@@ -142,6 +142,8 @@ pub struct ClientMeta {
     pub remote_id: String,
     /// CONNECT `protocol`: 1 means the client accepts async INFO.
     pub protocol: i32,
+    /// Nonce, certificate names and accepted CONNECT (see auth.rs).
+    pub auth: auth::AuthState,
 }
 
 /// A connection as the rest of the server sees it.
@@ -161,6 +163,8 @@ pub struct Client {
     pub subs: Mutex<HashMap<Box<[u8]>, Arc<Subscription>>>,
     /// Async INFO may be sent (protocol 1 and first PONG given).
     pub info_ready: AtomicBool,
+    /// Reply subjects this client may answer under `allow_responses`.
+    pub replies: auth::Replies,
     closed: AtomicBool,
     reason: Mutex<Option<ClosedState>>,
     kill: tokio::sync::Notify,
@@ -190,6 +194,7 @@ impl Client {
             meta: Mutex::new(ClientMeta::default()),
             subs: Mutex::new(HashMap::new()),
             info_ready: AtomicBool::new(false),
+            replies: auth::Replies::default(),
             closed: AtomicBool::new(false),
             reason: Mutex::new(None),
             kill: tokio::sync::Notify::new(),
@@ -281,6 +286,8 @@ struct Reader {
     connected: bool,
     auth_required: bool,
     perms: Option<Arc<auth::Permissions>>,
+    /// auth::generation() when `perms` was computed; a reload bumps it.
+    auth_gen: u64,
     /// Match results by subject, valid while the server's generation is `cache_gen`.
     cache: HashMap<Box<[u8]>, Arc<MatchResult<SubRef>>>,
     cache_gen: u64,
@@ -322,6 +329,7 @@ where
         connected: false,
         auth_required,
         perms: None,
+        auth_gen: auth::generation(),
         cache: HashMap::new(),
         cache_gen: 0,
         flush: FlushSet::default(),
@@ -516,6 +524,13 @@ impl Reader {
             self.client.close(ClosedState::AuthenticationViolation);
             return false;
         }
+        if self.connected && self.auth_gen != auth::generation() {
+            // A reload changed authorization: pick up this user's new permissions.
+            self.auth_gen = auth::generation();
+            if let Some(p) = auth::recheck(&self.server, &self.client) {
+                self.perms = p;
+            }
+        }
         match op {
             Op::Ping => {
                 if logging::trace_enabled() {
@@ -696,7 +711,7 @@ impl Reader {
             self.client.send_err("Invalid Publish Subject");
         }
         if let Some(p) = &self.perms {
-            if !p.can_publish(msg.subject) {
+            if !p.can_publish(msg.subject) && !p.response_allowed(&self.client, msg.subject) {
                 let subj = String::from_utf8_lossy(msg.subject);
                 self.client
                     .send_err(&format!("Permissions Violation for Publish to \"{subj}\""));

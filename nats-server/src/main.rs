@@ -13,7 +13,9 @@ mod netutil;
 mod options;
 mod outbound;
 mod server;
+mod reload;
 mod signals;
+mod tls;
 
 use cli::{CliError, Flags};
 use options::Options;
@@ -36,19 +38,43 @@ fn main() -> ExitCode {
     if let Err(e) = flags.check_command() {
         return cli_error(e);
     }
+    if let Some(cmd) = &flags.signal {
+        return signals::send_command(cmd);
+    }
     let mut opts = Options::default();
+    if let Some(path) = &flags.config {
+        match config::apply::load_file(std::path::Path::new(path), &mut opts) {
+            Ok(warnings) if warnings.is_empty() => {}
+            // Under -t a warning is as bad as an error.
+            Ok(warnings) if flags.test_only() => {
+                eprintln!("nats-server: {}\n", warnings.join("\n"));
+                return ExitCode::FAILURE;
+            }
+            Ok(warnings) => eprintln!("{}", warnings.join("\n")),
+            Err(e) => {
+                eprintln!("nats-server: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     if let Err(e) = flags.apply(&mut opts) {
         return cli_error(e);
     }
-    if let Err(e) = opts.validate() {
+    if flags.test_only() {
+        eprintln!(
+            "nats-server: configuration file {} is valid",
+            flags.config.as_deref().unwrap_or_default()
+        );
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = opts
+        .validate()
+        .and_then(|_| config::apply::validate_auth(&opts))
+    {
         eprintln!("nats-server: {e}");
         return ExitCode::FAILURE;
     }
-    if flags.test_only() {
-        eprintln!("nats-server: configuration is valid");
-        return ExitCode::SUCCESS;
-    }
-    run(opts)
+    run(opts, flags)
 }
 
 fn cli_error(e: CliError) -> ExitCode {
@@ -66,7 +92,7 @@ fn cli_error(e: CliError) -> ExitCode {
     }
 }
 
-fn run(opts: Options) -> ExitCode {
+fn run(opts: Options, flags: Flags) -> ExitCode {
     if let Err(e) = logging::init(&logging::LogConfig {
         debug: opts.debug,
         trace: opts.trace,
@@ -101,13 +127,16 @@ fn run(opts: Options) -> ExitCode {
             }
         }
         tracing::info!("Server is ready");
-        if let Err(e) = signals::wait_for_stop(server).await {
-            tracing::error!("signal handling failed: {e}");
-            return ExitCode::FAILURE;
-        }
+        let code = match signals::run(server, flags).await {
+            Ok(code) => code,
+            Err(e) => {
+                tracing::error!("signal handling failed: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         if let Some(p) = &pid_file {
             let _ = std::fs::remove_file(p);
         }
-        ExitCode::SUCCESS
+        code
     })
 }

@@ -101,7 +101,8 @@ impl Server {
     }
 
     pub fn auth_required(&self) -> bool {
-        self.opts().auth_required()
+        let opts = self.opts();
+        opts.auth_required() && opts.no_auth_user.is_empty()
     }
 
     pub fn next_cid(&self) -> u64 {
@@ -120,6 +121,9 @@ impl Server {
         }
         info!("  Name:     {}", self.name);
         info!("  ID:       {}", self.id);
+        if crate::auth::plaintext_warning(&opts) {
+            warn!("Plaintext passwords detected, use nkeys or bcrypt");
+        }
         if let Some(f) = &opts.config_file {
             info!("Using configuration file: {}", f.display());
         }
@@ -146,11 +150,25 @@ impl Server {
             "Listening for client connections on {}",
             host_port(&opts.host, addr.port())
         );
+        if opts.tls.is_some() {
+            if opts.allow_non_tls {
+                info!("TLS available for client connections");
+            } else {
+                info!("TLS required for client connections");
+            }
+        }
         self.refresh_own_urls();
         let me = self.clone();
         let task = tokio::spawn(async move { me.accept_loop(listener).await });
         *self.accept_task.lock() = Some(task);
         Ok(addr)
+    }
+
+    /// Stops accepting new clients (lame duck mode); existing connections stay.
+    pub fn stop_accepting(&self) {
+        if let Some(t) = self.accept_task.lock().take() {
+            t.abort();
+        }
     }
 
     async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
@@ -184,6 +202,14 @@ impl Server {
         };
         self.stats.total_connections.fetch_add(1, Ordering::Relaxed);
         debug!("{} - Client connection created", client.prefix());
+        if !opts.nkeys.is_empty() {
+            client.meta.lock().auth.nonce = crate::auth::make_nonce();
+        }
+        if let Some(t) = &opts.tls {
+            let info = self.client_info(&client);
+            crate::tls::serve_client(self, client, stream, info, too_many, t).await;
+            return;
+        }
         client.out.send(&self.client_info(&client));
         if too_many {
             error!("{} - maximum connections exceeded", client.prefix());
@@ -199,6 +225,7 @@ impl Server {
         let mut info = self.base_info();
         info.client_id = client.cid;
         info.client_ip = client.addr.ip().to_string();
+        info.nonce = client.meta.lock().auth.nonce.clone();
         let json = serde_json::to_vec(&info).unwrap_or_default();
         let mut out = Vec::with_capacity(json.len() + 8);
         proto::info(&mut out, &json);
@@ -219,7 +246,8 @@ impl Server {
             host,
             port,
             headers: !opts.no_header_support,
-            auth_required: opts.auth_required(),
+            // With no_auth_user, clients without credentials are let in as that user.
+            auth_required: opts.auth_required() && opts.no_auth_user.is_empty(),
             tls_required: tls && !opts.allow_non_tls,
             tls_verify: opts.tls.as_ref().is_some_and(|t| t.verify),
             tls_available: tls && opts.allow_non_tls,

@@ -1,0 +1,965 @@
+//! From a parsed configuration tree to `Options`, with the reference's checks and
+//! wording: every problem is collected as `<file>:<line>:<col>: <message>` (at the key's
+//! position) and reported together; a few are warnings that only `-t` treats as fatal.
+
+use super::{Entry, Kind, Map, Pos, Value};
+use crate::options::{
+    NkeyUser, Options, Permissions, ResponsePermission, SubjectPermission, TlsOptions, User,
+};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What loading a file produced besides the options.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub warnings: Vec<String>,
+    pub errors: Vec<String>,
+}
+
+impl Report {
+    fn err(&mut self, pos: &Pos, msg: impl std::fmt::Display) {
+        self.errors
+            .push(format!("{}: {}", pos.reference_prefix(), msg));
+    }
+
+    /// An error the reference reports without a position.
+    fn err_bare(&mut self, msg: impl std::fmt::Display) {
+        self.errors.push(msg.to_string());
+    }
+
+    fn warn(&mut self, pos: &Pos, msg: impl std::fmt::Display) {
+        self.warnings
+            .push(format!("{}: {}", pos.reference_prefix(), msg));
+    }
+
+    /// The reference's combined message: warnings first, then errors, one per line.
+    pub fn combined(&self) -> String {
+        let mut all: Vec<&str> = self.warnings.iter().map(String::as_str).collect();
+        all.extend(self.errors.iter().map(String::as_str));
+        all.join("\n")
+    }
+}
+
+/// Why a configuration file could not be used. `Display` is the text after `nats-server: `.
+#[derive(Debug)]
+pub enum LoadError {
+    /// Syntax, include or variable errors from the parser.
+    Parse(String),
+    /// Option errors (and the warnings that came with them).
+    Options(String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Parse(s) => f.write_str(s),
+            // The reference ends this list with a newline of its own.
+            LoadError::Options(s) => writeln!(f, "{s}"),
+        }
+    }
+}
+
+/// Reads `path` into `opts` (which should hold the defaults). Returns the warnings.
+pub fn load_file(path: &Path, opts: &mut Options) -> Result<Vec<String>, LoadError> {
+    let root = super::parse_file(path).map_err(|e| LoadError::Parse(e.to_string()))?;
+    opts.config_file = Some(path.to_path_buf());
+    let mut r = Report::default();
+    if let Some(m) = root.as_map() {
+        apply_top(m, opts, &mut r);
+    }
+    if r.errors.is_empty() {
+        Ok(r.warnings)
+    } else {
+        Err(LoadError::Options(r.combined()))
+    }
+}
+
+// ---- typed accessors with the reference's conversion errors ----
+
+fn conv(v: &Value, want: &str) -> String {
+    format!(
+        "interface conversion: interface {{}} is {}, not {want}",
+        v.type_name()
+    )
+}
+
+fn get_int(e: &Entry, r: &mut Report) -> Option<i64> {
+    match e.value.as_i64() {
+        Some(i) => Some(i),
+        None => {
+            r.err(&e.key_pos, conv(&e.value, "int64"));
+            None
+        }
+    }
+}
+
+fn get_bool(e: &Entry, r: &mut Report) -> Option<bool> {
+    match e.value.as_bool() {
+        Some(b) => Some(b),
+        None => {
+            r.err(&e.key_pos, conv(&e.value, "bool"));
+            None
+        }
+    }
+}
+
+fn get_str(e: &Entry, r: &mut Report) -> Option<String> {
+    match e.value.as_str() {
+        Some(s) => Some(s.to_string()),
+        None => {
+            r.err(&e.key_pos, conv(&e.value, "string"));
+            None
+        }
+    }
+}
+
+fn get_map<'a>(e: &'a Entry, r: &mut Report) -> Option<&'a Map> {
+    match e.value.as_map() {
+        Some(m) => Some(m),
+        None => {
+            r.err(&e.key_pos, conv(&e.value, "map[string]interface {}"));
+            None
+        }
+    }
+}
+
+fn usize_of(i: i64) -> usize {
+    i.max(0) as usize
+}
+
+/// `ping_interval` / `write_deadline`: a duration string, or (deprecated) seconds.
+fn get_lenient_duration(e: &Entry, name: &str, r: &mut Report) -> Option<Duration> {
+    match &e.value.kind {
+        Kind::String(s) => match super::parse_duration(s) {
+            Ok(d) => Some(d),
+            Err(msg) => {
+                r.err(&e.key_pos, format!("error parsing {name}: {msg}"));
+                None
+            }
+        },
+        Kind::Integer(i) => {
+            r.warn(
+                &e.key_pos,
+                format!(
+                    "invalid use of field \"{name}\": {name} should be converted to a duration"
+                ),
+            );
+            Some(Duration::from_secs((*i).max(0) as u64))
+        }
+        _ => {
+            r.err(&e.key_pos, conv(&e.value, "string"));
+            None
+        }
+    }
+}
+
+/// Durations that must be strings (`lame_duck_duration`, `expires`).
+fn get_strict_duration(e: &Entry, name: &str, r: &mut Report) -> Option<Duration> {
+    let s = get_str(e, r)?;
+    match super::parse_duration(&s) {
+        Ok(d) => Some(d),
+        Err(msg) => {
+            r.err(&e.key_pos, format!("error parsing {name}: {msg}"));
+            None
+        }
+    }
+}
+
+/// Seconds given as an integer or a float.
+fn seconds(v: &Value) -> Option<Duration> {
+    let f = v.as_f64()?;
+    (f.is_finite() && f >= 0.0).then(|| Duration::from_secs_f64(f))
+}
+
+/// `listen`/`http`-style values: a port number, or `host:port`.
+fn host_port(e: &Entry, r: &mut Report) -> Option<(Option<String>, i32)> {
+    match &e.value.kind {
+        Kind::Integer(p) => Some((None, *p as i32)),
+        Kind::String(s) => {
+            let Some((h, p)) = crate::cli::split_host_port(s) else {
+                r.err(
+                    &e.key_pos,
+                    format!("could not parse address string {}", go_q(s)),
+                );
+                return None;
+            };
+            match p.parse::<i32>() {
+                Ok(p) => Some((Some(h.to_string()), p)),
+                Err(_) => {
+                    r.err(&e.key_pos, format!("could not parse port {}", go_q(p)));
+                    None
+                }
+            }
+        }
+        _ => {
+            r.err(&e.key_pos, conv(&e.value, "string"));
+            None
+        }
+    }
+}
+
+fn go_q(s: &str) -> String {
+    format!("{s:?}")
+}
+
+/// Top-level options the reference knows but this server does not act on: accepted
+/// silently so valid reference configurations still load.
+const IGNORED_TOP: &[&str] = &[
+    "jetstream",
+    "store_dir",
+    "connect_error_reports",
+    "reconnect_error_reports",
+    "server_tags",
+    "mappings",
+    "gateway",
+    "leafnodes",
+    "leaf",
+    "websocket",
+    "mqtt",
+    "operator",
+    "operators",
+    "resolver",
+    "resolver_tls",
+    "resolver_preload",
+    "trusted",
+    "trusted_keys",
+    "system_account",
+    "system",
+    "max_traced_msg_len",
+    "prof_port",
+    "http_base_path",
+    "trace_verbose",
+    "disable_sublist_cache",
+    "no_sublist_cache",
+    "ocsp",
+    "default_js_domain",
+];
+
+fn apply_top(m: &Map, opts: &mut Options, r: &mut Report) {
+    for e in m.entries() {
+        if e.used_as_variable {
+            continue;
+        }
+        let key = e.key.to_ascii_lowercase();
+        match key.as_str() {
+            "listen" => {
+                if let Some((h, p)) = host_port(e, r) {
+                    if let Some(h) = h {
+                        opts.host = h;
+                    }
+                    opts.port = p;
+                }
+            }
+            "port" => {
+                if let Some(i) = get_int(e, r) {
+                    opts.port = i as i32;
+                }
+            }
+            "server_name" => {
+                if let Some(s) = get_str(e, r) {
+                    opts.server_name = s;
+                }
+            }
+            "host" | "net" => {
+                if let Some(s) = get_str(e, r) {
+                    opts.host = s;
+                }
+            }
+            "client_advertise" => {
+                if let Some(s) = get_str(e, r) {
+                    opts.client_advertise = s;
+                }
+            }
+            "http" => {
+                if let Some((h, p)) = host_port(e, r) {
+                    if let Some(h) = h {
+                        opts.http_host = h;
+                    }
+                    opts.http_port = p;
+                }
+            }
+            "https" => {
+                if let Some((h, p)) = host_port(e, r) {
+                    if let Some(h) = h {
+                        opts.http_host = h;
+                    }
+                    opts.https_port = p;
+                }
+            }
+            "http_port" | "monitor_port" => {
+                if let Some(i) = get_int(e, r) {
+                    opts.http_port = i as i32;
+                }
+            }
+            "https_port" => {
+                if let Some(i) = get_int(e, r) {
+                    opts.https_port = i as i32;
+                }
+            }
+            "debug" => {
+                if let Some(b) = get_bool(e, r) {
+                    opts.debug = b;
+                }
+            }
+            "trace" => {
+                if let Some(b) = get_bool(e, r) {
+                    opts.trace = b;
+                }
+            }
+            "logtime" => {
+                if let Some(b) = get_bool(e, r) {
+                    opts.logtime = b;
+                }
+            }
+            "logfile" | "log_file" => {
+                if let Some(s) = get_str(e, r) {
+                    opts.log_file = Some(PathBuf::from(s));
+                }
+            }
+            "logfile_size_limit" | "log_size_limit" => {
+                if let Some(i) = get_int(e, r) {
+                    opts.log_size_limit = i.max(0) as u64;
+                }
+            }
+            "syslog" => {
+                if let Some(b) = get_bool(e, r) {
+                    opts.syslog = b;
+                }
+            }
+            "remote_syslog" => {
+                if let Some(s) = get_str(e, r) {
+                    opts.remote_syslog = s;
+                }
+            }
+            "pidfile" | "pid_file" => {
+                if let Some(s) = get_str(e, r) {
+                    opts.pid_file = Some(PathBuf::from(s));
+                }
+            }
+            "ports_file_dir" => {
+                if let Some(s) = get_str(e, r) {
+                    opts.ports_file_dir = Some(PathBuf::from(s));
+                }
+            }
+            "max_connections" | "max_conn" => {
+                if let Some(i) = get_int(e, r) {
+                    opts.max_connections = usize_of(i);
+                }
+            }
+            "max_subscriptions" | "max_subs" => {
+                if let Some(i) = get_int(e, r) {
+                    opts.max_subscriptions = usize_of(i);
+                }
+            }
+            "max_control_line" => {
+                if let Some(i) = get_int(e, r) {
+                    opts.max_control_line = usize_of(i);
+                }
+            }
+            "max_payload" => {
+                if let Some(i) = get_int(e, r) {
+                    opts.max_payload = usize_of(i);
+                }
+            }
+            "max_pending" => {
+                if let Some(i) = get_int(e, r) {
+                    opts.max_pending = usize_of(i);
+                }
+            }
+            "max_traced_msg_len" => {
+                if let Some(i) = get_int(e, r) {
+                    opts.max_traced_msg_len = usize_of(i);
+                }
+            }
+            "write_deadline" => {
+                if let Some(d) = get_lenient_duration(e, "write_deadline", r) {
+                    opts.write_deadline = d;
+                }
+            }
+            "ping_interval" => {
+                if let Some(d) = get_lenient_duration(e, "ping_interval", r) {
+                    opts.ping_interval = d;
+                }
+            }
+            "ping_max" => {
+                if let Some(i) = get_int(e, r) {
+                    opts.ping_max = i.clamp(0, u32::MAX as i64) as u32;
+                }
+            }
+            "lame_duck_duration" => {
+                if let Some(d) = get_strict_duration(e, "lame_duck_duration", r) {
+                    if d < Duration::from_secs(30) {
+                        r.err(
+                            &e.key_pos,
+                            format!(
+                                "invalid lame_duck_duration of {}, minimum is 30 seconds",
+                                nats_common::monitor::go_duration_string(d)
+                            ),
+                        );
+                    } else {
+                        opts.lame_duck_duration = d;
+                    }
+                }
+            }
+            "lame_duck_grace_period" => {
+                if let Some(d) = get_strict_duration(e, "lame_duck_grace_period", r) {
+                    opts.lame_duck_grace_period = d;
+                }
+            }
+            "no_header_support" => {
+                if let Some(b) = get_bool(e, r) {
+                    opts.no_header_support = b;
+                }
+            }
+            "allow_non_tls" => {
+                if let Some(b) = get_bool(e, r) {
+                    opts.allow_non_tls = b;
+                }
+            }
+            "no_auth_user" => {
+                if let Some(s) = get_str(e, r) {
+                    opts.no_auth_user = s;
+                }
+            }
+            "authorization" => {
+                if let Some(am) = get_map(e, r) {
+                    apply_authorization(e, am, opts, r);
+                }
+            }
+            "accounts" => apply_accounts(e, opts, r),
+            "tls" => {
+                if let Some(tm) = get_map(e, r) {
+                    if let Some(t) = parse_tls(e, tm, r) {
+                        opts.tls = Some(t);
+                    }
+                }
+            }
+            "cluster" => {
+                if let Some(cm) = get_map(e, r) {
+                    apply_cluster(cm, opts, r);
+                }
+            }
+            "trace_verbose" => {
+                if let Some(b) = get_bool(e, r) {
+                    opts.trace_verbose = b;
+                    opts.trace = opts.trace || b;
+                }
+            }
+            "disable_sublist_cache" | "no_sublist_cache" => {
+                if let Some(b) = get_bool(e, r) {
+                    opts.no_sublist_cache = b;
+                }
+            }
+            "http_base_path" => {
+                if let Some(s) = get_str(e, r) {
+                    opts.http_base_path = s;
+                }
+            }
+            k if IGNORED_TOP.contains(&k) => {}
+            _ => r.err(&e.key_pos, format!("unknown field {:?}", e.key)),
+        }
+    }
+}
+
+/// The parts of an `authorization` block.
+#[derive(Default)]
+struct AuthBlock {
+    user: String,
+    pass: String,
+    token: String,
+    timeout: Option<Duration>,
+    users: Option<Vec<User>>,
+    nkeys: Vec<NkeyUser>,
+    default_permissions: Option<Permissions>,
+}
+
+fn parse_authorization(m: &Map, r: &mut Report) -> AuthBlock {
+    let mut a = AuthBlock::default();
+    for e in m.entries() {
+        if e.used_as_variable {
+            continue;
+        }
+        match e.key.to_ascii_lowercase().as_str() {
+            "user" | "username" => a.user = get_str(e, r).unwrap_or_default(),
+            "pass" | "password" => a.pass = get_str(e, r).unwrap_or_default(),
+            "token" => a.token = get_str(e, r).unwrap_or_default(),
+            // Any non-number is taken as one second, as the reference does.
+            "timeout" => a.timeout = Some(seconds(&e.value).unwrap_or(Duration::from_secs(1))),
+            "users" => {
+                let (users, nkeys) = parse_users(e, r);
+                a.users = Some(users);
+                a.nkeys.extend(nkeys);
+            }
+            "default_permission" | "default_permissions" | "permissions" => {
+                a.default_permissions = parse_permissions(&e.value, r);
+            }
+            _ => r.err(&e.key_pos, format!("unknown field {:?}", e.key)),
+        }
+    }
+    if let Some(dp) = &a.default_permissions {
+        if let Some(users) = &mut a.users {
+            for u in users.iter_mut().filter(|u| u.permissions.is_none()) {
+                u.permissions = Some(dp.clone());
+            }
+        }
+        for n in a.nkeys.iter_mut().filter(|n| n.permissions.is_none()) {
+            n.permissions = Some(dp.clone());
+        }
+    }
+    a
+}
+
+fn apply_authorization(e: &Entry, m: &Map, opts: &mut Options, r: &mut Report) {
+    let a = parse_authorization(m, r);
+    if (!a.user.is_empty() || !a.pass.is_empty()) && !a.token.is_empty() {
+        r.err(&e.key_pos, "Cannot have a user/pass and token");
+    }
+    if a.users.is_some() {
+        if !a.user.is_empty() {
+            r.err(
+                &e.key_pos,
+                "Can not have a single user/pass and a users array",
+            );
+        }
+        if !a.token.is_empty() {
+            r.err(&e.key_pos, "Can not have a token and a users array");
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for u in opts.users.iter().chain(a.users.iter().flatten()) {
+        if !seen.insert(u.username.clone()) {
+            r.err(
+                &e.key_pos,
+                format!("Duplicate user {:?} detected", u.username),
+            );
+        }
+    }
+    opts.username = a.user;
+    opts.password = a.pass;
+    opts.token = a.token;
+    if let Some(t) = a.timeout {
+        opts.auth_timeout = t;
+    }
+    if let Some(users) = a.users {
+        opts.users.extend(users);
+    }
+    opts.nkeys.extend(a.nkeys);
+    if a.default_permissions.is_some() {
+        opts.default_permissions = a.default_permissions;
+    }
+}
+
+fn parse_users(e: &Entry, r: &mut Report) -> (Vec<User>, Vec<NkeyUser>) {
+    let mut users = Vec::new();
+    let mut nkeys = Vec::new();
+    let Some(arr) = e.value.as_array() else {
+        r.err(&e.key_pos, conv(&e.value, "[]interface {}"));
+        return (users, nkeys);
+    };
+    for item in arr {
+        let Some(um) = item.as_map() else {
+            r.err(&item.pos, conv(item, "map[string]interface {}"));
+            continue;
+        };
+        let mut user = User::default();
+        let mut nkey = String::new();
+        let mut perms = None;
+        for ue in um.entries() {
+            if ue.used_as_variable {
+                continue;
+            }
+            match ue.key.to_ascii_lowercase().as_str() {
+                "user" | "username" => user.username = get_str(ue, r).unwrap_or_default(),
+                "pass" | "password" => user.password = get_str(ue, r).unwrap_or_default(),
+                "nkey" => nkey = get_str(ue, r).unwrap_or_default(),
+                "permission" | "permissions" => perms = parse_permissions(&ue.value, r),
+                // Accepted for compatibility; every user may use every connection type here.
+                "allowed_connection_types" | "connection_types" | "clients" | "account" => {}
+                _ => r.err(&ue.key_pos, format!("unknown field {:?}", ue.key)),
+            }
+        }
+        // The reference points at the entry's first key.
+        let at = um.entries().first().map_or(&item.pos, |e| &e.key_pos);
+        if !nkey.is_empty() {
+            if !is_user_nkey(&nkey) {
+                r.err(at, "Not a valid public nkey for a user");
+                continue;
+            }
+            nkeys.push(NkeyUser {
+                nkey,
+                permissions: perms,
+            });
+            continue;
+        }
+        if user.username.is_empty() {
+            r.err(at, "User entry requires a user");
+            continue;
+        }
+        user.permissions = perms;
+        users.push(user);
+    }
+    (users, nkeys)
+}
+
+fn is_user_nkey(k: &str) -> bool {
+    k.starts_with('U') && nkeys::KeyPair::from_public_key(k).is_ok()
+}
+
+/// `permissions { publish, subscribe, allow_responses }`.
+pub(crate) fn parse_permissions(v: &Value, r: &mut Report) -> Option<Permissions> {
+    let Some(m) = v.as_map() else {
+        r.err(&v.pos, conv(v, "map[string]interface {}"));
+        return None;
+    };
+    let mut p = Permissions::default();
+    for e in m.entries() {
+        if e.used_as_variable {
+            continue;
+        }
+        match e.key.to_ascii_lowercase().as_str() {
+            "pub" | "publish" | "import" => p.publish = parse_subject_permission(&e.value, r),
+            "sub" | "subscribe" | "export" => p.subscribe = parse_subject_permission(&e.value, r),
+            "publish_allow_responses" | "allow_responses" => {
+                p.response = parse_allow_responses(&e.value, r)
+            }
+            _ => r.err(
+                &e.key_pos,
+                format!("Unknown field {:?} parsing permissions", e.key),
+            ),
+        }
+    }
+    Some(p)
+}
+
+fn parse_allow_responses(v: &Value, r: &mut Report) -> Option<ResponsePermission> {
+    let mut rp = ResponsePermission {
+        max_msgs: 1,
+        expires: Duration::from_secs(120),
+    };
+    match &v.kind {
+        Kind::Bool(true) => Some(rp),
+        Kind::Bool(false) => None,
+        Kind::Map(m) => {
+            for e in m.entries() {
+                match e.key.to_ascii_lowercase().as_str() {
+                    "max" | "max_msgs" | "max_messages" | "max_responses" => {
+                        if let Some(i) = get_int(e, r) {
+                            rp.max_msgs = usize_of(i);
+                        }
+                    }
+                    "expires" | "expiration" | "ttl" => {
+                        if let Some(d) = get_strict_duration(e, "expires", r) {
+                            rp.expires = d;
+                        }
+                    }
+                    _ => r.err(
+                        &e.key_pos,
+                        format!("Unknown field {:?} parsing permissions", e.key),
+                    ),
+                }
+            }
+            Some(rp)
+        }
+        _ => {
+            r.err_bare(format!(
+                "error parsing response permissions, expected a boolean or a map, got {}",
+                v.type_name()
+            ));
+            None
+        }
+    }
+}
+
+/// A string or array (allow list), or `{allow, deny}`.
+fn parse_subject_permission(v: &Value, r: &mut Report) -> Option<SubjectPermission> {
+    match &v.kind {
+        Kind::Map(m) => {
+            let mut sp = SubjectPermission::default();
+            for e in m.entries() {
+                match e.key.to_ascii_lowercase().as_str() {
+                    "allow" => sp.allow = subject_list(&e.value, r)?,
+                    "deny" => sp.deny = subject_list(&e.value, r)?,
+                    _ => r.err(
+                        &e.key_pos,
+                        format!(
+                            "Unknown field name {:?} parsing subject permissions, only 'allow' or 'deny' are permitted",
+                            e.key
+                        ),
+                    ),
+                }
+            }
+            Some(sp)
+        }
+        _ => Some(SubjectPermission {
+            allow: subject_list(v, r)?,
+            deny: Vec::new(),
+        }),
+    }
+}
+
+fn subject_list(v: &Value, r: &mut Report) -> Option<Vec<String>> {
+    let items: Vec<&Value> = match &v.kind {
+        Kind::String(_) => vec![v],
+        Kind::Array(a) => a.iter().collect(),
+        _ => {
+            r.err_bare(format!(
+                "Expected subject permissions to be a subject, or array of subjects, got {}",
+                v.type_name()
+            ));
+            return None;
+        }
+    };
+    let mut out = Vec::new();
+    for it in items {
+        let Some(s) = it.as_str() else {
+            r.err_bare(format!(
+                "Subject in permissions array cannot be cast to string, got {}",
+                it.type_name()
+            ));
+            return None;
+        };
+        // A rule may name a queue group after the subject: `foo.* workers`.
+        let subj = s.split_whitespace().next().unwrap_or("");
+        if !nats_common::subject::is_valid_subject(subj.as_bytes()) {
+            r.err_bare(format!("subject {s:?} is not a valid subject"));
+            return None;
+        }
+        out.push(s.to_string());
+    }
+    Some(out)
+}
+
+/// `accounts { A { users: [...] } }` or `accounts: [A, B]`. Users of every account are
+/// served from one shared subject space here (accounts are not isolated).
+fn apply_accounts(e: &Entry, opts: &mut Options, r: &mut Report) {
+    match &e.value.kind {
+        Kind::Array(names) => {
+            for n in names {
+                if n.as_str().is_none() {
+                    r.err(&n.pos, conv(n, "string"));
+                }
+            }
+        }
+        Kind::Map(m) => {
+            for acc in m.entries() {
+                if acc.used_as_variable {
+                    continue;
+                }
+                let Some(am) = acc.value.as_map() else {
+                    r.err(&acc.key_pos, conv(&acc.value, "map[string]interface {}"));
+                    continue;
+                };
+                let mut dp = None;
+                let mut users = Vec::new();
+                let mut nkeys = Vec::new();
+                for ae in am.entries() {
+                    if ae.used_as_variable {
+                        continue;
+                    }
+                    match ae.key.to_ascii_lowercase().as_str() {
+                        "users" => {
+                            let (u, n) = parse_users(ae, r);
+                            users = u;
+                            nkeys = n;
+                        }
+                        "default_permissions" => dp = parse_permissions(&ae.value, r),
+                        "nkey" | "exports" | "imports" | "jetstream" | "mappings" | "limits"
+                        | "max_connections" | "max_subscriptions" | "max_payload" => {}
+                        _ => r.err(&ae.key_pos, format!("unknown field {:?}", ae.key)),
+                    }
+                }
+                if let Some(dp) = dp {
+                    for u in users.iter_mut().filter(|u| u.permissions.is_none()) {
+                        u.permissions = Some(dp.clone());
+                    }
+                    for n in nkeys.iter_mut().filter(|n| n.permissions.is_none()) {
+                        n.permissions = Some(dp.clone());
+                    }
+                }
+                for u in &users {
+                    if opts.users.iter().any(|o| o.username == u.username) {
+                        r.err(
+                            &acc.key_pos,
+                            format!("Duplicate user {:?} detected", u.username),
+                        );
+                    }
+                }
+                opts.users.extend(users);
+                opts.nkeys.extend(nkeys);
+            }
+        }
+        _ => r.err(&e.key_pos, conv(&e.value, "map[string]interface {}")),
+    }
+}
+
+/// A `tls {}` block (clients, routes or monitoring). The certificate files are loaded
+/// right away so a bad path is a configuration error, as in the reference.
+pub(crate) fn parse_tls(e: &Entry, m: &Map, r: &mut Report) -> Option<TlsOptions> {
+    let mut t = TlsOptions {
+        timeout: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let before = r.errors.len();
+    for te in m.entries() {
+        if te.used_as_variable {
+            continue;
+        }
+        match te.key.to_ascii_lowercase().as_str() {
+            "cert_file" => t.cert_file = get_str(te, r).map(PathBuf::from),
+            "key_file" => t.key_file = get_str(te, r).map(PathBuf::from),
+            "ca_file" => t.ca_file = get_str(te, r).map(PathBuf::from),
+            "verify" => t.verify = get_bool(te, r).unwrap_or(false),
+            "verify_and_map" => {
+                t.verify_and_map = get_bool(te, r).unwrap_or(false);
+                t.verify = t.verify || t.verify_and_map;
+            }
+            "verify_cert_and_check_known_urls" => {
+                t.verify = t.verify || get_bool(te, r).unwrap_or(false);
+            }
+            "insecure" => t.insecure = get_bool(te, r).unwrap_or(false),
+            "timeout" => match &te.value.kind {
+                Kind::String(s) => match super::parse_duration(s) {
+                    Ok(d) => t.timeout = d,
+                    Err(msg) => r.err(&te.key_pos, format!("error parsing tls config, {msg}")),
+                },
+                _ => match seconds(&te.value) {
+                    Some(d) => t.timeout = d,
+                    None => r.err(&te.key_pos, conv(&te.value, "float64")),
+                },
+            },
+            // Accepted; rustls picks its own safe suites and groups.
+            "cipher_suites"
+            | "curve_preferences"
+            | "pinned_certs"
+            | "connection_rate_limit"
+            | "handshake_first"
+            | "min_version" => {}
+            _ => r.err(
+                &te.key_pos,
+                format!("error parsing tls config, unknown field [{:?}]", te.key),
+            ),
+        }
+    }
+    if r.errors.len() != before {
+        return None;
+    }
+    if let Err(msg) = crate::tls::check_files(&t) {
+        r.err(&e.key_pos, msg);
+        return None;
+    }
+    Some(t)
+}
+
+fn apply_cluster(m: &Map, opts: &mut Options, r: &mut Report) {
+    let c = &mut opts.cluster;
+    for e in m.entries() {
+        if e.used_as_variable {
+            continue;
+        }
+        match e.key.to_ascii_lowercase().as_str() {
+            "name" => c.name = get_str(e, r).unwrap_or_default(),
+            "listen" => {
+                if let Some((h, p)) = host_port(e, r) {
+                    if let Some(h) = h {
+                        c.host = h;
+                    }
+                    c.port = p;
+                }
+            }
+            "port" => {
+                if let Some(i) = get_int(e, r) {
+                    c.port = i as i32;
+                }
+            }
+            "host" | "net" => c.host = get_str(e, r).unwrap_or_default(),
+            "advertise" | "cluster_advertise" => c.advertise = get_str(e, r).unwrap_or_default(),
+            "no_advertise" => c.no_advertise = get_bool(e, r).unwrap_or(false),
+            "connect_retries" => {
+                if let Some(i) = get_int(e, r) {
+                    c.connect_retries = i.clamp(0, u32::MAX as i64) as u32;
+                }
+            }
+            "authorization" => {
+                let Some(am) = get_map(e, r) else { continue };
+                let a = parse_authorization(am, r);
+                if a.users.is_some() {
+                    r.err(
+                        &e.key_pos,
+                        "Cluster authorization does not allow multiple users",
+                    );
+                    continue;
+                }
+                if !a.token.is_empty() {
+                    r.err(&e.key_pos, "Cluster authorization does not support tokens");
+                    continue;
+                }
+                c.username = a.user;
+                c.password = a.pass;
+                if let Some(t) = a.timeout {
+                    c.auth_timeout = t;
+                }
+            }
+            "routes" => match e.value.as_array() {
+                Some(a) => {
+                    c.routes = a
+                        .iter()
+                        .filter_map(|v| match v.as_str() {
+                            Some(s) => Some(s.to_string()),
+                            None => {
+                                r.err(&v.pos, conv(v, "string"));
+                                None
+                            }
+                        })
+                        .collect();
+                }
+                None => match e.value.as_str() {
+                    Some(s) => c.routes = vec![s.to_string()],
+                    None => r.err(&e.key_pos, conv(&e.value, "[]interface {}")),
+                },
+            },
+            "tls" => {
+                if let Some(tm) = get_map(e, r) {
+                    c.tls = parse_tls(e, tm, r);
+                }
+            }
+            "permissions" => {
+                if let Some(p) = parse_permissions(&e.value, r) {
+                    if p.response.is_some() {
+                        r.err(
+                            &e.key_pos,
+                            "Cluster permissions do not support allow_responses",
+                        );
+                    }
+                    c.import = p.publish;
+                    c.export = p.subscribe;
+                }
+            }
+            "pool_size" | "compression" | "accounts" => {}
+            _ => r.err(&e.key_pos, format!("unknown field {:?}", e.key)),
+        }
+    }
+}
+
+/// Start-up checks the reference makes after options are final (not under `-t`).
+pub fn validate_auth(opts: &Options) -> Result<(), String> {
+    if !opts.no_auth_user.is_empty() {
+        if opts.users.is_empty() && opts.nkeys.is_empty() {
+            return Err(format!(
+                "no_auth_user: {:?} present, but users are not defined",
+                opts.no_auth_user
+            ));
+        }
+        if !opts.users.iter().any(|u| u.username == opts.no_auth_user)
+            && !opts.nkeys.iter().any(|n| n.nkey == opts.no_auth_user)
+        {
+            return Err(format!(
+                "no_auth_user: {:?} not present as user in authorization block or account configuration",
+                opts.no_auth_user
+            ));
+        }
+    }
+    if opts.https_port != 0 && opts.tls.is_none() {
+        return Err("TLS Config is required for HTTPS".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,297 @@
+//! HTTP monitoring (`-m` / `-ms`): `/`, `/varz`, `/connz`, `/routez`, `/subsz`
+//! (`/subscriptionsz`) and `/healthz`, answering with the reference server's JSON shapes,
+//! query parameters, error texts, JSONP and request counters.
+//!
+//! Everything here only reads what the message path already maintains (atomics and
+//! per-connection state); no lock is added to the message path for monitoring.
+
+mod connz;
+mod healthz;
+mod procstat;
+mod query;
+mod routez;
+mod subsz;
+mod varz;
+
+use crate::server::{host_port, Server};
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use parking_lot::Mutex;
+use query::Params;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tracing::info;
+
+/// Default page size of /connz and /subsz.
+pub const DEFAULT_LIST_SIZE: i64 = 1024;
+
+/// Shared state of the monitoring handlers.
+pub struct Monitor {
+    pub server: Arc<Server>,
+    /// Requests served per endpoint, shown in /varz `http_req_stats`.
+    req_stats: Mutex<BTreeMap<String, u64>>,
+    cpu: procstat::CpuMeter,
+}
+
+impl Monitor {
+    fn count(&self, path: &str) {
+        *self.req_stats.lock().entry(path.to_string()).or_insert(0) += 1;
+    }
+
+    fn req_stats(&self) -> BTreeMap<String, u64> {
+        self.req_stats.lock().clone()
+    }
+}
+
+/// Starts the monitoring listener when `-m`/`-ms` asked for one; logs
+/// `Starting http monitor on host:port`. Errors carry the reference's wording and are fatal
+/// to the caller.
+pub async fn start(server: &Arc<Server>) -> Result<Option<SocketAddr>, String> {
+    let opts = server.opts();
+    if opts.http_port == 0 && opts.https_port == 0 {
+        return Ok(None);
+    }
+    if opts.http_port != 0 && opts.https_port != 0 {
+        return Err(format!(
+            "can't specify both HTTP ({}) and HTTPs ({}) ports",
+            opts.http_port, opts.https_port
+        ));
+    }
+    let secure = opts.https_port != 0;
+    let tls = if secure {
+        match https_acceptor(&opts)? {
+            Some(a) => Some(a),
+            None => return Err("TLS cert and key required for HTTPS".to_string()),
+        }
+    } else {
+        None
+    };
+    let host = if opts.http_host.is_empty() {
+        opts.host.clone()
+    } else {
+        opts.http_host.clone()
+    };
+    let port = if secure {
+        opts.https_port
+    } else {
+        opts.http_port
+    };
+    // -1 asks for a random port.
+    let port: u16 = if port < 0 { 0 } else { port as u16 };
+    let bind = host_port(&host, port);
+    let listener = TcpListener::bind(&bind).await.map_err(|e| {
+        format!(
+            "can't listen to the monitor port: listen tcp {bind}: {}",
+            go_bind_error(&e)
+        )
+    })?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    info!(
+        "Starting {} monitor on {}",
+        if secure { "https" } else { "http" },
+        host_port(&host, addr.port())
+    );
+    let mon = Arc::new(Monitor {
+        server: server.clone(),
+        req_stats: Mutex::new(BTreeMap::new()),
+        cpu: procstat::CpuMeter::new(),
+    });
+    procstat::spawn_sampler(&mon);
+    let app = router(&opts.http_base_path, mon);
+    match tls {
+        None => {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!("http monitor stopped: {e}");
+                }
+            });
+        }
+        Some(acceptor) => {
+            tokio::spawn(serve_tls(listener, acceptor, app));
+        }
+    }
+    Ok(Some(addr))
+}
+
+/// Go prints bind failures as `bind: address already in use`; keep that wording.
+fn go_bind_error(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => "bind: address already in use".to_string(),
+        std::io::ErrorKind::AddrNotAvailable => "bind: cannot assign requested address".to_string(),
+        std::io::ErrorKind::PermissionDenied => "bind: permission denied".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// The TLS acceptor for `-ms`, from the server's client TLS settings; `None` when none are
+/// configured.
+type TlsAcceptor = ();
+
+fn https_acceptor(_opts: &crate::options::Options) -> Result<Option<TlsAcceptor>, String> {
+    // TLS support for the monitor lands together with the server's TLS module.
+    Ok(None)
+}
+
+async fn serve_tls(_listener: TcpListener, _acceptor: TlsAcceptor, _app: Router) {}
+
+/// `base` + `p`, the way the reference joins its `http_base_path`.
+fn join_base(base: &str, p: &str) -> String {
+    let base = base.trim_end_matches('/');
+    if base.is_empty() {
+        return p.to_string();
+    }
+    let base = if base.starts_with('/') {
+        base.to_string()
+    } else {
+        format!("/{base}")
+    };
+    if p == "/" {
+        base
+    } else {
+        format!("{base}{p}")
+    }
+}
+
+fn router(base: &str, mon: Arc<Monitor>) -> Router {
+    Router::new()
+        .route(&join_base(base, "/"), any(root))
+        .route(&join_base(base, "/varz"), any(varz::handle))
+        .route(&join_base(base, "/connz"), any(connz::handle))
+        .route(&join_base(base, "/routez"), any(routez::handle))
+        .route(&join_base(base, "/subsz"), any(subsz::handle))
+        .route(&join_base(base, "/subscriptionsz"), any(subsz::handle))
+        .route(&join_base(base, "/healthz"), any(healthz::handle))
+        .fallback(not_found)
+        .with_state(mon)
+}
+
+type Mon = State<Arc<Monitor>>;
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        "404 page not found\n",
+    )
+        .into_response()
+}
+
+async fn root(State(mon): Mon, RawQuery(_q): RawQuery) -> Response {
+    mon.count("/");
+    let v = crate::server::VERSION;
+    let links = [
+        ("varz", "General"),
+        ("jsz", "JetStream"),
+        ("connz", "Connections"),
+        ("accountz", "Accounts"),
+        ("accstatz", "Account Stats"),
+        ("subsz", "Subscriptions"),
+        ("routez", "Routes"),
+        ("leafz", "LeafNodes"),
+        ("gatewayz", "Gateways"),
+        ("healthz", "Health Probe"),
+    ];
+    let mut page = String::from(
+        "<html lang=\"en\">\n<head>\n<title>NATS Server Monitoring</title>\n</head>\n<body>\n",
+    );
+    page.push_str(&format!(
+        "<h1>NATS</h1>\n<a class='version'>v{v}</a>\n<br/>\n"
+    ));
+    for (path, label) in links {
+        page.push_str(&format!("<a href=./{path}>{label}</a>\n"));
+    }
+    page.push_str(
+        "<a href=https://docs.nats.io/running-a-nats-service/nats_admin/monitoring class=\"help\">Help</a>\n</body>\n</html>\n",
+    );
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+}
+
+/// JSON the way Go's `json.MarshalIndent(v, "", "  ")` prints it: two-space indent, no
+/// trailing newline, and `<`, `>`, `&`, U+2028, U+2029 escaped (Go's HTML-safe default).
+pub fn go_json_pretty<T: Serialize>(v: &T) -> String {
+    html_escape(serde_json::to_string_pretty(v).unwrap_or_default())
+}
+
+/// Compact form of [`go_json_pretty`] (Go's `json.Marshal`).
+pub fn go_json<T: Serialize>(v: &T) -> String {
+    html_escape(serde_json::to_string(v).unwrap_or_default())
+}
+
+fn html_escape(s: String) -> String {
+    // These characters can only occur inside JSON strings, so replacing them anywhere is safe.
+    if !s
+        .chars()
+        .any(|c| matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}'))
+    {
+        return s;
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A JSON body, or `callback(body)` as JavaScript when `callback=` is given (JSONP).
+pub fn respond(params: &Params, status: StatusCode, body: String) -> Response {
+    let callback = params.get("callback");
+    let (ctype, body) = if callback.is_empty() {
+        ("application/json", body)
+    } else {
+        ("application/javascript", format!("{callback}({body})"))
+    };
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    resp
+}
+
+/// HTTP 400 with the error text as a plain body, as the reference answers bad parameters.
+pub fn bad_request(msg: String) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        msg,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_path_joins() {
+        assert_eq!(join_base("", "/"), "/");
+        assert_eq!(join_base("", "/varz"), "/varz");
+        assert_eq!(join_base("/nats/", "/varz"), "/nats/varz");
+        assert_eq!(join_base("nats", "/"), "/nats");
+    }
+
+    #[test]
+    fn escapes_like_go() {
+        assert_eq!(
+            go_json(&vec!["foo.>", "a&b<c"]),
+            r#"["foo.\u003e","a\u0026b\u003cc"]"#
+        );
+        assert_eq!(go_json_pretty(&Vec::<String>::new()), "[]");
+    }
+}

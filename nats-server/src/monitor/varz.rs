@@ -1,0 +1,176 @@
+//! `/varz`: server configuration, process figures and counters.
+
+use super::query::Params;
+use super::{go_json_pretty, procstat, respond, Mon, Monitor};
+use crate::client::Kind;
+use crate::server::{RUNTIME, VERSION};
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use nats_common::monitor::{format_rfc3339_nanos, uptime_string, ClusterOptsVarz, Varz};
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+/// The TLS handshake timeout the reference assumes when none is configured.
+const DEFAULT_TLS_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub async fn handle(State(mon): Mon, RawQuery(q): RawQuery) -> Response {
+    let params = Params::parse(q.as_deref());
+    mon.count("/varz");
+    respond(&params, StatusCode::OK, go_json_pretty(&varz(&mon)))
+}
+
+fn nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+fn as_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+pub fn varz(mon: &Monitor) -> Varz {
+    let s = &mon.server;
+    let opts = s.opts();
+    let info = s.base_info();
+    let now = SystemTime::now();
+    let (mut conns, mut routes) = (0i64, 0i64);
+    let mut remotes = HashSet::new();
+    for c in s.clients.lock().values() {
+        match c.kind {
+            Kind::Client => conns += 1,
+            Kind::Router => {
+                routes += 1;
+                let id = c.meta.lock().remote_id.clone();
+                remotes.insert(if id.is_empty() { c.cid.to_string() } else { id });
+            }
+        }
+    }
+    let tls_timeout = opts
+        .tls
+        .as_ref()
+        .map(|t| t.timeout)
+        .filter(|t| !t.is_zero())
+        .unwrap_or(DEFAULT_TLS_TIMEOUT);
+    let http_host = if opts.http_host.is_empty() {
+        opts.host.clone()
+    } else {
+        opts.http_host.clone()
+    };
+    let st = &s.stats;
+    Varz {
+        server_id: s.id.clone(),
+        server_name: s.name.clone(),
+        version: VERSION.to_string(),
+        proto: 1,
+        git_commit: String::new(),
+        go: RUNTIME.to_string(),
+        host: info.host.clone(),
+        port: i64::from(info.port),
+        auth_required: info.auth_required,
+        tls_required: info.tls_required,
+        tls_verify: info.tls_verify,
+        ip: String::new(),
+        connect_urls: info.connect_urls.clone(),
+        ws_connect_urls: Vec::new(),
+        max_connections: opts.max_connections as i64,
+        max_subscriptions: opts.max_subscriptions as i64,
+        ping_interval: nanos(opts.ping_interval),
+        ping_max: i64::from(opts.ping_max),
+        http_host,
+        http_port: i64::from(opts.http_port),
+        http_base_path: opts.http_base_path.clone(),
+        https_port: i64::from(opts.https_port),
+        auth_timeout: opts.effective_auth_timeout().as_secs_f64(),
+        max_control_line: opts.max_control_line as i64,
+        max_payload: opts.max_payload as i64,
+        max_pending: opts.max_pending as i64,
+        cluster: cluster(&opts),
+        gateway: Default::default(),
+        leaf: Default::default(),
+        mqtt: Default::default(),
+        websocket: Default::default(),
+        jetstream: Default::default(),
+        tls_timeout: tls_timeout.as_secs_f64(),
+        write_deadline: nanos(opts.write_deadline),
+        start: format_rfc3339_nanos(s.start),
+        now: format_rfc3339_nanos(now),
+        uptime: uptime_string(s.start_instant.elapsed()),
+        mem: procstat::rss_bytes(),
+        cores: procstat::cores(),
+        gomaxprocs: procstat::cores(),
+        cpu: mon.cpu.percent(),
+        connections: conns,
+        total_connections: st.total_connections.load(Ordering::Relaxed),
+        routes,
+        remotes: remotes.len() as i64,
+        leafnodes: 0,
+        in_msgs: as_i64(st.in_msgs.load(Ordering::Relaxed)),
+        out_msgs: as_i64(st.out_msgs.load(Ordering::Relaxed)),
+        in_bytes: as_i64(st.in_bytes.load(Ordering::Relaxed)),
+        out_bytes: as_i64(st.out_bytes.load(Ordering::Relaxed)),
+        slow_consumers: as_i64(st.slow_consumers.load(Ordering::Relaxed)),
+        subscriptions: u32::try_from(s.sublist.read().count()).unwrap_or(u32::MAX),
+        http_req_stats: mon.req_stats(),
+        // The configuration is loaded once at start; reload support updates `start` alike.
+        config_load_time: format_rfc3339_nanos(s.start),
+        tags: Vec::new(),
+        trusted_operators_jwt: Vec::new(),
+        trusted_operators_claim: Vec::new(),
+        // The reference always names its system account.
+        system_account: "$SYS".to_string(),
+        pinned_account_fails: 0,
+    }
+}
+
+/// The `cluster` object: empty unless clustering is configured.
+fn cluster(opts: &crate::options::Options) -> ClusterOptsVarz {
+    let c = &opts.cluster;
+    if c.port == 0 {
+        return ClusterOptsVarz::default();
+    }
+    let auth_timeout = if c.auth_timeout.is_zero() {
+        crate::options::AUTH_TIMEOUT
+    } else {
+        c.auth_timeout
+    };
+    let tls_timeout = c
+        .tls
+        .as_ref()
+        .map(|t| t.timeout)
+        .filter(|t| !t.is_zero())
+        .unwrap_or(DEFAULT_TLS_TIMEOUT);
+    ClusterOptsVarz {
+        name: c.name.clone(),
+        addr: if c.host.is_empty() {
+            crate::options::DEFAULT_HOST.to_string()
+        } else {
+            c.host.clone()
+        },
+        cluster_port: i64::from(c.port.max(0)),
+        auth_timeout: auth_timeout.as_secs_f64(),
+        urls: c.routes.iter().map(|r| route_host_port(r)).collect(),
+        tls_timeout: tls_timeout.as_secs_f64(),
+        tls_required: c.tls.is_some(),
+        tls_verify: c.tls.as_ref().is_some_and(|t| t.verify),
+    }
+}
+
+/// `nats://user:pass@host:port/` → `host:port`, as the reference lists configured routes.
+fn route_host_port(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_urls_are_host_port() {
+        assert_eq!(route_host_port("nats://127.0.0.1:4245"), "127.0.0.1:4245");
+        assert_eq!(route_host_port("nats-route://u:p@h:1/"), "h:1");
+        assert_eq!(route_host_port("h:2"), "h:2");
+    }
+}

@@ -1,0 +1,303 @@
+//! Configuration reload (SIGHUP): read the file again, apply the command-line flags on
+//! top, refuse the whole reload if something not reloadable changed, otherwise swap the
+//! options in, log what changed in the reference's words, and re-check every client's
+//! credentials and subscriptions against the new authorization.
+
+use crate::cli::Flags;
+use crate::client::{ClosedState, Kind};
+use crate::options::Options;
+use crate::server::Server;
+use nats_common::monitor::go_duration_string;
+use std::sync::Arc;
+use tracing::{error, info};
+
+/// Reloads; the error text follows `Failed to reload server configuration: `.
+pub fn reload(server: &Arc<Server>, flags: &Flags) -> Result<(), String> {
+    let old = server.opts();
+    let path = old
+        .config_file
+        .clone()
+        .ok_or("can only reload config when a file is provided using -c or --config")?;
+    let mut new = Options::default();
+    match crate::config::apply::load_file(&path, &mut new) {
+        Ok(warnings) => {
+            for w in warnings {
+                error!("{w}");
+            }
+        }
+        Err(e) => return Err(e.to_string().trim_end().to_string()),
+    }
+    flags.apply(&mut new).map_err(|e| format!("{e:?}"))?;
+    new.validate()?;
+    crate::config::apply::validate_auth(&new)?;
+    let changes = diff(&old, &new)?;
+
+    let logging_changed = old.debug != new.debug
+        || old.trace != new.trace
+        || old.logtime != new.logtime
+        || old.log_file != new.log_file;
+    let auth_changed = auth_fields_differ(&old, &new);
+    server.set_opts(new.clone());
+    if logging_changed {
+        crate::logging::configure(&crate::logging::LogConfig {
+            debug: new.debug,
+            trace: new.trace,
+            logtime: new.logtime,
+            file: new.log_file.as_deref(),
+        })
+        .map_err(|e| format!("error opening log file: {e}"))?;
+    }
+    for c in &changes {
+        info!("Reloaded: {c}");
+    }
+    if auth_changed {
+        crate::auth::bump_generation();
+        recheck_clients(server);
+    }
+    if old.max_payload != new.max_payload {
+        server.broadcast_info();
+    }
+    Ok(())
+}
+
+fn auth_fields_differ(a: &Options, b: &Options) -> bool {
+    a.username != b.username
+        || a.password != b.password
+        || a.token != b.token
+        || a.users != b.users
+        || a.nkeys != b.nkeys
+        || a.default_permissions != b.default_permissions
+        || a.no_auth_user != b.no_auth_user
+        || a.tls.as_ref().map(|t| t.verify_and_map) != b.tls.as_ref().map(|t| t.verify_and_map)
+}
+
+/// The `Reloaded: ...` lines, in the reference's order, or the refusal.
+fn diff(old: &Options, new: &Options) -> Result<Vec<String>, String> {
+    fn refuse(name: &str, old: impl std::fmt::Display, new: impl std::fmt::Display) -> String {
+        format!("config reload not supported for {name}: old={old}, new={new}")
+    }
+    if old.server_name != new.server_name {
+        return Err(refuse("ServerName", &old.server_name, &new.server_name));
+    }
+    if old.host != new.host {
+        return Err(refuse("Host", &old.host, &new.host));
+    }
+    if old.port != new.port {
+        return Err(refuse("Port", old.port, new.port));
+    }
+    if old.no_header_support != new.no_header_support {
+        return Err(refuse(
+            "NoHeaderSupport",
+            old.no_header_support,
+            new.no_header_support,
+        ));
+    }
+    if old.max_subscriptions != new.max_subscriptions {
+        return Err(refuse(
+            "MaxSubs",
+            old.max_subscriptions,
+            new.max_subscriptions,
+        ));
+    }
+    if old.http_host != new.http_host {
+        return Err(refuse("HTTPHost", &old.http_host, &new.http_host));
+    }
+    if old.http_port != new.http_port {
+        return Err(refuse("HTTPPort", old.http_port, new.http_port));
+    }
+    if old.https_port != new.https_port {
+        return Err(refuse("HTTPSPort", old.https_port, new.https_port));
+    }
+    if old.max_pending != new.max_pending {
+        return Err(refuse("MaxPending", old.max_pending, new.max_pending));
+    }
+    if old.cluster.host != new.cluster.host {
+        return Err(format!(
+            "config reload not supported for cluster host: old={}, new={}",
+            old.cluster.host, new.cluster.host
+        ));
+    }
+    if old.cluster.port != new.cluster.port {
+        return Err(format!(
+            "config reload not supported for cluster port: old={}, new={}",
+            old.cluster.port, new.cluster.port
+        ));
+    }
+    if old.lame_duck_duration != new.lame_duck_duration {
+        return Err(refuse(
+            "LameDuckDuration",
+            go_duration_string(old.lame_duck_duration),
+            go_duration_string(new.lame_duck_duration),
+        ));
+    }
+    if old.lame_duck_grace_period != new.lame_duck_grace_period {
+        return Err(refuse(
+            "LameDuckGracePeriod",
+            go_duration_string(old.lame_duck_grace_period),
+            go_duration_string(new.lame_duck_grace_period),
+        ));
+    }
+
+    let mut out = Vec::new();
+    if old.client_advertise != new.client_advertise {
+        out.push(format!("client_advertise = {}", new.client_advertise));
+    }
+    if old.trace != new.trace {
+        out.push(format!("trace = {}", new.trace));
+    }
+    if old.debug != new.debug {
+        out.push(format!("debug = {}", new.debug));
+    }
+    if old.logtime != new.logtime {
+        out.push(format!("logtime = {}", new.logtime));
+    }
+    if old.max_connections != new.max_connections {
+        out.push(format!("max_connections = {}", new.max_connections));
+    }
+    let mut accounts = false;
+    if old.nkeys != new.nkeys {
+        out.push("authorization nkey users".into());
+        accounts = true;
+    }
+    if old.users != new.users {
+        out.push("authorization users".into());
+        accounts = true;
+    }
+    if accounts {
+        out.push("accounts".into());
+    }
+    if old.no_auth_user != new.no_auth_user {
+        out.push(format!("no_auth_user = {}", new.no_auth_user));
+    }
+    if old.username != new.username {
+        out.push("authorization username".into());
+    }
+    if old.password != new.password {
+        out.push("authorization password".into());
+    }
+    if old.token != new.token {
+        out.push("authorization token".into());
+    }
+    if old.ping_interval != new.ping_interval {
+        out.push(format!(
+            "ping_interval = {}",
+            go_duration_string(new.ping_interval)
+        ));
+    }
+    if old.ping_max != new.ping_max {
+        out.push(format!("ping_max = {}", new.ping_max));
+    }
+    if old.auth_timeout != new.auth_timeout {
+        out.push(format!(
+            "authorization timeout = {}",
+            new.auth_timeout.as_secs_f64()
+        ));
+    }
+    if old.max_control_line != new.max_control_line {
+        out.push(format!("max_control_line = {}", new.max_control_line));
+    }
+    if old.max_payload != new.max_payload {
+        out.push(format!("max_payload = {}", new.max_payload));
+    }
+    if old.cluster != new.cluster {
+        out.push("cluster".into());
+    }
+    if old.pid_file != new.pid_file {
+        out.push(format!(
+            "pid_file = {}",
+            new.pid_file
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ));
+    }
+    if old.ports_file_dir != new.ports_file_dir {
+        out.push(format!(
+            "ports_file_dir = {}",
+            new.ports_file_dir
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ));
+    }
+    if old.log_file != new.log_file {
+        out.push(format!(
+            "log_file = {}",
+            new.log_file
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ));
+    }
+    if old.syslog != new.syslog {
+        out.push(format!("syslog = {}", new.syslog));
+    }
+    if old.remote_syslog != new.remote_syslog {
+        out.push(format!("remote_syslog = {}", new.remote_syslog));
+    }
+    if old.tls != new.tls {
+        out.push(format!(
+            "tls = {}",
+            if new.tls.is_some() {
+                "enabled"
+            } else {
+                "disabled"
+            }
+        ));
+    }
+    if old.write_deadline != new.write_deadline {
+        out.push(format!(
+            "write_deadline = {}",
+            go_duration_string(new.write_deadline)
+        ));
+    }
+    if old.max_traced_msg_len != new.max_traced_msg_len {
+        out.push(format!("max_traced_msg_len = {}", new.max_traced_msg_len));
+    }
+    Ok(out)
+}
+
+/// Closes clients whose credentials no longer pass, and drops subscriptions the new
+/// permissions refuse (with the reference's error).
+fn recheck_clients(server: &Arc<Server>) {
+    let clients: Vec<_> = server
+        .clients
+        .lock()
+        .values()
+        .filter(|c| c.kind == Kind::Client)
+        .cloned()
+        .collect();
+    for c in clients {
+        if c.meta.lock().auth.connect.is_none() {
+            continue;
+        }
+        match crate::auth::recheck(server, &c) {
+            None => {
+                let user = c.meta.lock().user.clone();
+                error!("{} - authentication error - User {:?}", c.prefix(), user);
+                c.send_err("Authorization Violation");
+                c.close(ClosedState::AuthenticationViolation);
+            }
+            Some(Some(perms)) => {
+                let subs: Vec<_> = c.subs.lock().values().cloned().collect();
+                for s in subs {
+                    if perms.can_subscribe(&s.subject, s.queue.as_deref()) {
+                        continue;
+                    }
+                    let subj = String::from_utf8_lossy(&s.subject).into_owned();
+                    let sid = String::from_utf8_lossy(&s.sid).into_owned();
+                    server.remove_sub(&s);
+                    c.send_err(&format!(
+                        "Permissions Violation for Subscription to {subj:?} (sid {sid:?})"
+                    ));
+                    info!(
+                        "{} - Removed sub {subj:?} (sid {sid:?}) for user {:?} - not authorized",
+                        c.prefix(),
+                        c.meta.lock().user
+                    );
+                }
+            }
+            Some(None) => {}
+        }
+    }
+}
