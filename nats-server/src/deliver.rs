@@ -20,6 +20,10 @@ pub struct FlushSet {
     clients: Vec<Arc<Client>>,
     out_msgs: u64,
     out_bytes: u64,
+    /// Scratch for one message from a local client: routes that get it, and
+    /// (route index, queue-group index) pairs naming the groups each must serve.
+    route_targets: Vec<Arc<Client>>,
+    route_groups: Vec<(u32, u32)>,
 }
 
 impl FlushSet {
@@ -67,25 +71,139 @@ pub fn deliver(
     route_queues: Option<Queues<'_>>,
 ) -> usize {
     let mut delivered = 0;
+    // One hop: what came over a route goes to local clients only.
+    let from_route = route_queues.is_some();
     for sub in &result.psubs {
         if sub.client.kind != Kind::Client {
+            if !from_route {
+                route_target(d.flush, &sub.client);
+            }
             continue;
         }
         if deliver_to(d, sub, msg) {
             delivered += 1;
         }
     }
-    for (name, members) in &result.qsubs {
+    for (gi, (name, members)) in result.qsubs.iter().enumerate() {
         if let Some(q) = route_queues {
             if !q.iter().any(|n| n == &**name) {
                 continue;
             }
         }
+        // Local members are preferred; a remote one is picked only when none can take it.
         if deliver_queue(d, members, msg) {
             delivered += 1;
+        } else if !from_route {
+            if let Some(rc) = pick_remote(members) {
+                let ti = route_target(d.flush, rc);
+                d.flush.route_groups.push((ti as u32, gi as u32));
+                delivered += 1;
+            }
         }
     }
+    if !d.flush.route_targets.is_empty() {
+        delivered += send_to_routes(d, msg, result);
+    }
     delivered
+}
+
+/// Index of `c` among this message's route targets, adding it once.
+fn route_target(f: &mut FlushSet, c: &Arc<Client>) -> usize {
+    if let Some(i) = f.route_targets.iter().position(|t| Arc::ptr_eq(t, c)) {
+        return i;
+    }
+    f.route_targets.push(c.clone());
+    f.route_targets.len() - 1
+}
+
+/// A remote member of a queue group, chosen with probability proportional to the
+/// weight (number of members) its server announced.
+fn pick_remote(members: &[SubRef]) -> Option<&Arc<Client>> {
+    let live = |s: &&SubRef| {
+        s.client.kind == Kind::Router && !s.closed.load(Ordering::Relaxed) && !s.client.is_closed()
+    };
+    let total: u64 = members
+        .iter()
+        .filter(live)
+        .map(|s| u64::from(s.weight.load(Ordering::Relaxed).max(1)))
+        .sum();
+    if total == 0 {
+        return None;
+    }
+    let mut r = rand::thread_rng().gen_range(0..total);
+    for s in members.iter().filter(live) {
+        let w = u64::from(s.weight.load(Ordering::Relaxed).max(1));
+        if r < w {
+            return Some(&s.client);
+        }
+        r -= w;
+    }
+    None
+}
+
+/// Writes one RMSG/HMSG to each route target, listing the queue groups it was chosen
+/// for; clears the scratch. Returns how many routes got the message.
+fn send_to_routes(d: &mut Delivery<'_>, msg: &Message<'_>, result: &MatchResult<SubRef>) -> usize {
+    let targets = std::mem::take(&mut d.flush.route_targets);
+    let mut sent = 0;
+    for (ti, client) in targets.iter().enumerate() {
+        let headers = if client.headers.load(Ordering::Relaxed) {
+            msg.headers
+        } else {
+            None
+        };
+        let size = headers.map_or(0, |h| h.len()) + msg.payload.len();
+        let groups = d
+            .flush
+            .route_groups
+            .iter()
+            .filter(|(t, _)| *t as usize == ti)
+            .filter_map(|(_, g)| result.qsubs.get(*g as usize).map(|(n, _)| &**n));
+        let (queue_flush, over) = {
+            let mut st = client.out.lock();
+            if st.closed {
+                continue;
+            }
+            let start = st.buf.len();
+            proto::rmsg(
+                &mut st.buf,
+                crate::route::GLOBAL_ACCOUNT,
+                msg.subject,
+                msg.reply,
+                groups,
+                headers,
+                msg.payload,
+            );
+            if logging::trace_enabled() {
+                let line = &st.buf[start..];
+                let end = line.iter().position(|b| *b == b'\r').unwrap_or(line.len());
+                trace!(
+                    "{} - ->> [{}]",
+                    client.prefix(),
+                    String::from_utf8_lossy(&line[..end])
+                );
+            }
+            st.msgs += 1;
+            st.bytes += size as u64;
+            let over = st.buf.len() > client.out.max_pending;
+            (!std::mem::replace(&mut st.flush_queued, true), over)
+        };
+        sent += 1;
+        d.flush.out_msgs += 1;
+        d.flush.out_bytes += size as u64;
+        if over {
+            let pending = client.out.pending();
+            client.slow_consumer(ClosedState::SlowConsumerPendingBytes, pending);
+        } else if queue_flush {
+            d.flush.push(client.clone());
+        }
+    }
+    // Hand the buffer back so its capacity is reused by the next message.
+    let mut targets = targets;
+    targets.clear();
+    d.flush.route_targets = targets;
+    d.flush.route_groups.clear();
+    sent
 }
 
 /// One member of a queue group gets the message, picked at random among live local members.

@@ -5,6 +5,7 @@
 mod auth;
 mod cli;
 mod client;
+mod cluster;
 #[allow(dead_code)]
 mod config;
 mod deliver;
@@ -12,6 +13,7 @@ mod logging;
 mod netutil;
 mod options;
 mod outbound;
+mod route;
 mod server;
 mod reload;
 mod signals;
@@ -127,6 +129,10 @@ fn run(opts: Options, flags: Flags) -> ExitCode {
             }
         }
         tracing::info!("Server is ready");
+        if let Err(e) = cluster::start(&server).await {
+            tracing::error!(target: logging::FATAL, "{e}");
+            return ExitCode::FAILURE;
+        }
         let code = match signals::run(server, flags).await {
             Ok(code) => code,
             Err(e) => {

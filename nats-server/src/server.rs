@@ -59,6 +59,8 @@ pub struct Server {
     pub client_addr: OnceLock<SocketAddr>,
     shutting_down: AtomicBool,
     accept_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Routes and cluster membership.
+    pub cluster: crate::cluster::Cluster,
 }
 
 impl Server {
@@ -71,6 +73,7 @@ impl Server {
         };
         let sublist = Sublist::new();
         let genid = sublist.genid_handle();
+        let cluster = crate::cluster::Cluster::new(&opts);
         Arc::new(Server {
             opts: RwLock::new(Arc::new(opts)),
             id,
@@ -87,6 +90,7 @@ impl Server {
             client_addr: OnceLock::new(),
             shutting_down: AtomicBool::new(false),
             accept_task: Mutex::new(None),
+            cluster,
         })
     }
 
@@ -252,7 +256,7 @@ impl Server {
             tls_verify: opts.tls.as_ref().is_some_and(|t| t.verify),
             tls_available: tls && opts.allow_non_tls,
             max_payload: opts.max_payload as i64,
-            cluster: opts.cluster.name.clone(),
+            cluster: self.cluster.name(),
             connect_urls: if opts.cluster.no_advertise {
                 Vec::new()
             } else {
@@ -334,9 +338,13 @@ impl Server {
     }
 
     pub fn add_sub(&self, sub: &Arc<Subscription>) {
-        self.sublist
-            .write()
-            .insert(&sub.subject, sub.queue.as_deref(), SubRef(sub.clone()));
+        let mut sl = self.sublist.write();
+        sl.insert(&sub.subject, sub.queue.as_deref(), SubRef(sub.clone()));
+        // Under the index lock so route interest follows the index exactly.
+        if sub.client.kind == Kind::Client {
+            self.cluster
+                .local_sub_added(&sub.subject, sub.queue.as_deref());
+        }
     }
 
     /// Removes a subscription from the index and its owner's table; idempotent.
@@ -350,9 +358,13 @@ impl Server {
                 subs.remove(&sub.sid);
             }
         }
-        self.sublist
-            .write()
-            .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()));
+        let mut sl = self.sublist.write();
+        if sl.remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()))
+            && sub.client.kind == Kind::Client
+        {
+            self.cluster
+                .local_sub_removed(&sub.subject, sub.queue.as_deref());
+        }
     }
 
     /// Removes many subscriptions under one lock (a connection closing).
@@ -363,7 +375,11 @@ impl Server {
         let mut sl = self.sublist.write();
         for s in subs {
             s.closed.store(true, Ordering::Release);
-            sl.remove(&s.subject, s.queue.as_deref(), &SubRef(s.clone()));
+            if sl.remove(&s.subject, s.queue.as_deref(), &SubRef(s.clone()))
+                && s.client.kind == Kind::Client
+            {
+                self.cluster.local_sub_removed(&s.subject, s.queue.as_deref());
+            }
         }
     }
 
@@ -405,6 +421,7 @@ impl Server {
         for c in &clients {
             c.close(ClosedState::ServerShutdown);
         }
+        self.cluster.shutdown();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline && !self.clients.lock().is_empty() {
             tokio::time::sleep(Duration::from_millis(10)).await;

@@ -1,0 +1,710 @@
+//! One route (server-to-server) connection: the handshake (CONNECT/INFO), the read loop
+//! that applies the peer's interest (`RS+`/`RS-`) and delivers its messages (`RMSG`/`HMSG`)
+//! to local clients, and keepalive. Membership decisions (registration, duplicates, gossip,
+//! reconnects) live in `cluster.rs`.
+
+use crate::auth;
+use crate::client::{unix_nanos, Client, ClosedState, Kind, SubRef, Subscription};
+use crate::deliver::{self, Delivery, FlushSet};
+use crate::logging;
+use crate::outbound;
+use crate::server::Server;
+use bytes::{Buf, BytesMut};
+use nats_common::info::{RouteConnectInfo, ServerInfo};
+use nats_common::proto::{self, Message, Op, ParseError, Parser, Queues, Side};
+use nats_common::subject;
+use nats_common::sublist::MatchResult;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::net::TcpStream;
+use tracing::{debug, error, info, trace};
+
+/// The only account this server implements; routed traffic for others is ignored.
+pub const GLOBAL_ACCOUNT: &[u8] = b"$G";
+
+pub type RouteRead = Pin<Box<dyn AsyncRead + Send>>;
+pub type RouteWrite = Pin<Box<dyn AsyncWrite + Send>>;
+
+/// Every route connection, accepted or dialled, passes through here before any protocol
+/// byte is exchanged. Cluster TLS belongs here: wrap `stream` and return the TLS halves.
+pub async fn secure(
+    _server: &Arc<Server>,
+    stream: TcpStream,
+    _solicited: bool,
+) -> std::io::Result<(RouteRead, RouteWrite)> {
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    Ok((Box::pin(rd), Box::pin(wr)))
+}
+
+/// A parsed route URL: `nats-route://[user:pass@]host:port` or `nats://...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteUrl {
+    /// As configured (credentials included), for matching.
+    pub raw: String,
+    pub user: Option<String>,
+    pub pass: Option<String>,
+    pub host: String,
+    pub port: u16,
+}
+
+impl RouteUrl {
+    pub fn parse(s: &str) -> Option<RouteUrl> {
+        let raw = s.trim().to_string();
+        let rest = raw.split_once("://").map_or(raw.as_str(), |(_, r)| r);
+        let rest = rest.split('/').next().unwrap_or("");
+        let (userinfo, hostport) = match rest.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, rest),
+        };
+        let (host, port) = crate::cli::split_host_port(hostport)?;
+        let port = port.parse().ok()?;
+        let (user, pass) = match userinfo {
+            Some(u) => {
+                let (user, pass) = u.split_once(':').unwrap_or((u, ""));
+                (Some(user.to_string()), Some(pass.to_string()))
+            }
+            None => (None, None),
+        };
+        Some(RouteUrl {
+            raw: raw.clone(),
+            user,
+            pass,
+            host: host.to_string(),
+            port,
+        })
+    }
+
+    pub fn host_port(&self) -> String {
+        crate::server::host_port(&self.host, self.port)
+    }
+
+    /// The URL with the password hidden, for logs.
+    pub fn redacted(&self) -> String {
+        match (&self.user, &self.pass) {
+            (Some(u), Some(_)) => {
+                let scheme = self.raw.split_once("://").map_or("nats", |(s, _)| s);
+                format!("{scheme}://{u}:xxxxx@{}", self.host_port())
+            }
+            _ => self.raw.clone(),
+        }
+    }
+}
+
+/// Route-specific state next to the connection's `Client` handle.
+pub struct Route {
+    pub client: Arc<Client>,
+    /// We dialled it (or took over the URL of a duplicate we dialled).
+    pub solicited: AtomicBool,
+    /// Its URL is in the configured `routes`.
+    pub configured: AtomicBool,
+    /// An implicit route that should be re-dialled when lost.
+    pub retry: AtomicBool,
+    pub url: Mutex<Option<RouteUrl>>,
+    /// The peer's INFO, once received (kept up to date by later INFOs from the same peer).
+    pub remote: Mutex<Option<ServerInfo>>,
+    pub registered: AtomicBool,
+}
+
+impl Route {
+    pub fn new(client: Arc<Client>, url: Option<RouteUrl>, configured: bool) -> Arc<Route> {
+        Arc::new(Route {
+            client,
+            solicited: AtomicBool::new(url.is_some()),
+            configured: AtomicBool::new(configured),
+            retry: AtomicBool::new(false),
+            url: Mutex::new(url),
+            remote: Mutex::new(None),
+            registered: AtomicBool::new(false),
+        })
+    }
+
+    pub fn remote_id(&self) -> String {
+        self.client.meta.lock().remote_id.clone()
+    }
+}
+
+/// Outgoing message and interest lines toward routes, traced like the reference.
+pub fn trace_out(client: &Client, line: &[u8]) {
+    if logging::trace_enabled() {
+        let l = String::from_utf8_lossy(line);
+        trace!("{} - ->> [{}]", client.prefix(), l.trim_end());
+    }
+}
+
+struct Reader {
+    server: Arc<Server>,
+    route: Arc<Route>,
+    client: Arc<Client>,
+    parser: Parser,
+    solicited: bool,
+    /// CONNECT accepted (acceptor side); the solicitor sends its own.
+    connected: bool,
+    auth_required: bool,
+    cache: HashMap<Box<[u8]>, Arc<MatchResult<SubRef>>>,
+    cache_gen: u64,
+    flush: FlushSet,
+    batch_msgs: u64,
+    batch_bytes: u64,
+    pings_out: u32,
+    ping_sent: Option<Instant>,
+    last_in: Instant,
+}
+
+const CACHE_MAX: usize = 256;
+
+/// Runs a route connection until it closes. For a solicited route the CONNECT and our
+/// INFO go out first; an accepted one starts with our INFO.
+pub async fn run(server: Arc<Server>, route: Arc<Route>, rd: RouteRead, wr: RouteWrite) {
+    let client = route.client.clone();
+    let opts = server.opts();
+    let solicited = route.solicited.load(Ordering::Acquire);
+    let writer = tokio::spawn(outbound::run_writer(
+        client.clone(),
+        wr,
+        opts.write_deadline,
+    ));
+    if solicited {
+        let mut b = Vec::new();
+        let connect = server.cluster.connect_json(&server, &route);
+        proto::connect(&mut b, &connect);
+        if logging::trace_enabled() {
+            trace!(
+                "{} - ->> [CONNECT {}]",
+                client.prefix(),
+                auth::redact_connect(&connect)
+            );
+        }
+        proto::info(&mut b, &server.cluster.info_json(&server));
+        client.out.send(&b);
+        debug!("{} - Route connect msg sent", client.prefix());
+    } else {
+        let mut b = Vec::new();
+        proto::info(&mut b, &server.cluster.info_json(&server));
+        client.out.send(&b);
+    }
+    info!("{} - Route connection created", client.prefix());
+    // Routed payloads are bounded by the peer's max_payload, which may exceed ours.
+    let max_payload = opts.max_payload.max(opts.max_pending);
+    let parser = Parser::new(
+        Side::Route,
+        opts.max_control_line.max(proto_line_min()),
+        max_payload,
+    );
+    let mut reader = Reader {
+        server: server.clone(),
+        route: route.clone(),
+        client: client.clone(),
+        parser,
+        solicited,
+        connected: solicited,
+        auth_required: !solicited && !opts.cluster.username.is_empty(),
+        cache: HashMap::new(),
+        cache_gen: 0,
+        flush: FlushSet::default(),
+        batch_msgs: 0,
+        batch_bytes: 0,
+        pings_out: 0,
+        ping_sent: None,
+        last_in: Instant::now(),
+    };
+    let auth_timeout = if opts.cluster.auth_timeout.is_zero() {
+        crate::options::AUTH_TIMEOUT
+    } else {
+        opts.cluster.auth_timeout
+    };
+    reader.read_loop(rd, auth_timeout).await;
+    reader.flush.flush(&server);
+    let subs: Vec<Arc<Subscription>> = client.subs.lock().drain().map(|(_, s)| s).collect();
+    server.remove_subs(&subs);
+    let reason = client.close_reason().unwrap_or(ClosedState::ClientClosed);
+    info!(
+        "{} - Router connection closed: {}",
+        client.prefix(),
+        reason.as_str()
+    );
+    let _ = writer.await;
+    server.cluster.route_closed(&server, &route, reason);
+}
+
+/// Route control lines carry long queue lists; never parse them with less than this.
+fn proto_line_min() -> usize {
+    4096
+}
+
+/// First PING about 1 s in (plus up to 20% jitter), as the reference does on routes.
+fn first_ping_delay(interval: Duration) -> Duration {
+    let jitter = Duration::from_millis(rand::random::<u64>() % 200);
+    (Duration::from_secs(1) + jitter).min(interval)
+}
+
+impl Reader {
+    async fn read_loop(&mut self, mut rd: RouteRead, auth_timeout: Duration) {
+        let mut buf = BytesMut::with_capacity(32 * 1024);
+        let ping = tokio::time::sleep(first_ping_delay(self.server.opts().ping_interval));
+        tokio::pin!(ping);
+        let auth = tokio::time::sleep(auth_timeout);
+        tokio::pin!(auth);
+        let client = self.client.clone();
+        loop {
+            if client.is_closed() {
+                break;
+            }
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(32 * 1024);
+            }
+            tokio::select! {
+                _ = client.killed() => break,
+                r = rd.read_buf(&mut buf) => match r {
+                    Ok(0) => {
+                        client.close(ClosedState::ClientClosed);
+                        break;
+                    }
+                    Ok(_) => {
+                        self.last_in = Instant::now();
+                        let used = self.process(&buf);
+                        buf.advance(used);
+                        self.end_batch();
+                    }
+                    Err(_) => {
+                        client.close(ClosedState::ReadError);
+                        break;
+                    }
+                },
+                _ = &mut ping => {
+                    self.ping_timer();
+                    let next = self.server.opts().ping_interval;
+                    ping.as_mut().reset(tokio::time::Instant::now() + next);
+                }
+                _ = &mut auth, if self.auth_required && !self.connected => {
+                    debug!("{} - Authentication Timeout", client.prefix());
+                    client.send_err("Authentication Timeout");
+                    client.close(ClosedState::AuthenticationTimeout);
+                    break;
+                }
+            }
+        }
+    }
+
+    fn process(&mut self, buf: &[u8]) -> usize {
+        let mut pos = 0;
+        while pos < buf.len() {
+            match self.parser.parse(&buf[pos..]) {
+                Ok(Some((op, n))) => {
+                    pos += n;
+                    if !self.handle(op) {
+                        return buf.len();
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.parse_error(e, &buf[pos..]);
+                    return buf.len();
+                }
+            }
+        }
+        pos
+    }
+
+    fn parse_error(&mut self, e: ParseError, rest: &[u8]) {
+        let c = &self.client;
+        match e {
+            ParseError::UnknownOp => {
+                error!(
+                    "{} - Route parser ERROR, state=0, i=0: proto='{}...'",
+                    c.prefix(),
+                    logging::quote_bytes(rest, 32).trim_matches('"')
+                );
+                c.send_err("Unknown Protocol Operation");
+            }
+            ParseError::MaxControlLine { len, max } => {
+                error!(
+                    "{} - maximum control line exceeded: max_control_line {max}, line len {len}",
+                    c.prefix()
+                );
+                c.send_err("maximum control line exceeded");
+            }
+            other => error!("{} - {other}", c.prefix()),
+        }
+        c.close(ClosedState::ParseError);
+    }
+
+    fn end_batch(&mut self) {
+        self.flush.flush(&self.server);
+        if self.batch_msgs > 0 {
+            let c = &self.client;
+            c.in_msgs.fetch_add(self.batch_msgs, Ordering::Relaxed);
+            c.in_bytes.fetch_add(self.batch_bytes, Ordering::Relaxed);
+            c.last_activity.store(unix_nanos(), Ordering::Relaxed);
+            let st = &self.server.stats;
+            st.in_msgs.fetch_add(self.batch_msgs, Ordering::Relaxed);
+            st.in_bytes.fetch_add(self.batch_bytes, Ordering::Relaxed);
+            self.batch_msgs = 0;
+            self.batch_bytes = 0;
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        let c = &self.client;
+        let queue = {
+            let mut st = c.out.lock();
+            if st.closed {
+                return;
+            }
+            st.buf.extend_from_slice(bytes);
+            !std::mem::replace(&mut st.flush_queued, true)
+        };
+        if queue {
+            self.flush.push(c.clone());
+        }
+    }
+
+    fn handle(&mut self, op: Op<'_>) -> bool {
+        if logging::trace_enabled() {
+            self.trace_in(&op);
+        }
+        if self.auth_required && !self.connected && !matches!(op, Op::Connect(_)) {
+            self.client.send_err("Authorization Violation");
+            error!("{} - authentication error", self.client.prefix());
+            self.client.close(ClosedState::AuthenticationViolation);
+            return false;
+        }
+        match op {
+            Op::Ping => {
+                trace_out(&self.client, b"PONG");
+                self.send(proto::PONG);
+                true
+            }
+            Op::Pong => {
+                self.pings_out = 0;
+                if let Some(sent) = self.ping_sent.take() {
+                    self.client.meta.lock().rtt = Some(sent.elapsed());
+                }
+                true
+            }
+            Op::Ok => true,
+            Op::Err(text) => {
+                error!(
+                    "{} - Router Error '{}'",
+                    self.client.prefix(),
+                    String::from_utf8_lossy(text)
+                );
+                self.client.close(ClosedState::ParseError);
+                false
+            }
+            Op::Connect(json) => self.connect(json),
+            Op::Info(json) => self.info(json),
+            Op::RouteSub {
+                account,
+                subject,
+                queue,
+                weight,
+            } => {
+                self.remote_sub(account, subject, queue, weight);
+                true
+            }
+            Op::RouteUnsub {
+                account,
+                subject,
+                queue,
+            } => {
+                self.remote_unsub(account, subject, queue);
+                true
+            }
+            Op::RouteMsg {
+                account,
+                msg,
+                queues,
+            } => {
+                self.routed_msg(account, msg, queues);
+                true
+            }
+            // The route-side parser never yields client ops.
+            Op::Pub(_) | Op::Sub { .. } | Op::Unsub { .. } | Op::Msg { .. } => {
+                self.client.send_err("Unknown Protocol Operation");
+                self.client.close(ClosedState::ParseError);
+                false
+            }
+        }
+    }
+
+    fn trace_in(&self, op: &Op<'_>) {
+        let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let line = match op {
+            Op::Ping => "PING".to_string(),
+            Op::Pong => "PONG".to_string(),
+            Op::Ok => "OK".to_string(),
+            Op::Connect(j) => format!("CONNECT {}", auth::redact_connect(j)),
+            Op::Info(j) => format!("INFO {}", s(j)),
+            Op::Err(t) => format!("-ERR '{}'", s(t)),
+            Op::RouteSub {
+                account,
+                subject,
+                queue,
+                weight,
+            } => match queue {
+                Some(q) => format!("RS+ {} {} {} {weight}", s(account), s(subject), s(q)),
+                None => format!("RS+ {} {}", s(account), s(subject)),
+            },
+            Op::RouteUnsub {
+                account,
+                subject,
+                queue,
+            } => match queue {
+                Some(q) => format!("RS- {} {} {}", s(account), s(subject), s(q)),
+                None => format!("RS- {} {}", s(account), s(subject)),
+            },
+            Op::RouteMsg {
+                account,
+                msg,
+                queues,
+            } => {
+                let mut l = format!(
+                    "{} {} {}",
+                    if msg.headers.is_some() {
+                        "HMSG"
+                    } else {
+                        "RMSG"
+                    },
+                    s(account),
+                    s(msg.subject)
+                );
+                if !queues.is_empty() {
+                    match msg.reply {
+                        Some(r) => l.push_str(&format!(" + {}", s(r))),
+                        None => l.push_str(" |"),
+                    }
+                    l.push_str(&format!(" {}", s(queues.0)));
+                } else if let Some(r) = msg.reply {
+                    l.push_str(&format!(" {}", s(r)));
+                }
+                if let Some(h) = msg.headers {
+                    l.push_str(&format!(" {}", h.len()));
+                }
+                l.push_str(&format!(" {}", msg.size()));
+                l
+            }
+            _ => return,
+        };
+        trace!("{} - <<- [{line}]", self.client.prefix());
+    }
+
+    /// The solicitor's CONNECT, checked by the acceptor.
+    fn connect(&mut self, json: &[u8]) -> bool {
+        let c = self.client.clone();
+        if self.solicited {
+            // We dialled; a CONNECT from the acceptor carries nothing we need.
+            return true;
+        }
+        let info: RouteConnectInfo = match serde_json::from_slice(json) {
+            Ok(i) => i,
+            Err(e) => {
+                error!("{} - {}", c.prefix(), e);
+                c.close(ClosedState::ProtocolViolation);
+                return false;
+            }
+        };
+        if info.lang.is_some() {
+            // A client library dialled the route port.
+            c.send_err("attempted to connect to route port");
+            c.close(ClosedState::WrongPort);
+            return false;
+        }
+        if let Some(gw) = &info.gateway {
+            let txt = format!("Rejecting connection from gateway \"{gw}\" on the Route port");
+            error!("{} - {txt}", c.prefix());
+            c.send_err(&txt);
+            c.close(ClosedState::WrongPort);
+            return false;
+        }
+        let opts = self.server.opts();
+        if !opts.cluster.username.is_empty() {
+            let ok = info.user.as_deref() == Some(opts.cluster.username.as_str())
+                && auth::secret_matches(&opts.cluster.password, info.pass.as_deref().unwrap_or(""));
+            if !ok {
+                error!("{} - authentication error", c.prefix());
+                c.send_err("Authorization Violation");
+                c.close(ClosedState::AuthenticationViolation);
+                return false;
+            }
+        }
+        if !self.server.cluster.accept_cluster_name(
+            &self.server,
+            &self.route,
+            &info.cluster,
+            info.cluster_dynamic,
+        ) {
+            return false;
+        }
+        if !info.name.is_empty() {
+            c.meta.lock().remote_id = info.name.clone();
+        }
+        self.connected = true;
+        true
+    }
+
+    fn info(&mut self, json: &[u8]) -> bool {
+        let c = self.client.clone();
+        let info: ServerInfo = match serde_json::from_slice(json) {
+            Ok(i) => i,
+            Err(e) => {
+                error!("{} - {}", c.prefix(), e);
+                c.close(ClosedState::ProtocolViolation);
+                return false;
+            }
+        };
+        // Anything we queued during registration must go out with this batch.
+        self.flush.push(c.clone());
+        if !self.route.registered.load(Ordering::Acquire) {
+            if self.route.remote.lock().is_some() {
+                // A second INFO before registration finished (it failed): ignore.
+                return !c.is_closed();
+            }
+            return self
+                .server
+                .cluster
+                .register(&self.server, &self.route, info);
+        }
+        let remote_id = self.route.remote_id();
+        if info.server_id != remote_id {
+            self.server
+                .cluster
+                .implicit_route_hint(&self.server, &self.route, info);
+        } else {
+            self.server
+                .cluster
+                .peer_updated(&self.server, &self.route, info);
+        }
+        true
+    }
+
+    fn remote_sub(&mut self, account: &[u8], subj: &[u8], queue: Option<&[u8]>, weight: u32) {
+        if account != GLOBAL_ACCOUNT {
+            // `$SYS` and other accounts are not implemented here; their interest is moot.
+            return;
+        }
+        if !subject::is_valid_subject(subj) || queue.is_some_and(|q| !subject::is_valid_queue(q)) {
+            debug!(
+                "{} - Ignoring invalid remote subscription {:?}",
+                self.client.prefix(),
+                String::from_utf8_lossy(subj)
+            );
+            return;
+        }
+        let key = sub_key(subj, queue);
+        let weight = weight.max(1);
+        let c = &self.client;
+        let existing = c.subs.lock().get(&key[..]).cloned();
+        if let Some(s) = existing {
+            if !s.closed.load(Ordering::Acquire) {
+                // The reference re-sends RS+ with the group's new total; replace it.
+                s.weight.store(weight, Ordering::Release);
+                return;
+            }
+        }
+        let sub = Arc::new(Subscription {
+            client: c.clone(),
+            subject: subj.into(),
+            queue: queue.map(Into::into),
+            sid: key.clone().into_boxed_slice(),
+            max: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            weight: AtomicU32::new(weight),
+        });
+        c.subs.lock().insert(key.into_boxed_slice(), sub.clone());
+        self.server.add_sub(&sub);
+    }
+
+    fn remote_unsub(&mut self, account: &[u8], subj: &[u8], queue: Option<&[u8]>) {
+        if account != GLOBAL_ACCOUNT {
+            return;
+        }
+        let key = sub_key(subj, queue);
+        let sub = self.client.subs.lock().get(&key[..]).cloned();
+        if let Some(s) = sub {
+            self.server.remove_sub(&s);
+        }
+    }
+
+    fn routed_msg(&mut self, account: &[u8], msg: Message<'_>, queues: Queues<'_>) {
+        self.batch_msgs += 1;
+        self.batch_bytes += msg.size() as u64;
+        if account != GLOBAL_ACCOUNT {
+            return;
+        }
+        let result = self.matches(msg.subject);
+        if result.is_empty() {
+            return;
+        }
+        let mut d = Delivery {
+            server: &self.server,
+            from: &self.client,
+            echo: true,
+            flush: &mut self.flush,
+        };
+        deliver::deliver(&mut d, &msg, &result, Some(queues));
+    }
+
+    fn matches(&mut self, subject: &[u8]) -> Arc<MatchResult<SubRef>> {
+        let gen = self.server.genid.load(Ordering::Acquire);
+        if gen != self.cache_gen {
+            self.cache.clear();
+            self.cache_gen = gen;
+        }
+        if let Some(r) = self.cache.get(subject) {
+            return r.clone();
+        }
+        let r = self.server.sublist.read().match_subject(subject);
+        if self.cache.len() >= CACHE_MAX {
+            self.cache.clear();
+        }
+        self.cache.insert(subject.into(), r.clone());
+        r
+    }
+
+    fn ping_timer(&mut self) {
+        let c = self.client.clone();
+        debug!("{} - Router Ping Timer", c.prefix());
+        let opts = self.server.opts();
+        if self.pings_out + 1 > opts.ping_max {
+            debug!("{} - Stale Router Connection - Closing", c.prefix());
+            c.send_err("Stale Connection");
+            c.close(ClosedState::StaleConnection);
+            return;
+        }
+        trace_out(&c, b"PING");
+        self.pings_out += 1;
+        self.ping_sent = Some(Instant::now());
+        c.out.send(proto::PING);
+    }
+}
+
+/// The key a peer's interest is stored under: `subject` or `subject queue` (RS- repeats it).
+pub fn sub_key(subj: &[u8], queue: Option<&[u8]>) -> Vec<u8> {
+    let mut k = Vec::with_capacity(subj.len() + queue.map_or(0, |q| q.len() + 1));
+    k.extend_from_slice(subj);
+    if let Some(q) = queue {
+        k.push(b' ');
+        k.extend_from_slice(q);
+    }
+    k
+}
+
+/// Creates the shared handle of a new route connection.
+pub fn new_route(
+    server: &Arc<Server>,
+    addr: SocketAddr,
+    url: Option<RouteUrl>,
+    configured: bool,
+) -> Arc<Route> {
+    let cid = server.next_cid();
+    let client = Client::new(server, cid, Kind::Router, addr);
+    Route::new(client, url, configured)
+}
