@@ -447,7 +447,8 @@ impl Reader {
                     logging::quote_bytes(rest, 32).trim_matches('"')
                 );
                 c.send_err("Unknown Protocol Operation");
-                c.close(ClosedState::ParseError);
+                // The reference records an unknown op as a protocol violation.
+                c.close(ClosedState::ProtocolViolation);
             }
             ParseError::MaxControlLine { len, max } => {
                 error!(
@@ -897,7 +898,7 @@ impl Reader {
         let c = &self.client;
         let subs: Vec<Arc<Subscription>> = c.subs.lock().drain().map(|(_, s)| s).collect();
         self.server.remove_subs(&subs);
-        self.server.client_closed(c);
+        self.server.client_closed_with_subs(c, subs);
     }
 }
 

@@ -10,6 +10,7 @@ mod cluster;
 mod config;
 mod deliver;
 mod logging;
+mod monitor;
 mod netutil;
 mod options;
 mod outbound;
@@ -118,6 +119,11 @@ fn run(opts: Options, flags: Flags) -> ExitCode {
         let pid_file = opts.pid_file.clone();
         let server = server::Server::new(opts);
         server.log_banner();
+        // The reference starts monitoring before the client listener.
+        if let Err(e) = monitor::start(&server).await {
+            tracing::error!(target: logging::FATAL, "Can't start monitoring: {e}");
+            return ExitCode::FAILURE;
+        }
         if let Err(e) = server.start_clients().await {
             tracing::error!(target: logging::FATAL, "{e}");
             return ExitCode::FAILURE;

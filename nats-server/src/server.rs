@@ -39,6 +39,8 @@ pub struct ClosedClient {
     pub client: Arc<Client>,
     pub stop: SystemTime,
     pub reason: ClosedState,
+    /// Its subscriptions when it closed, for /connz `subs`.
+    pub subs: Vec<Arc<Subscription>>,
 }
 
 pub struct Server {
@@ -385,6 +387,11 @@ impl Server {
 
     /// Unregisters a connection and keeps it for /connz?state=closed.
     pub fn client_closed(&self, client: &Arc<Client>) {
+        self.client_closed_with_subs(client, Vec::new());
+    }
+
+    /// [`Self::client_closed`], remembering the subscriptions it had.
+    pub fn client_closed_with_subs(&self, client: &Arc<Client>, subs: Vec<Arc<Subscription>>) {
         let reason = client.close_reason().unwrap_or(ClosedState::ClientClosed);
         self.clients.lock().remove(&client.cid);
         debug!(
@@ -400,6 +407,7 @@ impl Server {
             client: client.clone(),
             stop: SystemTime::now(),
             reason,
+            subs,
         });
     }
 
