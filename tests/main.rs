@@ -1,7 +1,10 @@
 //! Integration tests: the built binaries run as real processes.
 
+mod auth;
 mod cluster;
+mod config;
 mod core;
 mod mkpasswd;
 mod support;
+mod tls;
 mod top;

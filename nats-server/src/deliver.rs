@@ -244,6 +244,10 @@ pub fn deliver_to(d: &mut Delivery<'_>, sub: &SubRef, msg: &Message<'_>) -> bool
     if max > 0 && n > max {
         return false;
     }
+    if let Some(reply) = msg.reply {
+        // allow_responses: the receiver may answer this reply subject.
+        client.replies.note(reply);
+    }
     let headers = if client.headers.load(Ordering::Relaxed) {
         msg.headers
     } else {
