@@ -239,6 +239,32 @@ async fn check_cross_traffic(nodes: &[&Node], local_first: usize) {
     for s in subs.iter_mut() {
         expect_count(s, 20 * clients.len()).await;
     }
+    // Headers travel as HMSG between servers.
+    for (i, p) in clients.iter().enumerate() {
+        let mut h = async_nats::HeaderMap::new();
+        h.insert("X-From", format!("c{i}").as_str());
+        p.publish_with_headers("cross.h", h, "hb".into())
+            .await
+            .unwrap();
+        p.flush().await.unwrap();
+    }
+    for s in subs.iter_mut() {
+        let got = expect_count(s, clients.len()).await;
+        let mut from: Vec<String> = got
+            .iter()
+            .map(|m| {
+                assert_eq!(&m.payload[..], b"hb");
+                m.headers
+                    .as_ref()
+                    .and_then(|h| h.get("X-From"))
+                    .map(|v| v.to_string())
+                    .unwrap_or_default()
+            })
+            .collect();
+        from.sort();
+        let want: Vec<String> = (0..clients.len()).map(|i| format!("c{i}")).collect();
+        assert_eq!(from, want);
+    }
     // Queue group: one member per server; each message exactly once cluster-wide.
     let mut qsubs = Vec::new();
     for c in &clients {
@@ -688,4 +714,55 @@ fn raw_route_protocol() {
             "RS- $G foo.*\r\n"
         ]
     );
+}
+
+#[test]
+fn advertise_options_reach_peers() {
+    let ca = free_port();
+    let seed = Node::start(&reference(), ca, &[]);
+    let route = format!("nats://127.0.0.1:{ca}");
+    let adv = ServerProc::start(
+        &ours(),
+        &[
+            "--cluster",
+            &format!("nats://127.0.0.1:{}", free_port()),
+            "--cluster_name",
+            "t",
+            "--routes",
+            &route,
+            "--client_advertise",
+            "10.1.2.3:4333",
+        ],
+    );
+    assert!(
+        wait_until(T, || seed
+            .connect_urls()
+            .iter()
+            .any(|u| u == "10.1.2.3:4333")),
+        "{}",
+        adv.proc.log_text()
+    );
+    let mut r = Raw::connect(adv.port);
+    let info = r.info();
+    assert_eq!(info["host"], "10.1.2.3");
+    assert_eq!(info["port"], 4333);
+    // no_advertise: the peer does not learn our client URL and our clients get none.
+    let quiet = ServerProc::start(
+        &ours(),
+        &[
+            "--cluster",
+            &format!("nats://127.0.0.1:{}", free_port()),
+            "--cluster_name",
+            "t",
+            "--routes",
+            &route,
+            "--no_advertise",
+            "-D",
+        ],
+    );
+    assert!(quiet.proc.wait_log("Registering remote route", T));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!seed.connect_urls().contains(&quiet.addr()));
+    let mut r = Raw::connect(quiet.port);
+    assert!(r.info().get("connect_urls").is_none());
 }

@@ -74,7 +74,7 @@ pub struct Cluster {
     self_urls: Mutex<HashSet<String>>,
     /// Server ids an implicit route is being dialled to.
     dialing: Mutex<HashSet<String>>,
-    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    accept_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Cluster {
@@ -89,7 +89,7 @@ impl Cluster {
             local: Mutex::new(HashMap::new()),
             self_urls: Mutex::new(HashSet::new()),
             dialing: Mutex::new(HashSet::new()),
-            tasks: Mutex::new(Vec::new()),
+            accept_task: Mutex::new(None),
         }
     }
 
@@ -455,6 +455,8 @@ impl Cluster {
             debug!("{} - Registering remote route {:?}", c.prefix(), id);
             routes.insert(id.clone(), route.clone());
             route.registered.store(true, Ordering::Release);
+            // Registered routes are listed with the connections (monitoring, shutdown).
+            server.clients.lock().insert(c.cid, c.clone());
             let dump = Self::interest_dump(&local);
             if !dump.is_empty() {
                 if logging::trace_enabled() {
@@ -539,17 +541,19 @@ impl Cluster {
             url.pass = Some(opts.cluster.password.clone());
         }
         let s = server.clone();
-        let task = tokio::spawn(async move {
+        tokio::spawn(async move {
             connect_to_route(s.clone(), url, false, false).await;
             s.cluster.dialing.lock().remove(&id);
         });
-        self.tasks.lock().push(task);
     }
 
     /// A route connection ended: unregister it, update clients, and decide on reconnect.
     pub fn route_closed(&self, server: &Arc<Server>, route: &Arc<Route>, reason: ClosedState) {
         let c = &route.client;
         self.conns.lock().remove(&c.cid);
+        if route.registered.load(Ordering::Acquire) {
+            server.clients.lock().remove(&c.cid);
+        }
         let id = route.remote_id();
         let was_registered = {
             let mut routes = self.routes.lock();
@@ -589,14 +593,13 @@ impl Cluster {
             url.redacted()
         );
         let s = server.clone();
-        let task = tokio::spawn(async move {
+        tokio::spawn(async move {
             // A little randomness keeps two servers that both lost the route from
             // re-dialling in lockstep and dropping each other as duplicates again.
             let jitter = Duration::from_millis(rand::thread_rng().gen_range(0..100));
             tokio::time::sleep(CONNECT_RETRY + jitter).await;
             connect_to_route(s, url, configured, true).await;
         });
-        self.tasks.lock().push(task);
     }
 
     /// Rebuilds the clients' connect_urls (own first, then every peer's) and tells
@@ -636,8 +639,11 @@ impl Cluster {
 
     /// Closes every route connection (server shutdown) and stops dialling.
     pub fn shutdown(&self) {
-        for t in self.tasks.lock().drain(..) {
+        // Only the listener is stopped by force: dialling tasks may be running a route,
+        // which must close (and log) normally; they see the shutdown flag and stop.
+        if let Some(t) = self.accept_task.lock().take() {
             t.abort();
+            debug!("Route accept loop exiting..");
         }
         let all: Vec<Arc<Route>> = self.conns.lock().values().cloned().collect();
         for r in all {
@@ -703,15 +709,14 @@ pub async fn start(server: &Arc<Server>) -> std::io::Result<()> {
     );
     let s = server.clone();
     let accept = tokio::spawn(async move { accept_loop(s, listener).await });
-    cl.tasks.lock().push(accept);
+    *cl.accept_task.lock() = Some(accept);
     for r in &opts.cluster.routes {
         let Some(url) = RouteUrl::parse(r) else {
             error!("Error parsing route URL {r:?}");
             continue;
         };
         let s = server.clone();
-        let t = tokio::spawn(async move { connect_to_route(s, url, true, false).await });
-        cl.tasks.lock().push(t);
+        tokio::spawn(async move { connect_to_route(s, url, true, false).await });
     }
     Ok(())
 }
