@@ -17,7 +17,9 @@ fn start_conf(text: &str) -> (ServerProc, TempDir) {
 fn raw_login(port: u16, fields: &str) -> (Raw, Vec<String>) {
     let mut r = Raw::connect(port);
     r.info();
-    r.send(format!("CONNECT {{\"verbose\":false,\"pedantic\":false{fields}}}\r\nPING\r\n").as_bytes());
+    r.send(
+        format!("CONNECT {{\"verbose\":false,\"pedantic\":false{fields}}}\r\nPING\r\n").as_bytes(),
+    );
     let mut lines = Vec::new();
     loop {
         let l = r.line();
@@ -65,9 +67,10 @@ fn user_pass_flags() {
     let (mut r, lines) = raw_login(s.port, ",\"user\":\"alice\",\"pass\":\"bad\"");
     assert_eq!(lines, vec!["-ERR 'Authorization Violation'\r\n"]);
     assert!(r.closed_within(Duration::from_secs(2)));
-    assert!(s
-        .proc
-        .wait_log("authentication error - User \"alice\"", Duration::from_secs(3)));
+    assert!(s.proc.wait_log(
+        "authentication error - User \"alice\"",
+        Duration::from_secs(3)
+    ));
     // Anything before CONNECT is a violation too.
     let mut r = Raw::connect(s.port);
     assert_eq!(r.info()["auth_required"], true);
@@ -79,7 +82,13 @@ fn user_pass_flags() {
 fn token_flag_and_block() {
     let s = ServerProc::start(&ours(), &["--auth", "s3cr3t"]);
     rt().block_on(async {
-        assert!(connects(s.url(), async_nats::ConnectOptions::with_token("s3cr3t".into())).await);
+        assert!(
+            connects(
+                s.url(),
+                async_nats::ConnectOptions::with_token("s3cr3t".into())
+            )
+            .await
+        );
         assert!(!connects(s.url(), async_nats::ConnectOptions::with_token("x".into())).await);
     });
     let hash = bcrypt::hash("tok", 4).unwrap();
@@ -88,7 +97,9 @@ fn token_flag_and_block() {
     assert!(lines.is_empty(), "{lines:?}");
     let (_, lines) = raw_login(s.port, ",\"auth_token\":\"nope\"");
     assert_eq!(lines, vec!["-ERR 'Authorization Violation'\r\n"]);
-    assert!(s.proc.wait_log("authentication error", Duration::from_secs(3)));
+    assert!(s
+        .proc
+        .wait_log("authentication error", Duration::from_secs(3)));
 }
 
 #[test]
@@ -97,9 +108,10 @@ fn users_with_bcrypt_and_plaintext_warning() {
     let (s, _d) = start_conf(&format!(
         "authorization {{ users = [ {{user: alice, password: alicepw}}, {{user: bob, password: \"{hash}\"}} ] }}\n"
     ));
-    assert!(s
-        .proc
-        .wait_log("[WRN] Plaintext passwords detected, use nkeys or bcrypt", Duration::from_secs(3)));
+    assert!(s.proc.wait_log(
+        "[WRN] Plaintext passwords detected, use nkeys or bcrypt",
+        Duration::from_secs(3)
+    ));
     for (u, p, ok) in [
         ("alice", "alicepw", true),
         ("bob", "bobpw", true),
@@ -181,7 +193,9 @@ fn base64_url(b: &[u8]) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for c in b.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
         for i in 0..=c.len() {
             out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
         }
@@ -237,7 +251,9 @@ fn docs_permissions_with_variables() {
     ));
     // default_permissions apply to a user without its own.
     let (mut o, _) = raw_login(s.port, ",\"user\":\"other\",\"pass\":\"opw\"");
-    o.send(b"PUB SANDBOX.x 1\r\nx\r\nPUB SANDBOX.x.y 1\r\nx\r\nSUB PUBLIC.a.b 1\r\nSUB PRIVATE 2\r\n");
+    o.send(
+        b"PUB SANDBOX.x 1\r\nx\r\nPUB SANDBOX.x.y 1\r\nx\r\nSUB PUBLIC.a.b 1\r\nSUB PRIVATE 2\r\n",
+    );
     assert_eq!(
         o.sync(),
         vec![
@@ -247,10 +263,11 @@ fn docs_permissions_with_variables() {
     );
     // Request/reply through _INBOX.> between requestor and responder.
     rt().block_on(async {
-        let svc = async_nats::ConnectOptions::with_user_and_password("service".into(), "spw".into())
-            .connect(s.url())
-            .await
-            .unwrap();
+        let svc =
+            async_nats::ConnectOptions::with_user_and_password("service".into(), "spw".into())
+                .connect(s.url())
+                .await
+                .unwrap();
         let mut sub = svc.subscribe("req.a").await.unwrap();
         svc.flush().await.unwrap();
         let svc2 = svc.clone();
@@ -361,7 +378,10 @@ fn reload_changes_a_password_without_dropping_others() {
         "Failed to reload server configuration: ",
         Duration::from_secs(5)
     ));
-    assert!(s.proc.log_text().contains("r.conf:2:1: unknown field \"bogus\""));
+    assert!(s
+        .proc
+        .log_text()
+        .contains("r.conf:2:1: unknown field \"bogus\""));
     let (_, lines) = raw_login(port, ",\"user\":\"bob\",\"pass\":\"new\"");
     assert!(lines.is_empty());
     // Not reloadable: the whole reload is refused.

@@ -182,7 +182,10 @@ fn docs_authorization_conf_is_valid_for_both() {
     let ours_out = check(&ours(), &dir.0, "a.conf");
     assert_eq!(
         ours_out,
-        ("nats-server: configuration file a.conf is valid\n".into(), 0)
+        (
+            "nats-server: configuration file a.conf is valid\n".into(),
+            0
+        )
     );
     assert_eq!(ours_out, check(&reference(), &dir.0, "a.conf"));
 }
@@ -242,7 +245,10 @@ write_deadline: "2s"
     );
     let f = dir.write("full.conf", &text);
     let (msg, code) = check(&ours(), &dir.0, "full.conf");
-    assert_eq!((msg.as_str(), code), ("nats-server: configuration file full.conf is valid\n", 0));
+    assert_eq!(
+        (msg.as_str(), code),
+        ("nats-server: configuration file full.conf is valid\n", 0)
+    );
     let _p = spawn(&ours(), &["-c", f.to_str().unwrap()]);
     assert!(wait_until(Duration::from_secs(10), || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()

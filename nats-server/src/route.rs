@@ -34,11 +34,14 @@ pub type RouteWrite = Pin<Box<dyn AsyncWrite + Send>>;
 /// Every route connection, accepted or dialled, passes through here before any protocol
 /// byte is exchanged. Cluster TLS belongs here: wrap `stream` and return the TLS halves.
 pub async fn secure(
-    _server: &Arc<Server>,
+    server: &Arc<Server>,
     stream: TcpStream,
-    _solicited: bool,
+    solicited: bool,
 ) -> std::io::Result<(RouteRead, RouteWrite)> {
     let _ = stream.set_nodelay(true);
+    if let Some(t) = server.opts().cluster.tls.clone() {
+        return crate::tls::secure_route(stream, solicited, &t).await;
+    }
     let (rd, wr) = stream.into_split();
     Ok((Box::pin(rd), Box::pin(wr)))
 }

@@ -320,6 +320,36 @@ pub async fn serve_client(
     crate::client::run(server, client, rd, wr).await;
 }
 
+/// Route-side TLS, started before any protocol byte (as the reference does for routes):
+/// the dialling side is the TLS client and checks the peer's certificate against the
+/// CA for the peer's IP address; the accepting side requires a client certificate.
+pub async fn secure_route(
+    stream: TcpStream,
+    solicited: bool,
+    t: &TlsOptions,
+) -> std::io::Result<(
+    std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>,
+    std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+)> {
+    let io_err = std::io::Error::other;
+    if solicited {
+        let host = stream.peer_addr()?.ip().to_string();
+        let cfg = route_client_config(t).map_err(io_err)?;
+        let s = connect(cfg, &host, stream, t.timeout)
+            .await
+            .map_err(|e| io_err(format!("TLS route handshake error: {e}")))?;
+        let (rd, wr) = tokio::io::split(s);
+        Ok((Box::pin(rd), Box::pin(wr)))
+    } else {
+        let cfg = route_server_config(t).map_err(io_err)?;
+        let s = accept(cfg, stream, t.timeout)
+            .await
+            .map_err(|e| io_err(format!("TLS route handshake error: {e}")))?;
+        let (rd, wr) = tokio::io::split(s);
+        Ok((Box::pin(rd), Box::pin(wr)))
+    }
+}
+
 /// Accepts any server certificate (route `insecure`), still checking signatures.
 #[derive(Debug)]
 struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
