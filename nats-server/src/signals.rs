@@ -139,15 +139,7 @@ fn send(arg: &str) -> Result<(), String> {
         Some((c, t)) => (c, Some(t)),
         None => (arg, None),
     };
-    let sig = match cmd {
-        "stop" => libc::SIGKILL,
-        "quit" => libc::SIGINT,
-        "term" => libc::SIGTERM,
-        "reopen" => libc::SIGUSR1,
-        "reload" => libc::SIGHUP,
-        "ldm" => libc::SIGUSR2,
-        _ => return Err(format!("unknown signal {cmd:?}")),
-    };
+    // The reference looks for running servers before it checks the command name.
     let pids = match target {
         Some(t) if !t.is_empty() => vec![resolve_pid(t)?],
         _ => {
@@ -164,6 +156,15 @@ fn send(arg: &str) -> Result<(), String> {
                 }
             }
         }
+    };
+    let sig = match cmd {
+        "stop" => libc::SIGKILL,
+        "quit" => libc::SIGINT,
+        "term" => libc::SIGTERM,
+        "reopen" => libc::SIGUSR1,
+        "reload" => libc::SIGHUP,
+        "ldm" => libc::SIGUSR2,
+        _ => return Err(format!("unknown signal {cmd:?}")),
     };
     for pid in pids {
         // SAFETY: kill(2) with a pid and a signal number has no memory effects.
