@@ -588,7 +588,9 @@ impl Reader {
     }
 
     fn remote_sub(&mut self, account: &[u8], subj: &[u8], queue: Option<&[u8]>, weight: u32) {
-        if account != GLOBAL_ACCOUNT {
+        // The peer's INFO precedes its interest; a connection that was not registered
+        // (a duplicate being closed) must not attract copies of our messages.
+        if account != GLOBAL_ACCOUNT || !self.route.registered.load(Ordering::Acquire) {
             // `$SYS` and other accounts are not implemented here; their interest is moot.
             return;
         }
@@ -639,7 +641,8 @@ impl Reader {
     fn routed_msg(&mut self, account: &[u8], msg: Message<'_>, queues: Queues<'_>) {
         self.batch_msgs += 1;
         self.batch_bytes += msg.size() as u64;
-        if account != GLOBAL_ACCOUNT {
+        // Only the registered connection to a peer carries its traffic (no duplicates).
+        if account != GLOBAL_ACCOUNT || !self.route.registered.load(Ordering::Acquire) {
             return;
         }
         let result = self.matches(msg.subject);
