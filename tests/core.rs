@@ -12,6 +12,16 @@ async fn connect(s: &ServerProc) -> async_nats::Client {
     async_nats::connect(s.url()).await.expect("connect")
 }
 
+/// A round trip through the server on this connection, so everything sent before (SUBs) has
+/// been processed; async-nats's `flush` only empties the client's own buffer.
+async fn settle(c: &async_nats::Client) {
+    let inbox = c.new_inbox();
+    let mut probe = c.subscribe(inbox.clone()).await.unwrap();
+    c.publish(inbox, "".into()).await.unwrap();
+    c.flush().await.unwrap();
+    next(&mut probe).await;
+}
+
 async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
     tokio::time::timeout(T, sub.next())
         .await
@@ -57,7 +67,7 @@ async fn queue_group_delivers_each_message_once() {
     let mut subs = Vec::new();
     for m in &members {
         subs.push(m.queue_subscribe("work", "workers".into()).await.unwrap());
-        m.flush().await.unwrap();
+        settle(m).await;
     }
     let publisher = connect(&s).await;
     let mut plain = publisher.subscribe("work").await.unwrap();
@@ -157,8 +167,8 @@ async fn auto_unsubscribe_and_echo_off() {
     let mut own = quiet.subscribe("echo.test").await.unwrap();
     let other = connect(&s).await;
     let mut theirs = other.subscribe("echo.test").await.unwrap();
-    other.flush().await.unwrap();
-    quiet.flush().await.unwrap();
+    settle(&other).await;
+    settle(&quiet).await;
     quiet.publish("echo.test", "mine".into()).await.unwrap();
     quiet.flush().await.unwrap();
     assert_eq!(next(&mut theirs).await.payload, "mine");
@@ -431,4 +441,92 @@ fn slow_consumer_is_cut_off_and_others_keep_receiving() {
         total < n * payload.len(),
         "slow consumer got everything ({total} bytes)"
     );
+}
+
+#[test]
+fn startup_lines_in_the_reference_format() {
+    let s = ServerProc::start(&ours(), &["-n", "srvA"]);
+    assert!(s.proc.wait_log("Server is ready", T));
+    let log = s.proc.log_text();
+    let lines: Vec<&str> = log.lines().collect();
+    let body = |l: &str| l.splitn(4, ' ').nth(3).unwrap_or("").to_string();
+    // `[pid] yyyy/mm/dd hh:mm:ss.uuuuuu [INF] message`
+    for l in &lines {
+        let parts: Vec<&str> = l.splitn(4, ' ').collect();
+        assert!(parts[0].starts_with('[') && parts[0].ends_with(']'), "{l}");
+        assert_eq!(parts[1].len(), 10, "{l}");
+        assert_eq!(parts[2].len(), 15, "{l}");
+        assert!(parts[3].starts_with("[INF] "), "{l}");
+    }
+    let bodies: Vec<String> = lines.iter().map(|l| body(l)).collect();
+    assert_eq!(bodies[0], "[INF] Starting nats-server");
+    assert_eq!(bodies[1], "[INF]   Version:  2.9.10");
+    assert!(bodies.contains(&"[INF]   Name:     srvA".to_string()));
+    assert!(bodies.iter().any(|b| b.starts_with("[INF]   ID:       N")));
+    assert!(bodies.contains(&format!(
+        "[INF] Listening for client connections on 127.0.0.1:{}",
+        s.port
+    )));
+    assert_eq!(bodies.last().unwrap(), "[INF] Server is ready");
+}
+
+/// The issue asks for exit 0 on both INT and TERM (the reference exits 1 on TERM).
+#[test]
+fn sigint_and_sigterm_flush_and_exit_zero() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let mut s = ServerProc::start(&ours(), &[]);
+        let mut r = Raw::connect(s.port);
+        r.info();
+        r.send(b"CONNECT {\"verbose\":false}\r\nSUB a 1\r\nPUB a 2\r\nhi\r\n");
+        assert_eq!(r.line(), "MSG a 1 2\r\n");
+        assert_eq!(r.line(), "hi\r\n");
+        s.proc.signal(sig);
+        assert!(r.closed_within(T));
+        assert_eq!(s.proc.wait_exit(T), Some(0), "signal {sig}");
+        assert!(s.proc.log_text().contains("Server Exiting.."));
+    }
+}
+
+#[test]
+fn go_style_command_line() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(ours())
+            .args(args)
+            .output()
+            .expect("run");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, _) = run(&["version"]);
+    assert_eq!((code, out.as_str()), (Some(0), "nats-server: v2.9.10\n"));
+    let (code, out, _) = run(&["-v"]);
+    assert_eq!((code, out.as_str()), (Some(0), "nats-server: v2.9.10\n"));
+    let (code, out, err) = run(&["-bogus"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(err, "flag provided but not defined: -bogus\n");
+    assert!(out.starts_with("Usage: nats-server [options]"));
+    let (code, _, err) = run(&["--no_advertise", "false"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(err, "nats-server: unrecognized command: \"false\"\n");
+    let (code, _, err) = run(&["-p", "abc"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        err.starts_with("invalid value \"abc\" for flag -p: parse error"),
+        "{err}"
+    );
+    // Single-dash long flags work like double-dash ones.
+    let port = crate::support::free_port();
+    let p = port.to_string();
+    let s = crate::support::spawn(
+        &ours(),
+        &["-addr", "127.0.0.1", "-port", &p, "-name", "single"],
+    );
+    assert!(s.wait_log(
+        &format!("Listening for client connections on 127.0.0.1:{port}"),
+        T
+    ));
+    assert!(s.log_text().contains("Name:     single"));
 }

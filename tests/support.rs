@@ -117,7 +117,10 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
+        // NATS_KEEP_LOGS=1 keeps process logs for debugging a failure.
+        if std::env::var_os("NATS_KEEP_LOGS").is_none() {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 
@@ -129,11 +132,7 @@ fn log_path(tag: &str) -> PathBuf {
 
 /// Starts `exe` with `args`, stdout and stderr into a log file.
 pub fn spawn(exe: &Path, args: &[&str]) -> Proc {
-    let log = log_path(
-        exe.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("proc"),
-    );
+    let log = log_path(exe.file_name().and_then(|n| n.to_str()).unwrap_or("proc"));
     let f = std::fs::File::create(&log).expect("log file");
     let child = Command::new(exe)
         .args(args)
@@ -165,9 +164,10 @@ impl ServerProc {
         let proc = spawn(exe, &all);
         let s = ServerProc { proc, port };
         assert!(
-            wait_until(Duration::from_secs(10), || TcpStream::connect(
-                ("127.0.0.1", port)
-            )
+            wait_until(Duration::from_secs(10), || TcpStream::connect((
+                "127.0.0.1",
+                port
+            ))
             .is_ok()),
             "server {} did not start; log:\n{}",
             exe.display(),
