@@ -1,7 +1,10 @@
 //! POSIX signals and `--signal`.
 //!
-//! INT stops (exit 0), TERM stops (exit 1, ignored in lame duck mode), HUP reloads the
+//! INT and TERM stop (exit 0; TERM is ignored in lame duck mode), HUP reloads the
 //! configuration, USR1 reopens the log file, USR2 enters lame duck mode.
+//!
+//! The reference exits 1 after TERM; the product's issue asks for a clean exit 0 on both,
+//! which is also what service managers expect from a graceful stop.
 
 use crate::cli::Flags;
 use crate::client::{Client, ClosedState, Kind};
@@ -32,7 +35,7 @@ pub async fn run(server: Arc<Server>, flags: Flags) -> std::io::Result<ExitCode>
                 debug!("Trapped \"terminated\" signal");
                 if !in_ldm {
                     server.shutdown().await;
-                    return Ok(ExitCode::FAILURE);
+                    return Ok(ExitCode::SUCCESS);
                 }
             }
             _ = hup.recv() => {
