@@ -75,6 +75,27 @@ pub struct Cluster {
     /// Server ids an implicit route is being dialled to.
     dialing: Mutex<HashSet<String>>,
     accept_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// `cluster.permissions.import`: only interest in these subjects is announced.
+    import: Option<crate::options::SubjectPermission>,
+}
+
+/// Whether `subject` passes a cluster permission (no rules: everything passes).
+pub fn permitted(perm: &Option<crate::options::SubjectPermission>, subject: &[u8]) -> bool {
+    let Some(p) = perm else { return true };
+    let hit = |pats: &[String]| {
+        pats.iter()
+            .any(|pat| nats_common::subject::matches(pat.as_bytes(), subject))
+    };
+    (p.allow.is_empty() || hit(&p.allow)) && !hit(&p.deny)
+}
+
+fn info_perm(
+    p: &Option<crate::options::SubjectPermission>,
+) -> Option<nats_common::info::SubjectPermission> {
+    p.as_ref().map(|p| nats_common::info::SubjectPermission {
+        allow: p.allow.clone(),
+        deny: p.deny.clone(),
+    })
 }
 
 impl Cluster {
@@ -90,6 +111,7 @@ impl Cluster {
             self_urls: Mutex::new(HashSet::new()),
             dialing: Mutex::new(HashSet::new()),
             accept_task: Mutex::new(None),
+            import: opts.cluster.import.clone(),
         }
     }
 
@@ -198,6 +220,9 @@ impl Cluster {
             .or_insert(0);
         *n += 1;
         let n = *n;
+        if !permitted(&self.import, subject) {
+            return;
+        }
         let mut line = Vec::with_capacity(subject.len() + 32);
         match queue {
             None if n == 1 => proto::rs_plus(&mut line, GLOBAL_ACCOUNT, subject, None),
@@ -222,6 +247,9 @@ impl Cluster {
         if n == 0 {
             local.remove(&key);
         }
+        if !permitted(&self.import, subject) {
+            return;
+        }
         let mut line = Vec::with_capacity(subject.len() + 32);
         match queue {
             None if n == 0 => proto::rs_minus(&mut line, GLOBAL_ACCOUNT, subject, None),
@@ -241,10 +269,10 @@ impl Cluster {
     }
 
     /// Everything we are interested in, as RS+ lines.
-    fn interest_dump(local: &HashMap<InterestKey, u32>) -> Vec<u8> {
+    fn interest_dump(&self, local: &HashMap<InterestKey, u32>) -> Vec<u8> {
         let mut b = Vec::new();
         for ((subj, queue), n) in local.iter() {
-            if *n == 0 {
+            if *n == 0 || !permitted(&self.import, subj) {
                 continue;
             }
             match queue {
@@ -314,6 +342,8 @@ impl Cluster {
                 server.own_client_urls()
             },
             lnoc: true,
+            import: info_perm(&opts.cluster.import),
+            export: info_perm(&opts.cluster.export),
             ..Default::default()
         }
     }
@@ -457,7 +487,7 @@ impl Cluster {
             route.registered.store(true, Ordering::Release);
             // Registered routes are listed with the connections (monitoring, shutdown).
             server.clients.lock().insert(c.cid, c.clone());
-            let dump = Self::interest_dump(&local);
+            let dump = self.interest_dump(&local);
             if !dump.is_empty() {
                 if logging::trace_enabled() {
                     for l in dump.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {

@@ -602,6 +602,10 @@ impl Reader {
             );
             return;
         }
+        if !crate::cluster::permitted(&self.server.opts().cluster.export, subj) {
+            // `cluster.permissions.export` does not let peers subscribe to this.
+            return;
+        }
         let key = sub_key(subj, queue);
         let weight = weight.max(1);
         let c = &self.client;
