@@ -5,6 +5,7 @@ mod cluster;
 mod config;
 mod core;
 mod mkpasswd;
+mod monitor;
 mod support;
 mod tls;
 mod top;

@@ -113,8 +113,8 @@ pub async fn start(server: &Arc<Server>) -> Result<Option<SocketAddr>, String> {
                 }
             });
         }
-        Some(acceptor) => {
-            tokio::spawn(serve_tls(listener, acceptor, app));
+        Some(setup) => {
+            tokio::spawn(serve_tls(listener, setup, app));
         }
     }
     Ok(Some(addr))
@@ -130,16 +130,52 @@ fn go_bind_error(e: &std::io::Error) -> String {
     }
 }
 
-/// The TLS acceptor for `-ms`, from the server's client TLS settings; `None` when none are
-/// configured.
-type TlsAcceptor = ();
-
-fn https_acceptor(_opts: &crate::options::Options) -> Result<Option<TlsAcceptor>, String> {
-    // TLS support for the monitor lands together with the server's TLS module.
-    Ok(None)
+/// The TLS settings for `-ms`: the client port's TLS configuration; `None` when no
+/// certificate is configured.
+fn https_acceptor(opts: &crate::options::Options) -> Result<Option<TlsSetup>, String> {
+    let Some(t) = opts.tls.as_ref() else {
+        return Ok(None);
+    };
+    if t.cert_file.is_none() || t.key_file.is_none() {
+        return Ok(None);
+    }
+    let cfg = crate::tls::https_server_config(t)?;
+    Ok(Some(TlsSetup {
+        cfg,
+        timeout: t.timeout,
+    }))
 }
 
-async fn serve_tls(_listener: TcpListener, _acceptor: TlsAcceptor, _app: Router) {}
+struct TlsSetup {
+    cfg: Arc<rustls::ServerConfig>,
+    timeout: std::time::Duration,
+}
+
+/// Serves HTTPS: one TLS handshake then HTTP/1.1 per accepted connection.
+async fn serve_tls(listener: TcpListener, tls: TlsSetup, app: Router) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(_) => {
+                // Out of descriptors and the like: back off instead of spinning.
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let cfg = tls.cfg.clone();
+        let timeout = tls.timeout;
+        let app = app.clone();
+        tokio::spawn(async move {
+            let Ok(stream) = crate::tls::accept(cfg, stream, timeout).await else {
+                return;
+            };
+            let svc = hyper_util::service::TowerToHyperService::new(app);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
 
 /// `base` + `p`, the way the reference joins its `http_base_path`.
 fn join_base(base: &str, p: &str) -> String {

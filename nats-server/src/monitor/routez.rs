@@ -3,7 +3,8 @@
 use super::connz::sorted_subs;
 use super::query::Params;
 use super::{bad_request, go_json_pretty, respond, Mon, Monitor};
-use crate::client::{Client, Kind, Subscription};
+use crate::client::Subscription;
+use crate::cluster::RouteInfo as ClusterRoute;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -11,7 +12,6 @@ use nats_common::monitor::{
     format_rfc3339_nanos, format_unix_nanos, go_duration_string, uptime_string, RouteInfo, Routez,
     SubDetail,
 };
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -42,18 +42,12 @@ fn since(later: i128, earlier: i128) -> Duration {
 
 fn routez(mon: &Monitor, subs: bool, detail: bool) -> Routez {
     let now = SystemTime::now();
-    let mut routes: Vec<Arc<Client>> = mon
+    let routes: Vec<RouteInfo> = mon
         .server
-        .clients
-        .lock()
-        .values()
-        .filter(|c| c.kind == Kind::Router)
-        .cloned()
-        .collect();
-    routes.sort_by_key(|c| c.cid);
-    let routes: Vec<RouteInfo> = routes
-        .iter()
-        .map(|c| route_info(c, now, subs, detail))
+        .cluster
+        .route_infos()
+        .into_iter()
+        .map(|r| route_info(r, now, subs, detail))
         .collect();
     Routez {
         server_id: mon.server.id.clone(),
@@ -65,49 +59,42 @@ fn routez(mon: &Monitor, subs: bool, detail: bool) -> Routez {
     }
 }
 
-fn route_info(c: &Client, now: SystemTime, subs: bool, detail: bool) -> RouteInfo {
-    let meta = c.meta.lock().clone();
-    let (out_msgs, out_bytes) = {
-        let st = c.out.lock();
-        (st.msgs, st.bytes)
-    };
-    let list: Vec<Arc<Subscription>> = c.subs.lock().values().cloned().collect();
+fn route_info(r: ClusterRoute, now: SystemTime, subs: bool, detail: bool) -> RouteInfo {
     let now_ns = unix_nanos(now);
-    let start = unix_nanos(c.start);
-    let last = i128::from(c.last_activity.load(Ordering::Relaxed));
+    let start = unix_nanos(r.start);
+    let last = i128::from(r.last_activity);
     let mut info = RouteInfo {
-        rid: c.cid,
-        remote_id: meta.remote_id.clone(),
-        did_solicit: false,
-        is_configured: false,
-        ip: c.addr.ip().to_string(),
-        port: i64::from(c.addr.port()),
+        rid: r.rid,
+        remote_id: r.remote_id,
+        did_solicit: r.did_solicit,
+        is_configured: r.is_configured,
+        ip: r.ip,
+        port: i64::from(r.port),
         start: format_unix_nanos(start),
         last_activity: format_unix_nanos(last),
-        rtt: go_duration_string(meta.rtt.unwrap_or_default()),
+        rtt: go_duration_string(r.rtt.unwrap_or_default()),
         uptime: uptime_string(since(now_ns, start)),
         idle: uptime_string(since(now_ns, last)),
         import: None,
         export: None,
-        pending_size: c.out.pending() as i64,
-        in_msgs: c.in_msgs.load(Ordering::Relaxed) as i64,
-        out_msgs: out_msgs as i64,
-        in_bytes: c.in_bytes.load(Ordering::Relaxed) as i64,
-        out_bytes: out_bytes as i64,
-        subscriptions: u32::try_from(list.len()).unwrap_or(u32::MAX),
+        pending_size: r.pending_size as i64,
+        in_msgs: r.in_msgs as i64,
+        out_msgs: r.out_msgs as i64,
+        in_bytes: r.in_bytes as i64,
+        out_bytes: r.out_bytes as i64,
+        subscriptions: u32::try_from(r.subscriptions.len()).unwrap_or(u32::MAX),
         subscriptions_list: Vec::new(),
         subscriptions_list_detail: Vec::new(),
     };
     if detail {
+        // Details need the per-subscription counters, kept on the connection's table.
+        let list: Vec<Arc<Subscription>> = r.client.subs.lock().values().cloned().collect();
         info.subscriptions_list_detail = sorted_subs(&list)
             .into_iter()
             .map(|s| route_sub_detail(s))
             .collect();
     } else if subs {
-        info.subscriptions_list = sorted_subs(&list)
-            .into_iter()
-            .map(|s| String::from_utf8_lossy(&s.subject).into_owned())
-            .collect();
+        info.subscriptions_list = r.subscriptions.into_iter().map(|(s, _)| s).collect();
     }
     info
 }

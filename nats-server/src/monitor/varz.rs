@@ -34,18 +34,20 @@ pub fn varz(mon: &Monitor) -> Varz {
     let opts = s.opts();
     let info = s.base_info();
     let now = SystemTime::now();
-    let (mut conns, mut routes) = (0i64, 0i64);
-    let mut remotes = HashSet::new();
-    for c in s.clients.lock().values() {
-        match c.kind {
-            Kind::Client => conns += 1,
-            Kind::Router => {
-                routes += 1;
-                let id = c.meta.lock().remote_id.clone();
-                remotes.insert(if id.is_empty() { c.cid.to_string() } else { id });
-            }
-        }
-    }
+    let conns = s
+        .clients
+        .lock()
+        .values()
+        .filter(|c| c.kind == Kind::Client)
+        .count() as i64;
+    let route_ids: Vec<String> = s
+        .cluster
+        .route_infos()
+        .into_iter()
+        .map(|r| r.remote_id)
+        .collect();
+    let routes = route_ids.len() as i64;
+    let remotes: HashSet<String> = route_ids.into_iter().collect();
     let tls_timeout = opts
         .tls
         .as_ref()
@@ -85,7 +87,7 @@ pub fn varz(mon: &Monitor) -> Varz {
         max_control_line: opts.max_control_line as i64,
         max_payload: opts.max_payload as i64,
         max_pending: opts.max_pending as i64,
-        cluster: cluster(&opts),
+        cluster: cluster(&opts, s.cluster.listen_addr().map(|a| a.port())),
         gateway: Default::default(),
         leaf: Default::default(),
         mqtt: Default::default(),
@@ -124,7 +126,7 @@ pub fn varz(mon: &Monitor) -> Varz {
 }
 
 /// The `cluster` object: empty unless clustering is configured.
-fn cluster(opts: &crate::options::Options) -> ClusterOptsVarz {
+fn cluster(opts: &crate::options::Options, bound_port: Option<u16>) -> ClusterOptsVarz {
     let c = &opts.cluster;
     if c.port == 0 {
         return ClusterOptsVarz::default();
@@ -147,7 +149,7 @@ fn cluster(opts: &crate::options::Options) -> ClusterOptsVarz {
         } else {
             c.host.clone()
         },
-        cluster_port: i64::from(c.port.max(0)),
+        cluster_port: bound_port.map_or(i64::from(c.port.max(0)), i64::from),
         auth_timeout: auth_timeout.as_secs_f64(),
         urls: c.routes.iter().map(|r| route_host_port(r)).collect(),
         tls_timeout: tls_timeout.as_secs_f64(),
