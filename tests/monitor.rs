@@ -998,3 +998,47 @@ fn monitor_port_in_use_is_fatal_and_https_needs_tls() {
         .expect("client line");
     assert!(mon < cl, "{log}");
 }
+
+#[test]
+fn https_monitor_serves_varz_over_tls() {
+    // curl is the TLS client here; without it there is nothing to check with.
+    let has_curl = std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_curl {
+        eprintln!("curl not installed: HTTPS monitor check skipped");
+        return;
+    }
+    let pki = crate::tls::pki();
+    let https = free_port();
+    let hp = https.to_string();
+    let cert = pki.server_cert.to_string_lossy().into_owned();
+    let key = pki.server_key.to_string_lossy().into_owned();
+    let srv = ServerProc::start(
+        &ours(),
+        &["-ms", &hp, "--tls", "--tlscert", &cert, "--tlskey", &key],
+    );
+    assert!(srv
+        .proc
+        .wait_log(&format!("Starting https monitor on 127.0.0.1:{https}"), T));
+    let url = format!("https://127.0.0.1:{https}/varz");
+    let ca = pki.ca.to_string_lossy().into_owned();
+    let mut body = String::new();
+    let ok = wait_until(T, || {
+        std::process::Command::new("curl")
+            .args(["-s", "--max-time", "5", "--cacert", &ca, &url])
+            .output()
+            .is_ok_and(|o| {
+                body = String::from_utf8_lossy(&o.stdout).into_owned();
+                o.status.success() && !body.is_empty()
+            })
+    });
+    assert!(ok, "no HTTPS answer; log:\n{}", srv.proc.log_text());
+    let v: Value = serde_json::from_str(&body).expect("varz json");
+    assert_eq!(v["https_port"], https);
+    assert_eq!(v["http_port"], 0);
+    assert_eq!(v["tls_required"], true);
+    // Plain HTTP on the HTTPS port gets nothing useful.
+    assert!(try_get(https, "/varz").is_none_or(|r| r.status != 200));
+}
