@@ -392,3 +392,32 @@ fn reload_changes_a_password_without_dropping_others() {
         Duration::from_secs(5)
     ));
 }
+
+/// A wildcard subscription must not receive subjects its user is denied, on both servers.
+#[test]
+fn subscribe_deny_filters_wildcard_deliveries() {
+    let conf = r#"
+authorization {
+  users = [
+    {user: limited, password: pw, permissions: {subscribe: {deny: "secret.>"}}}
+    {user: admin, password: pw}
+  ]
+}
+"#;
+    let dir = TempDir::new("deny-deliver");
+    let f = dir.write("s.conf", conf);
+    for exe in [ours(), crate::support::reference()] {
+        let s = ServerProc::start(&exe, &["-c", f.to_str().unwrap()]);
+        let (mut sub, lines) = raw_login(s.port, ",\"user\":\"limited\",\"pass\":\"pw\"");
+        assert!(lines.is_empty(), "{lines:?}");
+        sub.send(b"SUB > 1\r\n");
+        assert!(sub.sync().is_empty());
+        let (mut publisher, lines) = raw_login(s.port, ",\"user\":\"admin\",\"pass\":\"pw\"");
+        assert!(lines.is_empty(), "{lines:?}");
+        publisher.send(b"PUB secret.x 1\r\na\r\nPUB public.x 1\r\nb\r\n");
+        assert!(publisher.sync().is_empty());
+        assert_eq!(sub.line(), "MSG public.x 1 1\r\n", "{}", exe.display());
+        assert_eq!(sub.line(), "b\r\n");
+        assert!(sub.sync().is_empty(), "{}", exe.display());
+    }
+}

@@ -15,11 +15,24 @@ async fn connect(s: &ServerProc) -> async_nats::Client {
 /// A round trip through the server on this connection, so everything sent before (SUBs) has
 /// been processed; async-nats's `flush` only empties the client's own buffer.
 async fn settle(c: &async_nats::Client) {
+    settle_via(c, c).await
+}
+
+/// `settle` for a connection that does not see its own messages (echo off): `sender`
+/// publishes the probe.
+async fn settle_via(c: &async_nats::Client, sender: &async_nats::Client) {
     let inbox = c.new_inbox();
     let mut probe = c.subscribe(inbox.clone()).await.unwrap();
-    c.publish(inbox, "".into()).await.unwrap();
     c.flush().await.unwrap();
-    next(&mut probe).await;
+    // The probe subscription itself may still be in flight: repeat until one arrives.
+    for _ in 0..50 {
+        sender.publish(inbox.clone(), "".into()).await.unwrap();
+        sender.flush().await.unwrap();
+        if let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(200), probe.next()).await {
+            return;
+        }
+    }
+    panic!("no round trip through the server");
 }
 
 async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
@@ -168,7 +181,7 @@ async fn auto_unsubscribe_and_echo_off() {
     let other = connect(&s).await;
     let mut theirs = other.subscribe("echo.test").await.unwrap();
     settle(&other).await;
-    settle(&quiet).await;
+    settle_via(&quiet, &other).await;
     quiet.publish("echo.test", "mine".into()).await.unwrap();
     quiet.flush().await.unwrap();
     assert_eq!(next(&mut theirs).await.payload, "mine");

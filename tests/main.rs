@@ -1,6 +1,7 @@
 //! Integration tests: the built binaries run as real processes.
 
 mod auth;
+mod cli;
 mod cluster;
 mod config;
 mod core;

@@ -57,7 +57,7 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn s(p: &PathBuf) -> &str {
+fn s(p: &std::path::Path) -> &str {
     p.to_str().unwrap()
 }
 

@@ -142,6 +142,18 @@ impl Permissions {
         self.response.is_some() && !any_match(&self.pub_deny, subj) && client.replies.take(subj)
     }
 
+    /// Whether a subscribe deny rule covers this message subject. A wildcard subscription
+    /// (`>`) may match subjects the user is denied; the reference filters those when
+    /// delivering, so do we.
+    pub fn denies_delivery(&self, subj: &[u8], queue: Option<&[u8]>) -> bool {
+        let (plain, q) = sub_rule_hits(&self.sub_deny, subj, queue);
+        plain || q == Some(true)
+    }
+
+    pub fn has_sub_deny(&self) -> bool {
+        !self.sub_deny.is_empty()
+    }
+
     pub fn can_subscribe(&self, subj: &[u8], queue: Option<&[u8]>) -> bool {
         if let Some(allow) = &self.sub_allow {
             let (plain, q) = sub_rule_hits(allow, subj, queue);

@@ -47,7 +47,6 @@ pub enum ClosedState {
     MaxPayloadExceeded,
     MaxControlLineExceeded,
     DuplicateRoute,
-    RouteRemoved,
     ServerShutdown,
     MsgHeaderViolation,
     NoRespondersRequiresHeaders,
@@ -76,7 +75,6 @@ impl ClosedState {
             MaxPayloadExceeded => "Maximum Message Payload Exceeded",
             MaxControlLineExceeded => "Maximum Control Line Exceeded",
             DuplicateRoute => "Duplicate Route",
-            RouteRemoved => "Route Removed",
             ServerShutdown => "Server Shutdown",
             MsgHeaderViolation => "Message Header Violation",
             NoRespondersRequiresHeaders => "No Responders Requires Headers",
@@ -163,6 +161,10 @@ pub struct Client {
     pub subs: Mutex<HashMap<Box<[u8]>, Arc<Subscription>>>,
     /// Async INFO may be sent (protocol 1 and first PONG given).
     pub info_ready: AtomicBool,
+    /// Permissions with subscribe deny rules, checked when delivering; the flag keeps the
+    /// common case (no such rules) to one relaxed load.
+    pub deliver_deny: parking_lot::RwLock<Option<Arc<auth::Permissions>>>,
+    pub has_deliver_deny: AtomicBool,
     /// Reply subjects this client may answer under `allow_responses`.
     pub replies: auth::Replies,
     closed: AtomicBool,
@@ -194,6 +196,8 @@ impl Client {
             meta: Mutex::new(ClientMeta::default()),
             subs: Mutex::new(HashMap::new()),
             info_ready: AtomicBool::new(false),
+            deliver_deny: parking_lot::RwLock::new(None),
+            has_deliver_deny: AtomicBool::new(false),
             replies: auth::Replies::default(),
             closed: AtomicBool::new(false),
             reason: Mutex::new(None),
@@ -505,6 +509,16 @@ impl Reader {
         }
     }
 
+    /// Installs a client's permissions, sharing the subscribe-deny part with deliverers.
+    fn set_perms(&mut self, p: Option<Arc<auth::Permissions>>) {
+        let deny = p.clone().filter(|p| p.has_sub_deny());
+        self.client
+            .has_deliver_deny
+            .store(deny.is_some(), Ordering::Release);
+        *self.client.deliver_deny.write() = deny;
+        self.perms = p;
+    }
+
     fn ok(&mut self) {
         if self.opts.verbose {
             if logging::trace_enabled() {
@@ -529,7 +543,7 @@ impl Reader {
             // A reload changed authorization: pick up this user's new permissions.
             self.auth_gen = auth::generation();
             if let Some(p) = auth::recheck(&self.server, &self.client) {
-                self.perms = p;
+                self.set_perms(p);
             }
         }
         match op {
@@ -676,7 +690,7 @@ impl Reader {
             match auth::authenticate(&self.server, &c, &info) {
                 auth::Outcome::Allowed { user, permissions } => {
                     c.meta.lock().user = user;
-                    self.perms = permissions;
+                    self.set_perms(permissions);
                 }
                 auth::Outcome::Denied { user } => {
                     match user {

@@ -34,7 +34,6 @@ const RECONNECT_ERROR_REPORTS: u64 = 1;
 pub struct RouteInfo {
     pub rid: u64,
     pub remote_id: String,
-    pub remote_name: String,
     pub did_solicit: bool,
     pub is_configured: bool,
     /// The peer's address of this connection.
@@ -115,10 +114,6 @@ impl Cluster {
         }
     }
 
-    pub fn enabled(&self) -> bool {
-        self.enabled
-    }
-
     /// The cluster name in force (empty when clustering is off).
     pub fn name(&self) -> String {
         if !self.enabled {
@@ -136,19 +131,6 @@ impl Cluster {
         self.listen.get().copied()
     }
 
-    /// Registered routes' connection handles.
-    pub fn routes(&self) -> Vec<Arc<Client>> {
-        self.routes
-            .lock()
-            .values()
-            .map(|r| r.client.clone())
-            .collect()
-    }
-
-    pub fn num_routes(&self) -> usize {
-        self.routes.lock().len()
-    }
-
     /// Snapshots of the registered routes, ordered by rid.
     pub fn route_infos(&self) -> Vec<RouteInfo> {
         let routes: Vec<Arc<Route>> = self.routes.lock().values().cloned().collect();
@@ -157,12 +139,6 @@ impl Cluster {
             .map(|r| {
                 let c = &r.client;
                 let meta = c.meta.lock().clone();
-                let remote_name = r
-                    .remote
-                    .lock()
-                    .as_ref()
-                    .map(|i| i.server_name.clone())
-                    .unwrap_or_default();
                 let (out_msgs, out_bytes) = {
                     let st = c.out.lock();
                     (st.msgs, st.bytes)
@@ -184,7 +160,6 @@ impl Cluster {
                 RouteInfo {
                     rid: c.cid,
                     remote_id: meta.remote_id,
-                    remote_name,
                     did_solicit: r.solicited.load(Ordering::Relaxed),
                     is_configured: r.configured.load(Ordering::Relaxed),
                     ip: c.addr.ip().to_string(),

@@ -239,6 +239,13 @@ pub fn deliver_to(d: &mut Delivery<'_>, sub: &SubRef, msg: &Message<'_>) -> bool
     if !d.echo && Arc::ptr_eq(client, d.from) {
         return false;
     }
+    if client.has_deliver_deny.load(Ordering::Relaxed) {
+        if let Some(p) = &*client.deliver_deny.read() {
+            if p.denies_delivery(msg.subject, sub.queue.as_deref()) {
+                return false;
+            }
+        }
+    }
     let max = sub.max.load(Ordering::Relaxed);
     let n = sub.delivered.fetch_add(1, Ordering::Relaxed) + 1;
     if max > 0 && n > max {

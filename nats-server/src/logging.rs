@@ -111,11 +111,6 @@ pub fn trace_enabled() -> bool {
     logger().level.load(Ordering::Relaxed) >= LVL_TRC
 }
 
-#[inline]
-pub fn debug_enabled() -> bool {
-    logger().level.load(Ordering::Relaxed) >= LVL_DBG
-}
-
 fn rank(meta: &Metadata) -> u8 {
     match *meta.level() {
         Level::ERROR => LVL_ERR,

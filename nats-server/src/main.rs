@@ -1,6 +1,4 @@
 //! `nats-server`: flags → options → run.
-// Temporary while the monitoring, route and TLS modules that read these fields land.
-#![allow(dead_code)]
 
 mod auth;
 mod cli;
@@ -14,9 +12,9 @@ mod monitor;
 mod netutil;
 mod options;
 mod outbound;
+mod reload;
 mod route;
 mod server;
-mod reload;
 mod signals;
 mod tls;
 

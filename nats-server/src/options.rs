@@ -16,7 +16,6 @@ pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(2);
 pub const LAME_DUCK_DURATION: Duration = Duration::from_secs(120);
 pub const LAME_DUCK_GRACE: Duration = Duration::from_secs(10);
-pub const DEFAULT_CLUSTER_PORT: u16 = 6222;
 
 /// A user from `--user/--pass` or the `authorization` block.
 #[derive(Debug, Clone, Default, PartialEq)]

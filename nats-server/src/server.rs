@@ -380,7 +380,8 @@ impl Server {
             if sl.remove(&s.subject, s.queue.as_deref(), &SubRef(s.clone()))
                 && s.client.kind == Kind::Client
             {
-                self.cluster.local_sub_removed(&s.subject, s.queue.as_deref());
+                self.cluster
+                    .local_sub_removed(&s.subject, s.queue.as_deref());
             }
         }
     }
