@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. Installs what the tests need when it is missing (the Go
 # reference server from Debian's nats-server package for interop tests, tmux for the
-# nats-top terminal test), builds every binary once, then runs every test.
+# nats-top terminal test, curl as the HTTPS monitoring client), builds every binary once,
+# then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ "${#need[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
