@@ -543,3 +543,81 @@ fn go_style_command_line() {
     ));
     assert!(s.log_text().contains("Name:     single"));
 }
+
+/// Writes a config file next to the test's temp files and starts our server with it.
+fn start_with_conf(name: &str, text: &str) -> (ServerProc, crate::config::TempDir) {
+    let dir = crate::config::TempDir::new(name);
+    let f = dir.write("s.conf", text);
+    let s = ServerProc::start(&ours(), &["-c", f.to_str().unwrap()]);
+    (s, dir)
+}
+
+#[test]
+fn unanswered_pings_close_a_stale_connection() {
+    let (s, _dir) = start_with_conf("stale", "ping_interval: \"250ms\"\nping_max: 2\n");
+    let mut r = Raw::connect(s.port);
+    r.info();
+    r.send(b"CONNECT {\"verbose\":false}\r\n");
+    // The server pings; this client never answers.
+    assert_eq!(r.line(), "PING\r\n");
+    assert_eq!(r.line(), "PING\r\n");
+    assert_eq!(r.line(), "-ERR 'Stale Connection'\r\n");
+    assert!(r.closed_within(T));
+
+    // A client that answers stays connected through many intervals.
+    let mut ok = Raw::connect(s.port);
+    ok.info();
+    ok.send(b"CONNECT {\"verbose\":false}\r\n");
+    for _ in 0..4 {
+        assert_eq!(ok.line(), "PING\r\n");
+        ok.send(b"PONG\r\n");
+    }
+    assert!(ok.sync().is_empty());
+}
+
+#[test]
+fn max_connections_and_max_subscriptions() {
+    let (s, _dir) = start_with_conf("limits", "max_connections: 1\nmax_subscriptions: 2\n");
+    // The start-up probe's connection may still be counted for a moment: retry until the
+    // first client is admitted.
+    let mut first = None;
+    assert!(crate::support::wait_until(T, || {
+        let mut r = Raw::connect(s.port);
+        r.info();
+        r.send(b"CONNECT {\"verbose\":false}\r\nPING\r\n");
+        if r.line() == "PONG\r\n" {
+            first = Some(r);
+            true
+        } else {
+            false
+        }
+    }));
+    let mut first = first.unwrap();
+    first.send(b"SUB a 1\r\nSUB b 2\r\nSUB c 3\r\n");
+    assert_eq!(first.line(), "-ERR 'maximum subscriptions exceeded'\r\n");
+    // The connection stays open and its first two subscriptions work.
+    first.send(b"PUB b 1\r\nx\r\n");
+    assert_eq!(first.line(), "MSG b 2 1\r\n");
+    assert_eq!(first.line(), "x\r\n");
+    assert!(first.sync().is_empty());
+
+    // INFO first, then the error, then the close.
+    let mut second = Raw::connect(s.port);
+    second.info();
+    assert_eq!(second.line(), "-ERR 'maximum connections exceeded'\r\n");
+    assert!(second.closed_within(T));
+    assert!(first.sync().is_empty(), "the first client is unaffected");
+}
+
+#[test]
+fn max_payload_from_config_is_announced_and_enforced() {
+    let (s, _dir) = start_with_conf("payload", "max_payload: 16\n");
+    let mut r = Raw::connect(s.port);
+    assert_eq!(r.info()["max_payload"], 16);
+    r.send(b"CONNECT {\"verbose\":false,\"headers\":true}\r\nPUB a 16\r\n0123456789abcdef\r\n");
+    assert!(r.sync().is_empty());
+    // Headers count towards the limit.
+    r.send(b"HPUB foo.a 12 17\r\nNATS/1.0\r\n\r\nhello\r\n");
+    assert_eq!(r.line(), "-ERR 'Maximum Payload Violation'\r\n");
+    assert!(r.closed_within(T));
+}
