@@ -296,8 +296,6 @@ struct Reader {
     cache: HashMap<Box<[u8]>, Arc<MatchResult<SubRef>>>,
     cache_gen: u64,
     flush: FlushSet,
-    batch_msgs: u64,
-    batch_bytes: u64,
     pings_out: u32,
     ping_sent: Option<Instant>,
     rtt_measured: bool,
@@ -337,8 +335,6 @@ where
         cache: HashMap::new(),
         cache_gen: 0,
         flush: FlushSet::default(),
-        batch_msgs: 0,
-        batch_bytes: 0,
         pings_out: 0,
         ping_sent: None,
         rtt_measured: false,
@@ -384,7 +380,7 @@ impl Reader {
                         self.last_in = Instant::now();
                         let used = self.process(&buf);
                         buf.advance(used);
-                        self.end_batch();
+                        self.flush.end_batch(&self.server, &self.client);
                         if self.auth_failed {
                             tokio::time::sleep(crate::server::AUTH_FAILURE_DELAY).await;
                             client.send_err("Authorization Violation");
@@ -478,35 +474,8 @@ impl Reader {
         }
     }
 
-    /// Wakes the writers of everyone who got data in this batch and publishes counters.
-    fn end_batch(&mut self) {
-        self.flush.flush(&self.server);
-        if self.batch_msgs > 0 {
-            let c = &self.client;
-            c.in_msgs.fetch_add(self.batch_msgs, Ordering::Relaxed);
-            c.in_bytes.fetch_add(self.batch_bytes, Ordering::Relaxed);
-            c.last_activity.store(unix_nanos(), Ordering::Relaxed);
-            let st = &self.server.stats;
-            st.in_msgs.fetch_add(self.batch_msgs, Ordering::Relaxed);
-            st.in_bytes.fetch_add(self.batch_bytes, Ordering::Relaxed);
-            self.batch_msgs = 0;
-            self.batch_bytes = 0;
-        }
-    }
-
     fn reply(&mut self, bytes: &[u8]) {
-        let c = &self.client;
-        let queue = {
-            let mut st = c.out.lock();
-            if st.closed {
-                return;
-            }
-            st.buf.extend_from_slice(bytes);
-            !std::mem::replace(&mut st.flush_queued, true)
-        };
-        if queue {
-            self.flush.push(c.clone());
-        }
+        self.flush.queue(&self.client, bytes);
     }
 
     /// Installs a client's permissions, sharing the subscribe-deny part with deliverers.
@@ -720,8 +689,7 @@ impl Reader {
     }
 
     fn publish(&mut self, msg: Message<'_>) {
-        self.batch_msgs += 1;
-        self.batch_bytes += msg.size() as u64;
+        self.flush.count_in(msg.size());
         if self.opts.pedantic && !subject::is_valid_literal_subject(msg.subject) {
             self.client.send_err("Invalid Publish Subject");
         }

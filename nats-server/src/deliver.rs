@@ -15,11 +15,16 @@ use tracing::trace;
 /// Connections that got data during one read batch; their writers are woken once at the
 /// end of the batch so many messages leave in one write.
 /// Server-wide out counters are added once per batch too, not once per message.
+///
+/// One per reading connection (client or route): it also counts what that connection
+/// read in the batch, and queues the connection's own replies (PONG, +OK).
 #[derive(Default)]
 pub struct FlushSet {
     clients: Vec<Arc<Client>>,
     out_msgs: u64,
     out_bytes: u64,
+    in_msgs: u64,
+    in_bytes: u64,
     /// Scratch for one message from a local client: routes that get it, and
     /// (route index, queue-group index) pairs naming the groups each must serve.
     route_targets: Vec<Arc<Client>>,
@@ -30,6 +35,45 @@ impl FlushSet {
     #[inline]
     pub fn push(&mut self, c: Arc<Client>) {
         self.clients.push(c);
+    }
+
+    /// Counts one message read in this batch.
+    #[inline]
+    pub fn count_in(&mut self, size: usize) {
+        self.in_msgs += 1;
+        self.in_bytes += size as u64;
+    }
+
+    /// Appends protocol bytes to `c`'s outbound buffer, written with the batch.
+    pub fn queue(&mut self, c: &Arc<Client>, bytes: &[u8]) {
+        let first = {
+            let mut st = c.out.lock();
+            if st.closed {
+                return;
+            }
+            st.buf.extend_from_slice(bytes);
+            !std::mem::replace(&mut st.flush_queued, true)
+        };
+        if first {
+            self.push(c.clone());
+        }
+    }
+
+    /// End of a read batch of `reader`: wakes writers and publishes the in/out counters.
+    pub fn end_batch(&mut self, server: &Server, reader: &Client) {
+        self.flush(server);
+        if self.in_msgs > 0 {
+            reader.in_msgs.fetch_add(self.in_msgs, Ordering::Relaxed);
+            reader.in_bytes.fetch_add(self.in_bytes, Ordering::Relaxed);
+            reader
+                .last_activity
+                .store(crate::client::unix_nanos(), Ordering::Relaxed);
+            let st = &server.stats;
+            st.in_msgs.fetch_add(self.in_msgs, Ordering::Relaxed);
+            st.in_bytes.fetch_add(self.in_bytes, Ordering::Relaxed);
+            self.in_msgs = 0;
+            self.in_bytes = 0;
+        }
     }
 
     pub fn flush(&mut self, server: &Server) {

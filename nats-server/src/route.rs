@@ -4,7 +4,7 @@
 //! reconnects) live in `cluster.rs`.
 
 use crate::auth;
-use crate::client::{unix_nanos, Client, ClosedState, Kind, SubRef, Subscription};
+use crate::client::{Client, ClosedState, Kind, SubRef, Subscription};
 use crate::deliver::{self, Delivery, FlushSet};
 use crate::logging;
 use crate::outbound;
@@ -153,8 +153,6 @@ struct Reader {
     cache: HashMap<Box<[u8]>, Arc<MatchResult<SubRef>>>,
     cache_gen: u64,
     flush: FlushSet,
-    batch_msgs: u64,
-    batch_bytes: u64,
     pings_out: u32,
     ping_sent: Option<Instant>,
     last_in: Instant,
@@ -211,8 +209,6 @@ pub async fn run(server: Arc<Server>, route: Arc<Route>, rd: RouteRead, wr: Rout
         cache: HashMap::new(),
         cache_gen: 0,
         flush: FlushSet::default(),
-        batch_msgs: 0,
-        batch_bytes: 0,
         pings_out: 0,
         ping_sent: None,
         last_in: Instant::now(),
@@ -273,7 +269,7 @@ impl Reader {
                         self.last_in = Instant::now();
                         let used = self.process(&buf);
                         buf.advance(used);
-                        self.end_batch();
+                        self.flush.end_batch(&self.server, &self.client);
                     }
                     Err(_) => {
                         client.close(ClosedState::ReadError);
@@ -338,34 +334,8 @@ impl Reader {
         c.close(ClosedState::ParseError);
     }
 
-    fn end_batch(&mut self) {
-        self.flush.flush(&self.server);
-        if self.batch_msgs > 0 {
-            let c = &self.client;
-            c.in_msgs.fetch_add(self.batch_msgs, Ordering::Relaxed);
-            c.in_bytes.fetch_add(self.batch_bytes, Ordering::Relaxed);
-            c.last_activity.store(unix_nanos(), Ordering::Relaxed);
-            let st = &self.server.stats;
-            st.in_msgs.fetch_add(self.batch_msgs, Ordering::Relaxed);
-            st.in_bytes.fetch_add(self.batch_bytes, Ordering::Relaxed);
-            self.batch_msgs = 0;
-            self.batch_bytes = 0;
-        }
-    }
-
     fn send(&mut self, bytes: &[u8]) {
-        let c = &self.client;
-        let queue = {
-            let mut st = c.out.lock();
-            if st.closed {
-                return;
-            }
-            st.buf.extend_from_slice(bytes);
-            !std::mem::replace(&mut st.flush_queued, true)
-        };
-        if queue {
-            self.flush.push(c.clone());
-        }
+        self.flush.queue(&self.client, bytes);
     }
 
     fn handle(&mut self, op: Op<'_>) -> bool {
@@ -643,8 +613,7 @@ impl Reader {
     }
 
     fn routed_msg(&mut self, account: &[u8], msg: Message<'_>, queues: Queues<'_>) {
-        self.batch_msgs += 1;
-        self.batch_bytes += msg.size() as u64;
+        self.flush.count_in(msg.size());
         // Only the registered connection to a peer carries its traffic (no duplicates).
         if account != GLOBAL_ACCOUNT || !self.route.registered.load(Ordering::Acquire) {
             return;
