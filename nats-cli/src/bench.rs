@@ -52,6 +52,9 @@ pub struct BenchArgs {
     /// Sleep for the specified interval before sending a reply
     #[arg(long, default_value = "0s")]
     pub subsleep: String,
+    /// Subscribers join this queue group, so each message is received by one of them
+    #[arg(long, value_name = "NAME")]
+    pub queue: Option<String>,
     /// Multi-subject mode, each message is published on a subject that includes the publisher's message sequence number as a token
     #[arg(long)]
     pub multisubject: bool,
@@ -264,10 +267,13 @@ fn terminal_width() -> Option<usize> {
     (r == 0 && ws.ws_col > 0).then_some(ws.ws_col as usize)
 }
 
+/// A client's bar with its position and "finished" flag.
+type Bar = (ProgressBar, Arc<AtomicU64>, Arc<AtomicBool>);
+
 /// A progress line per client, updated from shared counters by one ticker.
 struct Progress {
     multi: MultiProgress,
-    bars: Mutex<Vec<(ProgressBar, Arc<AtomicU64>, Arc<AtomicBool>)>>,
+    bars: Mutex<Vec<Bar>>,
     width: usize,
 }
 
@@ -326,6 +332,31 @@ impl Progress {
                 p.tick();
             }
         })
+    }
+}
+
+/// A subscriber's latencies, recorded without locking and merged into the shared histogram
+/// in batches; whatever is left is merged when the subscription's callback is dropped.
+struct LatencyBatch {
+    local: Histogram<u64>,
+    shared: Arc<Mutex<Histogram<u64>>>,
+}
+
+impl LatencyBatch {
+    fn merge(&mut self) {
+        if self.local.is_empty() {
+            return;
+        }
+        if let Ok(mut g) = self.shared.lock() {
+            let _ = g.add(&self.local);
+        }
+        self.local.reset();
+    }
+}
+
+impl Drop for LatencyBatch {
+    fn drop(&mut self) {
+        self.merge();
     }
 }
 
@@ -408,56 +439,71 @@ pub async fn run(a: BenchArgs, g: &Global) -> Result<()> {
     let ticker = progress.spawn_ticker();
 
     // Subscribers first, each on its own connection, ready before any publisher starts.
+    // In a queue group each message goes to one member: the group as a whole expects `msgs`.
+    let queue = a.queue.clone();
+    let expected = if queue.is_some() {
+        split(msgs, a.subs)
+    } else {
+        vec![msgs; a.subs]
+    };
     let mut subs = Vec::new();
     let hist = Arc::new(Mutex::new(new_hist()));
-    for _ in 0..a.subs {
+    for &share in &expected {
         let client = conn::connect_with(opts.clone()).await?;
-        logf!(
-            "Starting subscriber, expecting {} messages",
-            commas(msgs as i64)
-        );
-        let (bar_count, bar_done) = progress.add("Receiving ", msgs);
+        match queue.as_deref() {
+            Some(q) => logf!(
+                "Starting subscriber in queue group {q}, expecting about {} messages",
+                commas(share as i64)
+            ),
+            None => logf!(
+                "Starting subscriber, expecting {} messages",
+                commas(msgs as i64)
+            ),
+        }
+        let (bar_count, bar_done) = progress.add("Receiving ", share);
         let counter = Arc::new(SubCounter {
             count: AtomicU64::new(0),
             first_ns: AtomicU64::new(0),
             last_ns: AtomicU64::new(0),
         });
         let subject = subscribe_subject(&a);
-        if subsleep.is_zero() {
+        let handle = if subsleep.is_zero() {
             let c = counter.clone();
-            let h = hist.clone();
-            let mut local = new_hist();
-            client
-                .subscribe_with(&subject, None, move |m| {
+            let mut batch = LatencyBatch {
+                local: new_hist(),
+                shared: hist.clone(),
+            };
+            let handle = client
+                .subscribe_with(&subject, queue.as_deref(), move |m| {
                     let now = base.elapsed().as_nanos() as u64;
                     let n = c.count.fetch_add(1, Ordering::Relaxed) + 1;
                     if n == 1 {
                         c.first_ns.store(now, Ordering::Relaxed);
                     }
                     c.last_ns.store(now, Ordering::Relaxed);
-                    bar_count.store(n.min(msgs), Ordering::Relaxed);
+                    bar_count.store(n.min(share), Ordering::Relaxed);
                     if m.payload.len() >= 8 {
                         let mut ts = [0u8; 8];
                         ts.copy_from_slice(&m.payload[..8]);
                         let sent = u64::from_le_bytes(ts);
                         if sent <= now {
-                            let _ = local.record(now - sent);
+                            let _ = batch.local.record(now - sent);
                         }
                     }
                     // Hand the latencies over in batches to keep the shared lock rare.
-                    if n >= msgs || local.len() >= 4096 {
-                        if let Ok(mut g) = h.lock() {
-                            let _ = g.add(&local);
-                        }
-                        local.reset();
+                    if n >= msgs || batch.local.len() >= 4096 {
+                        batch.merge();
                     }
-                    if n >= msgs {
+                    if n >= share {
                         bar_done.store(true, Ordering::Relaxed);
                     }
                 })
                 .await?;
+            Some(handle)
         } else {
-            let mut sub = client.subscribe(&subject).await?;
+            let mut sub = client
+                .queue_subscribe_opt(&subject, queue.as_deref())
+                .await?;
             let c = counter.clone();
             tokio::spawn(async move {
                 while let Some(_m) = sub.next().await {
@@ -468,15 +514,16 @@ pub async fn run(a: BenchArgs, g: &Global) -> Result<()> {
                         c.first_ns.store(now, Ordering::Relaxed);
                     }
                     c.last_ns.store(now, Ordering::Relaxed);
-                    bar_count.store(n.min(msgs), Ordering::Relaxed);
-                    if n >= msgs {
+                    bar_count.store(n.min(share), Ordering::Relaxed);
+                    if n >= share {
                         bar_done.store(true, Ordering::Relaxed);
                     }
                 }
             });
-        }
+            None
+        };
         client.flush().await?;
-        subs.push((client, counter));
+        subs.push((client, counter, handle));
     }
 
     // Publishers: connect all, then start together.
@@ -542,18 +589,30 @@ pub async fn run(a: BenchArgs, g: &Global) -> Result<()> {
     loop {
         let counts: Vec<u64> = subs
             .iter()
-            .map(|(_, c)| c.count.load(Ordering::Relaxed))
+            .map(|(_, c, _)| c.count.load(Ordering::Relaxed))
             .collect();
-        if counts.iter().all(|&c| c >= msgs) {
+        let total: u64 = counts.iter().sum();
+        let complete = if queue.is_some() {
+            total >= msgs
+        } else {
+            counts.iter().all(|&c| c >= msgs)
+        };
+        if complete {
             break;
         }
-        let total: u64 = counts.iter().sum();
         if total != last_total {
             last_total = total;
             idle_since = Instant::now();
         } else if idle_since.elapsed() > Duration::from_secs(10) {
+            if let Some(q) = &queue {
+                logf!(
+                    "Queue group {q} received only {} of {} messages",
+                    commas(total as i64),
+                    commas(msgs as i64)
+                );
+            }
             for (i, c) in counts.iter().enumerate() {
-                if *c < msgs {
+                if queue.is_none() && *c < msgs {
                     logf!(
                         "Subscriber {} received only {} of {} messages",
                         i + 1,
@@ -568,7 +627,7 @@ pub async fn run(a: BenchArgs, g: &Global) -> Result<()> {
     }
     let sub_samples: Vec<Sample> = subs
         .iter()
-        .map(|(_, c)| {
+        .map(|(_, c, _)| {
             let n = c.count.load(Ordering::Relaxed).min(msgs);
             Sample {
                 msgs: n,
@@ -578,7 +637,11 @@ pub async fn run(a: BenchArgs, g: &Global) -> Result<()> {
             }
         })
         .collect();
-    for (client, _) in &subs {
+    for (client, _, handle) in &subs {
+        // Dropping the callback merges the latencies it has not handed over yet.
+        if let Some(h) = handle {
+            let _ = h.unsubscribe();
+        }
         client.close().await;
     }
     progress.tick();
