@@ -700,7 +700,7 @@ pub async fn start(server: &Arc<Server>) -> std::io::Result<()> {
         opts.cluster.port as u16
     };
     let bind = host_port(&host, port);
-    let listener = TcpListener::bind(&bind).await.map_err(|e| {
+    let listener = crate::netutil::listen(&bind).await.map_err(|e| {
         std::io::Error::new(
             e.kind(),
             format!("Error listening on router port: {bind}, \"listen tcp {bind}: {e}\""),

@@ -42,3 +42,29 @@ pub fn non_loopback_ips() -> Vec<String> {
     v4.extend(v6);
     v4
 }
+
+/// Pending-connection queue for listeners. The standard library asks for 128, which drops
+/// connection attempts when thousands of clients (re)connect at once; the reference asks
+/// the kernel for its maximum (commonly 4096).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a TCP listener on `addr` (`host:port`) with a deep accept backlog.
+pub async fn listen(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let mut last = None;
+    for sa in tokio::net::lookup_host(addr).await? {
+        let socket = if sa.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        // As Go does, so a restarted server can rebind while old connections linger.
+        socket.set_reuseaddr(true)?;
+        match socket.bind(sa).and_then(|_| socket.listen(LISTEN_BACKLOG)) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address to bind")
+    }))
+}

@@ -144,7 +144,7 @@ impl Server {
             p => p as u16,
         };
         let bind = host_port(&opts.host, port);
-        let listener = TcpListener::bind(&bind).await.map_err(|e| {
+        let listener = crate::netutil::listen(&bind).await.map_err(|e| {
             std::io::Error::new(
                 e.kind(),
                 format!("Error listening on port: {bind}, \"listen tcp {bind}: {e}\""),

@@ -86,7 +86,7 @@ pub async fn start(server: &Arc<Server>) -> Result<Option<SocketAddr>, String> {
     // -1 asks for a random port.
     let port: u16 = if port < 0 { 0 } else { port as u16 };
     let bind = host_port(&host, port);
-    let listener = TcpListener::bind(&bind).await.map_err(|e| {
+    let listener = crate::netutil::listen(&bind).await.map_err(|e| {
         format!(
             "can't listen to the monitor port: listen tcp {bind}: {}",
             go_bind_error(&e)
