@@ -621,3 +621,45 @@ fn max_payload_from_config_is_announced_and_enforced() {
     assert_eq!(r.line(), "-ERR 'Maximum Payload Violation'\r\n");
     assert!(r.closed_within(T));
 }
+
+#[test]
+fn log_file_rotates_past_log_size_limit() {
+    let dir = crate::config::TempDir::new("rotate");
+    let log = dir.0.join("server.log");
+    let f = dir.write(
+        "s.conf",
+        &format!(
+            "log_file: \"{}\"\nlog_size_limit: 600\ndebug: true\n",
+            log.display()
+        ),
+    );
+    let s = ServerProc::start(&ours(), &["-c", f.to_str().unwrap()]);
+    // Each connection logs debug lines; a few push the file past the limit.
+    for _ in 0..10 {
+        let mut r = Raw::connect(s.port);
+        r.info();
+        r.send(b"CONNECT {\"verbose\":false}\r\n");
+        r.sync();
+    }
+    let rotated = || {
+        std::fs::read_dir(&dir.0)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("server.log."))
+            .count()
+    };
+    assert!(
+        crate::support::wait_until(T, || rotated() > 0),
+        "no backup file"
+    );
+    let current = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        current.contains("Rotated log, backup saved as "),
+        "{current}"
+    );
+    assert!(
+        current.len() < 2000,
+        "current log too big: {}",
+        current.len()
+    );
+}

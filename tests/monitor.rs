@@ -1006,7 +1006,10 @@ fn https_monitor_serves_varz_over_tls() {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    assert!(has_curl, "curl missing: run the README's test command, which installs it");
+    assert!(
+        has_curl,
+        "curl missing: run the README's test command, which installs it"
+    );
     let pki = crate::tls::pki();
     let https = free_port();
     let hp = https.to_string();

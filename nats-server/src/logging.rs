@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::OnceLock;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata, Subscriber};
@@ -29,11 +29,14 @@ struct Logger {
     color: AtomicBool,
     out: Mutex<Sink>,
     pid: u32,
+    /// Rotate the log file past this many bytes; 0 = never.
+    size_limit: AtomicU64,
 }
 
 enum Sink {
     Stderr,
-    File(PathBuf, File),
+    /// Path, open file, bytes in it.
+    File(PathBuf, File, u64),
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
@@ -45,6 +48,7 @@ fn logger() -> &'static Logger {
         color: AtomicBool::new(false),
         out: Mutex::new(Sink::Stderr),
         pid: std::process::id(),
+        size_limit: AtomicU64::new(0),
     })
 }
 
@@ -54,6 +58,8 @@ pub struct LogConfig<'a> {
     pub trace: bool,
     pub logtime: bool,
     pub file: Option<&'a Path>,
+    /// `log_size_limit`: rotate the file past this size (0 = never).
+    pub size_limit: u64,
 }
 
 /// Installs the logger. Safe to call once; later changes go through `configure`.
@@ -75,11 +81,13 @@ pub fn configure(cfg: &LogConfig) -> std::io::Result<()> {
     };
     l.level.store(level, Ordering::Relaxed);
     l.logtime.store(cfg.logtime, Ordering::Relaxed);
+    l.size_limit.store(cfg.size_limit, Ordering::Relaxed);
     let mut out = l.out.lock();
     match cfg.file {
         Some(path) => {
             let f = open_log(path)?;
-            *out = Sink::File(path.to_path_buf(), f);
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            *out = Sink::File(path.to_path_buf(), f, len);
             l.color.store(false, Ordering::Relaxed);
         }
         None => {
@@ -98,9 +106,11 @@ fn open_log(path: &Path) -> std::io::Result<File> {
 /// Reopens the log file (SIGUSR1, for logrotate).
 pub fn reopen() -> std::io::Result<()> {
     let mut out = logger().out.lock();
-    if let Sink::File(path, _) = &*out {
+    if let Sink::File(path, _, _) = &*out {
         let path = path.clone();
-        *out = Sink::File(path.clone(), open_log(&path)?);
+        let f = open_log(&path)?;
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        *out = Sink::File(path, f, len);
     }
     Ok(())
 }
@@ -192,8 +202,39 @@ impl<S: Subscriber> Layer<S> for NatsLayer {
         let mut out = l.out.lock();
         let _ = match &mut *out {
             Sink::Stderr => std::io::stderr().write_all(line.as_bytes()),
-            Sink::File(_, f) => f.write_all(line.as_bytes()),
+            Sink::File(path, f, written) => {
+                let r = f.write_all(line.as_bytes());
+                *written += line.len() as u64;
+                let limit = l.size_limit.load(Ordering::Relaxed);
+                if limit > 0 && *written > limit {
+                    rotate(path, f, written, l.pid);
+                }
+                r
+            }
         };
+    }
+}
+
+/// Moves a full log file aside as `<file>.<yyyy.mm.dd.hh.mm.ss.nnnnnnnnn>` and starts a new
+/// one that says where the old lines went, as the reference does.
+fn rotate(path: &Path, f: &mut File, written: &mut u64, pid: u32) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let stamp = local_timestamp_at(now, '.', '.', true);
+    let backup = PathBuf::from(format!("{}.{stamp}", path.display()));
+    if std::fs::rename(path, &backup).is_err() {
+        return;
+    }
+    if let Ok(nf) = open_log(path) {
+        *f = nf;
+        let note = format!(
+            "[{pid}] {} [INF] Rotated log, backup saved as {}\n",
+            local_timestamp(),
+            backup.display()
+        );
+        let _ = f.write_all(note.as_bytes());
+        *written = note.len() as u64;
     }
 }
 
@@ -202,6 +243,12 @@ pub fn local_timestamp() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
+    local_timestamp_at(now, '/', ' ', false)
+}
+
+/// Local time as `y<d>m<d>d<t>H:M:S.frac` (microseconds, or nanoseconds with `nanos`);
+/// with `t` = '.' the time's colons become dots too (for file names).
+fn local_timestamp_at(now: std::time::Duration, d: char, t: char, nanos: bool) -> String {
     let secs = now.as_secs() as libc::time_t;
     // SAFETY: localtime_r writes only into the tm we pass and reads the given time_t.
     let tm = unsafe {
@@ -209,15 +256,20 @@ pub fn local_timestamp() -> String {
         libc::localtime_r(&secs, &mut tm);
         tm
     };
+    let c = if t == '.' { '.' } else { ':' };
+    let frac = if nanos {
+        format!("{:09}", now.subsec_nanos())
+    } else {
+        format!("{:06}", now.subsec_micros())
+    };
     format!(
-        "{:04}/{:02}/{:02} {:02}:{:02}:{:02}.{:06}",
+        "{:04}{d}{:02}{d}{:02}{t}{:02}{c}{:02}{c}{:02}.{frac}",
         tm.tm_year + 1900,
         tm.tm_mon + 1,
         tm.tm_mday,
         tm.tm_hour,
         tm.tm_min,
         tm.tm_sec,
-        now.subsec_micros()
     )
 }
 

@@ -99,6 +99,7 @@ fn run(opts: Options, flags: Flags) -> ExitCode {
         trace: opts.trace,
         logtime: opts.logtime,
         file: opts.log_file.as_deref(),
+        size_limit: opts.log_size_limit,
     }) {
         eprintln!("nats-server: error opening log file: {e}");
         return ExitCode::FAILURE;

@@ -44,6 +44,7 @@ pub fn reload(server: &Arc<Server>, flags: &Flags) -> Result<(), String> {
             trace: new.trace,
             logtime: new.logtime,
             file: new.log_file.as_deref(),
+            size_limit: new.log_size_limit,
         })
         .map_err(|e| format!("error opening log file: {e}"))?;
     }
