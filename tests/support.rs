@@ -214,6 +214,15 @@ impl Raw {
         }
     }
 
+    /// Reads one line, or `None` on EOF, timeout or error.
+    pub fn try_line(&mut self) -> Option<String> {
+        let mut s = String::new();
+        match self.reader.read_line(&mut s) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(s),
+        }
+    }
+
     /// Reads exactly `n` bytes.
     pub fn bytes(&mut self, n: usize) -> Vec<u8> {
         let mut b = vec![0; n];
