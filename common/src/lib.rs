@@ -1,6 +1,7 @@
 //! The pieces of NATS shared by the server, the `nats` CLI, `nats-top` and the tests.
 
 pub mod client;
+pub mod fasthash;
 pub mod headers;
 pub mod info;
 pub mod monitor;

@@ -293,7 +293,10 @@ struct Reader {
     /// auth::generation() when `perms` was computed; a reload bumps it.
     auth_gen: u64,
     /// Match results by subject, valid while the server's generation is `cache_gen`.
-    cache: HashMap<Box<[u8]>, Arc<MatchResult<SubRef>>>,
+    cache: HashMap<Box<[u8]>, Arc<MatchResult<SubRef>>, nats_common::fasthash::FastState>,
+    /// The most recent subject published to and its match (most publishers repeat one).
+    last_subject: Vec<u8>,
+    last_result: Option<Arc<MatchResult<SubRef>>>,
     cache_gen: u64,
     flush: FlushSet,
     pings_out: u32,
@@ -332,7 +335,9 @@ where
         auth_required,
         perms: None,
         auth_gen: auth::generation(),
-        cache: HashMap::new(),
+        cache: HashMap::default(),
+        last_subject: Vec::new(),
+        last_result: None,
         cache_gen: 0,
         flush: FlushSet::default(),
         pings_out: 0,
@@ -356,7 +361,8 @@ impl Reader {
         ping_interval: Duration,
         auth_timeout: Duration,
     ) {
-        let mut buf = BytesMut::with_capacity(32 * 1024);
+        let mut buf = BytesMut::with_capacity(MIN_READ);
+        let mut read_size = MIN_READ;
         let ping = tokio::time::sleep(ping_interval);
         tokio::pin!(ping);
         let auth = tokio::time::sleep(auth_timeout);
@@ -366,8 +372,8 @@ impl Reader {
             if client.is_closed() {
                 break;
             }
-            if buf.capacity() - buf.len() < 4096 {
-                buf.reserve(32 * 1024);
+            if buf.capacity() - buf.len() < read_size {
+                buf.reserve(read_size);
             }
             tokio::select! {
                 _ = client.killed() => break,
@@ -376,7 +382,8 @@ impl Reader {
                         client.close(ClosedState::ClientClosed);
                         break;
                     }
-                    Ok(_) => {
+                    Ok(n) => {
+                        read_size = next_read_size(read_size, n);
                         self.last_in = Instant::now();
                         let used = self.process(&buf);
                         buf.advance(used);
@@ -709,14 +716,19 @@ impl Reader {
         }
         // The reference acknowledges before delivering.
         self.ok();
-        let result = self.matches(msg.subject);
+        self.load_match(msg.subject);
+        // Borrow the cached result and the flush set as separate fields: no Arc clone and
+        // no hashing per message while a publisher keeps to one subject.
+        let Some(result) = self.last_result.as_deref() else {
+            return;
+        };
         let mut d = Delivery {
             server: &self.server,
             from: &self.client,
             echo: self.opts.echo,
             flush: &mut self.flush,
         };
-        let delivered = deliver::deliver(&mut d, &msg, &result, None);
+        let delivered = deliver::deliver(&mut d, &msg, result, None);
         if delivered == 0 && self.opts.no_responders {
             if let Some(reply) = msg.reply {
                 self.no_responders(reply);
@@ -752,22 +764,32 @@ impl Reader {
         }
     }
 
-    /// Subscribers of `subject`, from this connection's cache while the index is unchanged.
-    fn matches(&mut self, subject: &[u8]) -> Arc<MatchResult<SubRef>> {
+    /// Makes `last_result` the subscribers of `subject`: from the last-subject slot, else
+    /// this connection's cache, else the index. Cached results are valid while the index's
+    /// generation is `cache_gen`.
+    fn load_match(&mut self, subject: &[u8]) {
         let gen = self.server.genid.load(Ordering::Acquire);
         if gen != self.cache_gen {
             self.cache.clear();
+            self.last_result = None;
             self.cache_gen = gen;
+        } else if self.last_result.is_some() && self.last_subject == subject {
+            return;
         }
-        if let Some(r) = self.cache.get(subject) {
-            return r.clone();
-        }
-        let r = self.server.sublist.read().match_subject(subject);
-        if self.cache.len() >= CACHE_MAX {
-            self.cache.clear();
-        }
-        self.cache.insert(subject.into(), r.clone());
-        r
+        let r = match self.cache.get(subject) {
+            Some(r) => r.clone(),
+            None => {
+                let r = self.server.sublist.read().match_subject(subject);
+                if self.cache.len() >= CACHE_MAX {
+                    self.cache.clear();
+                }
+                self.cache.insert(subject.into(), r.clone());
+                r
+            }
+        };
+        self.last_subject.clear();
+        self.last_subject.extend_from_slice(subject);
+        self.last_result = Some(r);
     }
 
     fn subscribe(&mut self, subj: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
@@ -881,6 +903,21 @@ impl Reader {
         let subs: Vec<Arc<Subscription>> = c.subs.lock().drain().map(|(_, s)| s).collect();
         self.server.remove_subs(&subs);
         self.server.client_closed_with_subs(c, subs);
+    }
+}
+
+/// Reads start small (idle connections stay cheap) and double while they fill the buffer,
+/// so a busy publisher is read in large chunks with few syscalls.
+const MIN_READ: usize = 512;
+const MAX_READ: usize = 64 * 1024;
+
+pub fn next_read_size(current: usize, got: usize) -> usize {
+    if got >= current {
+        (current * 2).min(MAX_READ)
+    } else if got < current / 4 {
+        (current / 2).max(MIN_READ)
+    } else {
+        current
     }
 }
 
