@@ -370,7 +370,7 @@ impl Tmux {
             "-t",
             &self.name,
             "-F",
-            "#{pane_dead} #{pane_dead_status}",
+            "#{pane_dead} #{pane_dead_status}#{pane_dead_signal}",
         ]);
         let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
         let mut parts = text.split_whitespace();
@@ -394,7 +394,14 @@ fn top_interactive_in_tmux_survives_server_restart() {
     let (port, mon) = (free_port(), free_port());
     let mut server = RefServer::start(port, mon);
     let clients = make_traffic(port);
-    let cmd = format!("{} -s 127.0.0.1 -m {mon} -d 1", nats_top().display());
+    // The shell records nats-top's exit status in a file: tmux's own pane status can read
+    // as empty for a moment after the pane dies.
+    let status_file = std::env::temp_dir().join(unique("ntop-status"));
+    let cmd = format!(
+        "sh -c '{} -s 127.0.0.1 -m {mon} -d 1; echo $? > {}'",
+        nats_top().display(),
+        status_file.display()
+    );
     let tmux = Tmux::start(&cmd);
 
     let screen = tmux.wait_screen("first poll", |s| {
@@ -442,10 +449,11 @@ fn top_interactive_in_tmux_survives_server_restart() {
     });
 
     tmux.keys("q");
-    // tmux may report the pane dead a moment before it fills in the exit status.
     let status = wait_for("nats-top to exit", || {
-        let (dead, status) = tmux.pane_state();
-        (dead && !status.is_empty()).then_some(status)
+        std::fs::read_to_string(&status_file)
+            .ok()
+            .filter(|s| s.ends_with('\n'))
     });
-    assert_eq!(status, "0");
+    let _ = std::fs::remove_file(&status_file);
+    assert_eq!(status.trim(), "0", "nats-top exit status");
 }
