@@ -243,6 +243,16 @@ fn first_ping_delay(interval: Duration) -> Duration {
     (Duration::from_secs(1) + jitter).min(interval)
 }
 
+impl proto::OpHandler for Reader {
+    fn parser(&self) -> &Parser {
+        &self.parser
+    }
+
+    fn handle(&mut self, op: Op<'_>) -> bool {
+        Reader::handle(self, op)
+    }
+}
+
 impl Reader {
     async fn read_loop(&mut self, mut rd: RouteRead, auth_timeout: Duration) {
         let mut buf = BytesMut::with_capacity(32 * 1024);
@@ -291,24 +301,16 @@ impl Reader {
         }
     }
 
+    /// Parses and handles every complete op in `buf`; returns the bytes used.
     fn process(&mut self, buf: &[u8]) -> usize {
-        let mut pos = 0;
-        while pos < buf.len() {
-            match self.parser.parse(&buf[pos..]) {
-                Ok(Some((op, n))) => {
-                    pos += n;
-                    if !self.handle(op) {
-                        return buf.len();
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    self.parse_error(e, &buf[pos..]);
-                    return buf.len();
-                }
+        match proto::drive(self, buf) {
+            proto::Driven::Used(n) => n,
+            proto::Driven::Stopped => buf.len(),
+            proto::Driven::Failed(e, at) => {
+                self.parse_error(e, &buf[at..]);
+                buf.len()
             }
         }
-        pos
     }
 
     fn parse_error(&mut self, e: ParseError, rest: &[u8]) {

@@ -9,4 +9,4 @@ mod parser;
 
 pub use encode::*;
 pub use ops::*;
-pub use parser::{ParseError, Parser, Side};
+pub use parser::{drive, Driven, OpHandler, ParseError, Parser, Side};

@@ -614,6 +614,43 @@ fn parse_runsub(arg: &[u8]) -> Result<Op<'_>, ParseError> {
     }
 }
 
+/// A connection's side of the read loop: the parser settings in force (they can change
+/// after CONNECT, so they are asked for before every op) and what to do with each op.
+pub trait OpHandler {
+    fn parser(&self) -> &Parser;
+    /// Acts on one op; false stops reading this buffer (the connection is closing).
+    fn handle(&mut self, op: Op<'_>) -> bool;
+}
+
+/// How far `drive` got through a read buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Driven {
+    /// Every complete op was handled; this many bytes were used (the rest is a partial op).
+    Used(usize),
+    /// The handler asked to stop.
+    Stopped,
+    /// The bytes at `at` could not be parsed.
+    Failed(ParseError, usize),
+}
+
+/// Parses and hands over every complete op at the front of `buf`.
+pub fn drive<H: OpHandler>(h: &mut H, buf: &[u8]) -> Driven {
+    let mut pos = 0;
+    while pos < buf.len() {
+        match h.parser().parse(&buf[pos..]) {
+            Ok(Some((op, n))) => {
+                pos += n;
+                if !h.handle(op) {
+                    return Driven::Stopped;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return Driven::Failed(e, pos),
+        }
+    }
+    Driven::Used(pos)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
