@@ -281,3 +281,34 @@ fn flags_override_the_file() {
     let mut raw = Raw::connect(s.port);
     assert_eq!(raw.info()["max_payload"], 1000);
 }
+
+/// A reload that lowers max_payload applies to connections already open, on both servers.
+#[test]
+fn reload_applies_max_payload_to_open_connections() {
+    for exe in [crate::support::ours(), crate::support::reference()] {
+        let dir = TempDir::new("reload-payload");
+        let f = dir.write("s.conf", "max_payload: 1024\n");
+        let s = crate::support::ServerProc::start(&exe, &["-c", f.to_str().unwrap()]);
+        let mut r = crate::support::Raw::connect(s.port);
+        r.info();
+        r.send(b"CONNECT {\"verbose\":false}\r\nPUB a 20\r\n01234567890123456789\r\n");
+        assert!(r.sync().is_empty());
+        dir.write("s.conf", "max_payload: 16\n");
+        s.proc.signal(libc::SIGHUP);
+        assert!(
+            s.proc.wait_log(
+                "Reloaded server configuration",
+                std::time::Duration::from_secs(10)
+            ),
+            "{}",
+            s.proc.log_text()
+        );
+        r.send(b"PUB a 20\r\n01234567890123456789\r\n");
+        assert_eq!(
+            r.line(),
+            "-ERR 'Maximum Payload Violation'\r\n",
+            "{}",
+            exe.display()
+        );
+    }
+}

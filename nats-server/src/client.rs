@@ -292,6 +292,8 @@ struct Reader {
     perms: Option<Arc<auth::Permissions>>,
     /// auth::generation() when `perms` was computed; a reload bumps it.
     auth_gen: u64,
+    /// reload::limits_generation() when the parser limits were set.
+    limits_gen: u64,
     /// Match results by subject, valid while the server's generation is `cache_gen`.
     cache: HashMap<Box<[u8]>, Arc<MatchResult<SubRef>>, nats_common::fasthash::FastState>,
     /// The most recent subject published to and its match (most publishers repeat one).
@@ -335,6 +337,7 @@ where
         auth_required,
         perms: None,
         auth_gen: auth::generation(),
+        limits_gen: crate::reload::limits_generation(),
         cache: HashMap::default(),
         last_subject: Vec::new(),
         last_result: None,
@@ -395,6 +398,7 @@ impl Reader {
                     Ok(n) => {
                         read_size = next_read_size(read_size, n);
                         self.last_in = Instant::now();
+                        self.refresh_limits();
                         let used = self.process(&buf);
                         buf.advance(used);
                         self.flush.end_batch(&self.server, &self.client);
@@ -484,6 +488,17 @@ impl Reader {
 
     fn reply(&mut self, bytes: &[u8]) {
         self.flush.queue(&self.client, bytes);
+    }
+
+    /// Picks up max_payload / max_control_line changed by a reload.
+    fn refresh_limits(&mut self) {
+        let gen = crate::reload::limits_generation();
+        if gen != self.limits_gen {
+            self.limits_gen = gen;
+            let opts = self.server.opts();
+            self.parser.max_payload = opts.max_payload;
+            self.parser.max_control_line = opts.max_control_line;
+        }
     }
 
     /// Installs a client's permissions, sharing the subscribe-deny part with deliverers.

@@ -8,6 +8,7 @@ use crate::client::{ClosedState, Kind};
 use crate::options::Options;
 use crate::server::Server;
 use nats_common::monitor::go_duration_string;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tracing::{error, info};
 
@@ -55,10 +56,22 @@ pub fn reload(server: &Arc<Server>, flags: &Flags) -> Result<(), String> {
         crate::auth::bump_generation();
         recheck_clients(server);
     }
+    if old.max_payload != new.max_payload || old.max_control_line != new.max_control_line {
+        // Existing connections adopt the new limits too, as on the reference.
+        LIMITS_GENERATION.fetch_add(1, Ordering::AcqRel);
+    }
     if old.max_payload != new.max_payload {
         server.broadcast_info();
     }
     Ok(())
+}
+
+static LIMITS_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Bumped by every reload that changes max_payload or max_control_line; readers compare it
+/// once per read to refresh their parser limits.
+pub fn limits_generation() -> u64 {
+    LIMITS_GENERATION.load(Ordering::Acquire)
 }
 
 fn auth_fields_differ(a: &Options, b: &Options) -> bool {
