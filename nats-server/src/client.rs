@@ -925,7 +925,7 @@ impl Reader {
 /// Reads start small (idle connections stay cheap) and double while they fill the buffer,
 /// so a busy publisher is read in large chunks with few syscalls.
 const MIN_READ: usize = 512;
-const MAX_READ: usize = 64 * 1024;
+pub const MAX_READ: usize = 64 * 1024;
 
 pub fn next_read_size(current: usize, got: usize) -> usize {
     if got >= current {

@@ -255,7 +255,9 @@ impl proto::OpHandler for Reader {
 
 impl Reader {
     async fn read_loop(&mut self, mut rd: RouteRead, auth_timeout: Duration) {
-        let mut buf = BytesMut::with_capacity(32 * 1024);
+        // Route traffic is bursty too: the same adaptive read size as client connections.
+        let mut read_size = crate::client::MAX_READ / 2;
+        let mut buf = BytesMut::with_capacity(read_size);
         let ping = tokio::time::sleep(first_ping_delay(self.server.opts().ping_interval));
         tokio::pin!(ping);
         let auth = tokio::time::sleep(auth_timeout);
@@ -265,8 +267,8 @@ impl Reader {
             if client.is_closed() {
                 break;
             }
-            if buf.capacity() - buf.len() < 4096 {
-                buf.reserve(32 * 1024);
+            if buf.capacity() - buf.len() < read_size {
+                buf.reserve(read_size);
             }
             tokio::select! {
                 _ = client.killed() => break,
@@ -275,7 +277,8 @@ impl Reader {
                         client.close(ClosedState::ClientClosed);
                         break;
                     }
-                    Ok(_) => {
+                    Ok(n) => {
+                        read_size = crate::client::next_read_size(read_size, n);
                         self.last_in = Instant::now();
                         let used = self.process(&buf);
                         buf.advance(used);
