@@ -766,3 +766,97 @@ fn advertise_options_reach_peers() {
     let mut r = Raw::connect(quiet.port);
     assert!(r.info().get("connect_urls").is_none());
 }
+
+/// Reads INFO lines from a raw client until one satisfies `want`.
+fn wait_info(
+    r: &mut crate::support::Raw,
+    want: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while std::time::Instant::now() < deadline {
+        let Some(line) = r.try_line() else { continue };
+        if let Some(json) = line.strip_prefix("INFO ") {
+            let v: serde_json::Value = serde_json::from_str(json.trim_end()).expect("INFO json");
+            if want(&v) {
+                return v;
+            }
+        }
+    }
+    panic!("no matching INFO");
+}
+
+/// Lame duck mode on one node: its clients get `ldm:true` with only the other server's URL,
+/// and the peer stops advertising it while it is still up (route INFO with `ldm`).
+#[test]
+fn lame_duck_is_announced_to_clients_and_peers() {
+    use crate::support::{free_port, ours, Raw, ServerProc};
+    let dir = crate::config::TempDir::new("ldm");
+    let conf = dir.write(
+        "a.conf",
+        "lame_duck_duration: \"30s\"\nlame_duck_grace_period: \"4s\"\n",
+    );
+    let (ca, cb) = (free_port(), free_port());
+    let a_cluster = format!("nats://127.0.0.1:{ca}");
+    let a = ServerProc::start(
+        &ours(),
+        &[
+            "-c",
+            conf.to_str().unwrap(),
+            "--cluster",
+            &a_cluster,
+            "--cluster_name",
+            "ldm",
+        ],
+    );
+    let b = ServerProc::start(
+        &ours(),
+        &[
+            "--cluster",
+            &format!("nats://127.0.0.1:{cb}"),
+            "--cluster_name",
+            "ldm",
+            "--routes",
+            &a_cluster,
+        ],
+    );
+    let (a_url, b_url) = (a.addr(), b.addr());
+    let login = |port| {
+        let mut r = Raw::connect(port);
+        r.info();
+        r.send(b"CONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\n");
+        r
+    };
+    let mut on_b = login(b.port);
+    let both = |v: &serde_json::Value| {
+        let urls = v["connect_urls"].as_array().cloned().unwrap_or_default();
+        urls.len() == 2
+    };
+    // The route is up once B advertises both servers (or already did before our PONG).
+    let mut on_a = login(a.port);
+    assert!(crate::support::wait_until(
+        std::time::Duration::from_secs(15),
+        || {
+            let mut r = Raw::connect(b.port);
+            both(&r.info())
+        }
+    ));
+    a.proc.signal(libc::SIGUSR2);
+    let ldm = wait_info(&mut on_a, |v| v["ldm"] == true);
+    assert_eq!(
+        ldm["connect_urls"],
+        serde_json::json!([b_url.clone()]),
+        "{ldm}"
+    );
+    let after = wait_info(&mut on_b, |v| {
+        !v["connect_urls"]
+            .as_array()
+            .is_some_and(|u| u.iter().any(|x| x == a_url.as_str()))
+    });
+    assert!(a.proc.log_text().contains("Entering lame duck mode"));
+    // A is still in its grace period: the INFO came from the ldm announcement, not a drop.
+    assert!(
+        !a.proc.log_text().contains("Server Exiting"),
+        "{after}\n{}",
+        a.proc.log_text()
+    );
+}

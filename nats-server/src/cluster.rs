@@ -323,6 +323,21 @@ impl Cluster {
         }
     }
 
+    /// Tells every peer this server entered lame-duck mode (INFO with `ldm`), so they stop
+    /// advertising its client URLs.
+    pub fn announce_lame_duck(&self, server: &Server) {
+        let mut info = self.route_info(server);
+        info.ldm = true;
+        info.nonce.clear();
+        let json = serde_json::to_vec(&info).unwrap_or_default();
+        let mut line = Vec::with_capacity(json.len() + 8);
+        nats_common::proto::info(&mut line, &json);
+        let routes: Vec<Arc<Route>> = self.routes.lock().values().cloned().collect();
+        for r in routes {
+            r.client.out.send(&line);
+        }
+    }
+
     pub fn info_json(&self, server: &Server) -> Vec<u8> {
         serde_json::to_vec(&self.route_info(server)).unwrap_or_default()
     }

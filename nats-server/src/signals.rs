@@ -79,6 +79,7 @@ async fn lame_duck(server: Arc<Server>) {
     let opts = server.opts();
     info!("Entering lame duck mode, stop accepting new clients");
     server.stop_accepting();
+    server.cluster.announce_lame_duck(&server);
     let clients: Vec<Arc<Client>> = server
         .clients
         .lock()
@@ -115,6 +116,9 @@ fn send_ldm_info(server: &Server, clients: &[Arc<Client>]) {
         }
         let mut info = server.base_info();
         info.ldm = true;
+        // Clients are pointed at the other servers only.
+        let own = server.own_client_urls();
+        info.connect_urls.retain(|u| !own.contains(u));
         info.client_id = c.cid;
         info.client_ip = c.addr.ip().to_string();
         let json = serde_json::to_vec(&info).unwrap_or_default();
