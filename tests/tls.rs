@@ -181,6 +181,18 @@ fn tls_config_check_loads_files() {
 /// Two servers whose route is TLS with mutual verification carry messages.
 #[test]
 fn tls_route_between_two_servers() {
+    tls_route(&ours(), &ours());
+}
+
+/// Our route TLS (rustls) against the reference's (Go crypto/tls), both ways round.
+#[test]
+fn tls_route_with_the_reference_server() {
+    tls_route(&crate::support::reference(), &ours());
+    tls_route(&ours(), &crate::support::reference());
+}
+
+/// A listens for routes with TLS; B dials it with TLS; a message crosses from A to B.
+fn tls_route(exe_a: &std::path::Path, exe_b: &std::path::Path) {
     let pki = pki();
     let (ca, ra) = (crate::support::free_port(), crate::support::free_port());
     let tls_block = format!(
@@ -199,8 +211,8 @@ fn tls_route_between_two_servers() {
             "cluster {{ name: t, listen: 127.0.0.1:{ra}\n routes: [nats-route://127.0.0.1:{ca}]\n {tls_block} }}\n"
         ),
     );
-    let a = ServerProc::start(&ours(), &["-c", s(&a_conf)]);
-    let b = ServerProc::start(&ours(), &["-c", s(&b_conf)]);
+    let a = ServerProc::start(exe_a, &["-c", s(&a_conf)]);
+    let b = ServerProc::start(exe_b, &["-c", s(&b_conf)]);
     rt().block_on(async {
         let ca_c = async_nats::connect(a.url()).await.unwrap();
         let cb = async_nats::connect(b.url()).await.unwrap();
