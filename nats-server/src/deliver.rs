@@ -188,7 +188,10 @@ fn pick_remote(members: &[SubRef]) -> Option<&Arc<Client>> {
 /// Writes one RMSG/HMSG to each route target, listing the queue groups it was chosen
 /// for; clears the scratch. Returns how many routes got the message.
 fn send_to_routes(d: &mut Delivery<'_>, msg: &Message<'_>, result: &MatchResult<SubRef>) -> usize {
+    // Both scratch lists are taken out while the outbound buffers are written, and handed
+    // back below so their capacity is reused by the next message.
     let targets = std::mem::take(&mut d.flush.route_targets);
+    let groups_of = std::mem::take(&mut d.flush.route_groups);
     let mut sent = 0;
     for (ti, client) in targets.iter().enumerate() {
         let headers = if client.headers.load(Ordering::Relaxed) {
@@ -197,20 +200,14 @@ fn send_to_routes(d: &mut Delivery<'_>, msg: &Message<'_>, result: &MatchResult<
             None
         };
         let size = headers.map_or(0, |h| h.len()) + msg.payload.len();
-        let groups = d
-            .flush
-            .route_groups
+        let groups = groups_of
             .iter()
             .filter(|(t, _)| *t as usize == ti)
             .filter_map(|(_, g)| result.qsubs.get(*g as usize).map(|(n, _)| &**n));
-        let (queue_flush, over) = {
-            let mut st = client.out.lock();
-            if st.closed {
-                continue;
-            }
-            let start = st.buf.len();
+        let written = append_msg(d, client, size, |buf| {
+            let start = buf.len();
             proto::rmsg(
-                &mut st.buf,
+                buf,
                 crate::route::GLOBAL_ACCOUNT,
                 msg.subject,
                 msg.reply,
@@ -219,7 +216,7 @@ fn send_to_routes(d: &mut Delivery<'_>, msg: &Message<'_>, result: &MatchResult<
                 msg.payload,
             );
             if logging::trace_enabled() {
-                let line = &st.buf[start..];
+                let line = &buf[start..];
                 let end = line.iter().position(|b| *b == b'\r').unwrap_or(line.len());
                 trace!(
                     "{} - ->> [{}]",
@@ -227,26 +224,16 @@ fn send_to_routes(d: &mut Delivery<'_>, msg: &Message<'_>, result: &MatchResult<
                     String::from_utf8_lossy(&line[..end])
                 );
             }
-            st.msgs += 1;
-            st.bytes += size as u64;
-            let over = st.buf.len() > client.out.max_pending;
-            (!std::mem::replace(&mut st.flush_queued, true), over)
-        };
-        sent += 1;
-        d.flush.out_msgs += 1;
-        d.flush.out_bytes += size as u64;
-        if over {
-            let pending = client.out.pending();
-            client.slow_consumer(ClosedState::SlowConsumerPendingBytes, pending);
-        } else if queue_flush {
-            d.flush.push(client.clone());
+        });
+        if written {
+            sent += 1;
         }
     }
-    // Hand the buffer back so its capacity is reused by the next message.
-    let mut targets = targets;
+    let (mut targets, mut groups_of) = (targets, groups_of);
     targets.clear();
+    groups_of.clear();
     d.flush.route_targets = targets;
-    d.flush.route_groups.clear();
+    d.flush.route_groups = groups_of;
     sent
 }
 
@@ -305,24 +292,12 @@ pub fn deliver_to(d: &mut Delivery<'_>, sub: &SubRef, msg: &Message<'_>) -> bool
         None
     };
     let size = headers.map_or(0, |h| h.len()) + msg.payload.len();
-    let (queue_flush, over) = {
-        let mut st = client.out.lock();
-        if st.closed {
-            return false;
-        }
-        proto::msg(
-            &mut st.buf,
-            msg.subject,
-            &sub.sid,
-            msg.reply,
-            headers,
-            msg.payload,
-        );
-        st.msgs += 1;
-        st.bytes += size as u64;
-        let over = st.buf.len() > client.out.max_pending;
-        (!std::mem::replace(&mut st.flush_queued, true), over)
-    };
+    let written = append_msg(d, client, size, |buf| {
+        proto::msg(buf, msg.subject, &sub.sid, msg.reply, headers, msg.payload)
+    });
+    if !written {
+        return false;
+    }
     if logging::trace_enabled() {
         trace!(
             "{} - ->> [{}MSG {} {}{} {}]",
@@ -336,6 +311,33 @@ pub fn deliver_to(d: &mut Delivery<'_>, sub: &SubRef, msg: &Message<'_>) -> bool
             size
         );
     }
+    if max > 0 && n == max {
+        d.server.remove_sub(&sub.0);
+    }
+    true
+}
+
+/// Appends one encoded message to `client`'s outbound buffer and does the accounting every
+/// delivery shares: the connection's and the batch's counters, the max_pending check (slow
+/// consumer), and queueing the writer's wake-up for the end of the batch. False when the
+/// connection is already closed.
+fn append_msg(
+    d: &mut Delivery<'_>,
+    client: &Arc<Client>,
+    size: usize,
+    encode: impl FnOnce(&mut Vec<u8>),
+) -> bool {
+    let (queue_flush, over) = {
+        let mut st = client.out.lock();
+        if st.closed {
+            return false;
+        }
+        encode(&mut st.buf);
+        st.msgs += 1;
+        st.bytes += size as u64;
+        let over = st.buf.len() > client.out.max_pending;
+        (!std::mem::replace(&mut st.flush_queued, true), over)
+    };
     d.flush.out_msgs += 1;
     d.flush.out_bytes += size as u64;
     if over {
@@ -343,9 +345,6 @@ pub fn deliver_to(d: &mut Delivery<'_>, sub: &SubRef, msg: &Message<'_>) -> bool
         client.slow_consumer(ClosedState::SlowConsumerPendingBytes, pending);
     } else if queue_flush {
         d.flush.push(client.clone());
-    }
-    if max > 0 && n == max {
-        d.server.remove_sub(&sub.0);
     }
     true
 }

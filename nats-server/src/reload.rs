@@ -4,7 +4,7 @@
 //! credentials and subscriptions against the new authorization.
 
 use crate::cli::Flags;
-use crate::client::{ClosedState, Kind};
+use crate::client::ClosedState;
 use crate::options::Options;
 use crate::server::Server;
 use nats_common::monitor::go_duration_string;
@@ -274,14 +274,7 @@ fn diff(old: &Options, new: &Options) -> Result<Vec<String>, String> {
 /// Closes clients whose credentials no longer pass, and drops subscriptions the new
 /// permissions refuse (with the reference's error).
 fn recheck_clients(server: &Arc<Server>) {
-    let clients: Vec<_> = server
-        .clients
-        .lock()
-        .values()
-        .filter(|c| c.kind == Kind::Client)
-        .cloned()
-        .collect();
-    for c in clients {
+    for c in server.client_conns() {
         if c.meta.lock().auth.connect.is_none() {
             continue;
         }

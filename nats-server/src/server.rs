@@ -330,10 +330,20 @@ impl Server {
     }
 
     /// Sends the current INFO to every client that accepts async INFO.
+    /// A snapshot of the client connections (routes excluded), taken under the registry
+    /// lock and used without it.
+    pub fn client_conns(&self) -> Vec<Arc<Client>> {
+        self.clients
+            .lock()
+            .values()
+            .filter(|c| c.kind == Kind::Client)
+            .cloned()
+            .collect()
+    }
+
     pub fn broadcast_info(&self) {
-        let clients: Vec<Arc<Client>> = self.clients.lock().values().cloned().collect();
-        for c in clients {
-            if c.kind == Kind::Client && c.info_ready.load(Ordering::Acquire) {
+        for c in self.client_conns() {
+            if c.info_ready.load(Ordering::Acquire) {
                 c.out.send(&self.client_info(&c));
             }
         }

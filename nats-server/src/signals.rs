@@ -7,7 +7,7 @@
 //! which is also what service managers expect from a graceful stop.
 
 use crate::cli::Flags;
-use crate::client::{Client, ClosedState, Kind};
+use crate::client::{Client, ClosedState};
 use crate::server::Server;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -80,13 +80,7 @@ async fn lame_duck(server: Arc<Server>) {
     info!("Entering lame duck mode, stop accepting new clients");
     server.stop_accepting();
     server.cluster.announce_lame_duck(&server);
-    let clients: Vec<Arc<Client>> = server
-        .clients
-        .lock()
-        .values()
-        .filter(|c| c.kind == Kind::Client)
-        .cloned()
-        .collect();
+    let clients = server.client_conns();
     if clients.is_empty() {
         server.shutdown().await;
         return;

@@ -134,13 +134,7 @@ fn connz(mon: &Monitor, mut o: Opts) -> Result<Connz, String> {
 
     let mut open: Vec<Arc<Client>> = Vec::new();
     if o.state != ConnState::Closed {
-        open = s
-            .clients
-            .lock()
-            .values()
-            .filter(|c| c.kind == Kind::Client)
-            .cloned()
-            .collect();
+        open = s.client_conns();
     }
     type Closed = (
         Arc<Client>,
