@@ -860,3 +860,102 @@ fn lame_duck_is_announced_to_clients_and_peers() {
         a.proc.log_text()
     );
 }
+
+/// When the last peer leaves, clients get an async INFO whose connect_urls list this
+/// server alone (clients prune departed servers from it); new clients see the same.
+fn last_peer_leaves(exe: &Path) -> (serde_json::Value, serde_json::Value) {
+    let (c1, c2) = (free_port(), free_port());
+    let a = Node::start(exe, c1, &[]);
+    let mut b = Node::start(exe, c2, &[c1]);
+    let mut r = Raw::connect(a.srv.port);
+    let first = r.info();
+    r.send(b"CONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\n");
+    let mesh = |v: &serde_json::Value| v["connect_urls"].as_array().is_some_and(|u| u.len() == 2);
+    if !mesh(&first) {
+        wait_info(&mut r, mesh);
+    }
+    b.kill9();
+    let alone = wait_info(&mut r, |v| !mesh(v));
+    let fresh = Raw::connect(a.srv.port).info();
+    assert_eq!(
+        alone["connect_urls"],
+        serde_json::json!([a.srv.addr()]),
+        "{}",
+        exe.display()
+    );
+    (
+        alone.get("connect_urls").cloned().unwrap_or_default(),
+        fresh.get("connect_urls").cloned().unwrap_or_default(),
+    )
+}
+
+#[test]
+fn connect_urls_after_the_last_peer_leaves() {
+    let (ra, rf) = last_peer_leaves(&reference());
+    let (oa, of) = last_peer_leaves(&ours());
+    // Ports differ between the runs: compare how many URLs each carries.
+    let n = |v: &serde_json::Value| v.as_array().map(|a| a.len());
+    assert_eq!((n(&oa), n(&of)), (n(&ra), n(&rf)));
+}
+
+/// Client verbs on the route port and the `+ reply` routed form without queue names, as
+/// the reference answers them: SUB and PUB are read and dropped (PING still answered),
+/// UNSUB is read as RS- (so a lone sid is a protocol violation), HPUB before headers are
+/// agreed and MSG close the connection.
+fn route_port_transcripts(exe: &Path) -> Vec<String> {
+    let cport = free_port();
+    let n = Node::start(exe, cport, &[]);
+    let sessions: &[&[u8]] = &[
+        b"SUB foo 1\r\nPUB foo 1\r\nx\r\nPING\r\n",
+        b"UNSUB 1\r\nPING\r\n",
+        b"HPUB foo 12 12\r\nNATS/1.0\r\n\r\n\r\nPING\r\n",
+        b"MSG foo 1 1\r\nx\r\nPING\r\n",
+        b"RS+ $G foo\r\nPING\r\n",
+        b"CONNECT {\"verbose\":false,\"name\":\"NFAKE\",\"cluster\":\"t\",\"headers\":true}\r\n\
+INFO {\"server_id\":\"NFAKE\",\"server_name\":\"fake\",\"version\":\"2.9.10\",\"proto\":1,\"host\":\"127.0.0.1\",\"port\":1,\"headers\":true,\"max_payload\":1048576,\"cluster\":\"t\"}\r\n\
+RMSG $G foo + bar 1\r\nx\r\nRMSG $G foo ++ bar 1\r\nx\r\n",
+    ];
+    let mut c = Raw::connect(n.srv.port);
+    c.info();
+    c.send(b"CONNECT {\"verbose\":false}\r\nSUB foo 1\r\n");
+    c.sync();
+    let mut out = Vec::new();
+    for s in sessions {
+        let mut r = Raw::connect(cport);
+        r.info();
+        r.send(s);
+        r.stream
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut t = String::new();
+        while let Some(l) = r.try_line() {
+            // A session that forms a route is told of interest (the reference's includes
+            // its system account's, compared elsewhere).
+            if !l.starts_with("RS+ ") {
+                t.push_str(&l);
+            }
+        }
+        if r.closed_within(Duration::from_millis(100)) {
+            t.push_str("<EOF>");
+        }
+        out.push(t);
+    }
+    // The routed message with `+ bar` and no queue reached the client with its reply.
+    c.stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut got = String::new();
+    while let Some(l) = c.try_line() {
+        got.push_str(&l);
+    }
+    out.push(got);
+    out
+}
+
+#[test]
+fn route_port_edges_match_the_reference() {
+    let theirs = route_port_transcripts(&reference());
+    let ours = route_port_transcripts(&ours());
+    assert_eq!(theirs.last().unwrap(), "MSG foo 1 bar 1\r\nx\r\n");
+    assert_eq!(ours, theirs);
+}

@@ -206,6 +206,11 @@ impl<T: Clone + PartialEq> Sublist<T> {
         }
         let mut result = MatchResult::default();
         let toks: Vec<&[u8]> = subject::tokens(subject).collect();
+        // A subject with an empty token (`foo..bar`, `.foo`, `foo.`) matches nothing, not
+        // even `>`, as on the reference; it is not cached.
+        if toks.iter().any(|t| t.is_empty()) {
+            return Arc::new(result);
+        }
         match_level(&self.root, &toks, &mut result);
         let result = Arc::new(result);
         let mut cache = self.cache.lock();
@@ -419,6 +424,9 @@ mod tests {
         assert_eq!(subjects(&s.match_subject(b"foo.baz.x")), vec![3, 4]);
         assert_eq!(subjects(&s.match_subject(b"foo")), vec![4, 6]);
         assert_eq!(s.count(), 6);
+        for empty_token in [&b"foo..bar"[..], b".foo", b"foo.", b"", b"."] {
+            assert!(s.match_subject(empty_token).is_empty(), "{empty_token:?}");
+        }
     }
 
     #[test]

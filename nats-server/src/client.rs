@@ -247,22 +247,32 @@ impl Client {
         if self.is_closed() {
             return;
         }
+        self.report_slow_consumer(reason, pending);
+        self.close(reason);
+    }
+
+    /// Counts and logs a slow consumer; `bytes` is what was pending (max_pending) or what
+    /// one write attempted (write_deadline).
+    pub fn report_slow_consumer(&self, reason: ClosedState, bytes: usize) {
         if let Some(s) = self.server.upgrade() {
             s.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+            if reason == ClosedState::SlowConsumerWriteDeadline {
+                // The reference writes its buffers (64 KB at most each) in one writev.
+                info!(
+                    "{} - Slow Consumer Detected: WriteDeadline of {} exceeded with {} chunks of {} total bytes.",
+                    self.prefix(),
+                    nats_common::monitor::go_duration_string(s.opts().write_deadline),
+                    bytes.div_ceil(64 * 1024),
+                    bytes
+                );
+                return;
+            }
         }
-        match reason {
-            ClosedState::SlowConsumerWriteDeadline => info!(
-                "{} - Slow Consumer Detected: WriteDeadline exceeded with {} bytes pending",
-                self.prefix(),
-                pending
-            ),
-            _ => info!(
-                "{} - Slow Consumer Detected: MaxPending of {} Exceeded",
-                self.prefix(),
-                self.out.max_pending
-            ),
-        }
-        self.close(reason);
+        info!(
+            "{} - Slow Consumer Detected: MaxPending of {} Exceeded",
+            self.prefix(),
+            self.out.max_pending
+        );
     }
 
     /// Queues `-ERR 'text'`.
@@ -307,8 +317,6 @@ struct Reader {
     last_in: Instant,
     /// Answered the first PING after CONNECT; async INFO may be sent from then on.
     pong_sent: bool,
-    /// Credentials were rejected; the answer goes out after a delay.
-    auth_failed: bool,
 }
 
 const CACHE_MAX: usize = 256;
@@ -348,7 +356,6 @@ where
         rtt_measured: false,
         last_in: Instant::now(),
         pong_sent: false,
-        auth_failed: false,
     };
     reader
         .read_loop(rd, opts.ping_interval, opts.effective_auth_timeout())
@@ -402,12 +409,7 @@ impl Reader {
                         let used = self.process(&buf);
                         buf.advance(used);
                         self.flush.end_batch(&self.server, &self.client);
-                        if self.auth_failed {
-                            tokio::time::sleep(crate::server::AUTH_FAILURE_DELAY).await;
-                            client.send_err("Authorization Violation");
-                            client.close(ClosedState::AuthenticationViolation);
-                            break;
-                        }
+                        self.flush.wait_stalled(&client).await;
                     }
                     Err(_) => {
                         client.close(ClosedState::ReadError);
@@ -456,7 +458,7 @@ impl Reader {
                 error!(
                     "{} - Client parser ERROR, state=0, i=0: proto='{}...'",
                     c.prefix(),
-                    logging::quote_bytes(rest, 32).trim_matches('"')
+                    logging::proto_snippet(rest)
                 );
                 c.send_err("Unknown Protocol Operation");
                 // The reference records an unknown op as a protocol violation.
@@ -596,7 +598,11 @@ impl Reader {
                 false
             }
             // The client-side parser never yields these.
-            Op::Msg { .. } | Op::RouteSub { .. } | Op::RouteUnsub { .. } | Op::RouteMsg { .. } => {
+            Op::Msg { .. }
+            | Op::RouteSub { .. }
+            | Op::RouteUnsub { .. }
+            | Op::RouteMsg { .. }
+            | Op::Ignored => {
                 self.client.send_err("Unknown Protocol Operation");
                 self.client.close(ClosedState::ParseError);
                 false
@@ -689,7 +695,8 @@ impl Reader {
                         Some(u) => error!("{} - authentication error - User {:?}", c.prefix(), u),
                         None => error!("{} - authentication error", c.prefix()),
                     }
-                    self.auth_failed = true;
+                    c.send_err("Authorization Violation");
+                    c.close(ClosedState::AuthenticationViolation);
                     return false;
                 }
             }

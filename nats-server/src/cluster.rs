@@ -626,6 +626,7 @@ impl Cluster {
     /// clients when they changed.
     fn refresh_connect_urls(&self, server: &Server) {
         let mut urls = server.own_client_urls();
+        let own = urls.len();
         {
             let routes = self.routes.lock();
             let mut peers: Vec<&Arc<Route>> = routes.values().collect();
@@ -642,6 +643,9 @@ impl Cluster {
                     }
                 }
             }
+        }
+        if urls.len() > own {
+            server.peer_urls_seen.store(true, Ordering::Relaxed);
         }
         let changed = {
             let mut cur = server.connect_urls.write();

@@ -10,7 +10,7 @@ use nats_common::sublist::MatchResult;
 use rand::Rng;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tracing::trace;
+use tracing::{debug, trace};
 
 /// Connections that got data during one read batch; their writers are woken once at the
 /// end of the batch so many messages leave in one write.
@@ -29,6 +29,9 @@ pub struct FlushSet {
     /// (route index, queue-group index) pairs naming the groups each must serve.
     route_targets: Vec<Arc<Client>>,
     route_groups: Vec<(u32, u32)>,
+    /// Consumers this producer fed while they were stalled; the reader waits for them
+    /// (bounded) before it reads more.
+    stalled: Vec<Arc<Client>>,
 }
 
 impl FlushSet {
@@ -77,8 +80,13 @@ impl FlushSet {
     }
 
     pub fn flush(&mut self, server: &Server) {
-        for c in self.clients.drain(..) {
-            c.out.flush();
+        if !self.clients.is_empty() {
+            // Delivery is activity too (monitoring's last_activity and idle).
+            let now = crate::client::unix_nanos();
+            for c in self.clients.drain(..) {
+                c.last_activity.store(now, Ordering::Relaxed);
+                c.out.flush();
+            }
         }
         if self.out_msgs > 0 {
             server
@@ -91,6 +99,40 @@ impl FlushSet {
                 .fetch_add(self.out_bytes, Ordering::Relaxed);
             self.out_msgs = 0;
             self.out_bytes = 0;
+        }
+    }
+}
+
+impl FlushSet {
+    /// Fast-producer flow control, as the reference: after a batch in which this producer
+    /// fed consumers that are falling behind (pending over half of max_pending), wait until
+    /// each has finished a write or dropped below half, or for the reference's bounded time
+    /// (100 ms to 1 s by how full it is); then go on regardless. Never waits on a closed
+    /// producer.
+    pub async fn wait_stalled(&mut self, producer: &Client) {
+        if self.stalled.is_empty() {
+            return;
+        }
+        let start = tokio::time::Instant::now();
+        for c in self.stalled.drain(..) {
+            let ttl = {
+                let st = c.out.lock();
+                if !st.stalled {
+                    continue;
+                }
+                crate::outbound::stall_duration(st.pending(), c.out.max_pending)
+            };
+            let released = tokio::select! {
+                r = c.out.wait_drained(start + ttl) => r,
+                _ = producer.killed() => return,
+            };
+            if !released {
+                debug!(
+                    "{} - Timed out of fast producer stall ({})",
+                    producer.prefix(),
+                    nats_common::monitor::go_duration_string(ttl)
+                );
+            }
         }
     }
 }
@@ -319,32 +361,50 @@ pub fn deliver_to(d: &mut Delivery<'_>, sub: &SubRef, msg: &Message<'_>) -> bool
 
 /// Appends one encoded message to `client`'s outbound buffer and does the accounting every
 /// delivery shares: the connection's and the batch's counters, the max_pending check (slow
-/// consumer), and queueing the writer's wake-up for the end of the batch. False when the
-/// connection is already closed.
+/// consumer, clients only, as the reference), the stall a client producer waits on, and
+/// queueing the writer's wake-up for the end of the batch. False when the connection is
+/// closed or was just cut off.
 fn append_msg(
     d: &mut Delivery<'_>,
     client: &Arc<Client>,
     size: usize,
     encode: impl FnOnce(&mut Vec<u8>),
 ) -> bool {
-    let (queue_flush, over) = {
+    let max_pending = client.out.max_pending;
+    let (queue_flush, stalled) = {
         let mut st = client.out.lock();
         if st.closed {
             return false;
         }
+        let before = st.buf.len();
         encode(&mut st.buf);
+        let pending = st.pending();
+        if pending > max_pending && client.kind == Kind::Client {
+            // The message that would overflow is not queued; the connection goes.
+            st.buf.truncate(before);
+            drop(st);
+            client.slow_consumer(ClosedState::SlowConsumerPendingBytes, pending);
+            return false;
+        }
         st.msgs += 1;
         st.bytes += size as u64;
-        let over = st.buf.len() > client.out.max_pending;
-        (!std::mem::replace(&mut st.flush_queued, true), over)
+        if pending > max_pending / 2 {
+            st.stalled = true;
+        }
+        // Client producers wait on any stalled consumer, as the reference. A route waits
+        // only on one that is still draining: one stuck client must not hold a route (it
+        // is cut off at max_pending as on the reference), while a healthy subscriber behind
+        // a route keeps every message instead of being overrun by a faster cluster.
+        let wait = st.stalled && (d.from.kind == Kind::Client || st.draining());
+        (!std::mem::replace(&mut st.flush_queued, true), wait)
     };
     d.flush.out_msgs += 1;
     d.flush.out_bytes += size as u64;
-    if over {
-        let pending = client.out.pending();
-        client.slow_consumer(ClosedState::SlowConsumerPendingBytes, pending);
-    } else if queue_flush {
+    if queue_flush {
         d.flush.push(client.clone());
+    }
+    if stalled && !d.flush.stalled.iter().any(|c| Arc::ptr_eq(c, client)) {
+        d.flush.stalled.push(client.clone());
     }
     true
 }

@@ -273,6 +273,21 @@ fn local_timestamp_at(now: std::time::Duration, d: char, t: char, nanos: bool) -
     )
 }
 
+/// The bytes a parser error quotes, as the reference's log shows them: up to 32 from where
+/// parsing failed, and when fewer remain, all but the last (`'"FOO\r"...'` for `FOO\r\n`).
+pub fn proto_snippet(rest: &[u8]) -> String {
+    const MAX: usize = 32;
+    if rest.is_empty() {
+        return "\"\"".to_string();
+    }
+    let stop = if rest.len() >= MAX {
+        MAX
+    } else {
+        rest.len() - 1
+    };
+    format!("{:?}", String::from_utf8_lossy(&rest[..stop]))
+}
+
 /// Renders protocol bytes for a trace line the way the reference does (`"hello"`).
 pub fn quote_bytes(b: &[u8], max: usize) -> String {
     let cut = if max > 0 && b.len() > max {

@@ -193,11 +193,13 @@ pub async fn run(server: Arc<Server>, route: Arc<Route>, rd: RouteRead, wr: Rout
     info!("{} - Route connection created", client.prefix());
     // Routed payloads are bounded by the peer's max_payload, which may exceed ours.
     let max_payload = opts.max_payload.max(opts.max_pending);
-    let parser = Parser::new(
+    let mut parser = Parser::new(
         Side::Route,
         opts.max_control_line.max(proto_line_min()),
         max_payload,
     );
+    // Until the peer's CONNECT or INFO says it does headers (HPUB is refused till then).
+    parser.headers = false;
     let mut reader = Reader {
         server: server.clone(),
         route: route.clone(),
@@ -283,6 +285,7 @@ impl Reader {
                         let used = self.process(&buf);
                         buf.advance(used);
                         self.flush.end_batch(&self.server, &self.client);
+                        self.flush.wait_stalled(&client).await;
                     }
                     Err(_) => {
                         client.close(ClosedState::ReadError);
@@ -321,9 +324,9 @@ impl Reader {
         match e {
             ParseError::UnknownOp => {
                 error!(
-                    "{} - Route parser ERROR, state=0, i=0: proto='{}...'",
+                    "{} - Router parser ERROR, state=0, i=0: proto='{}...'",
                     c.prefix(),
-                    logging::quote_bytes(rest, 32).trim_matches('"')
+                    logging::proto_snippet(rest)
                 );
                 c.send_err("Unknown Protocol Operation");
             }
@@ -336,7 +339,7 @@ impl Reader {
             }
             other => error!("{} - {other}", c.prefix()),
         }
-        c.close(ClosedState::ParseError);
+        c.close(ClosedState::ProtocolViolation);
     }
 
     fn send(&mut self, bytes: &[u8]) {
@@ -403,8 +406,10 @@ impl Reader {
                 self.routed_msg(account, msg, queues);
                 true
             }
-            // The route-side parser never yields client ops.
-            Op::Pub(_) | Op::Sub { .. } | Op::Unsub { .. } | Op::Msg { .. } => {
+            // Read and dropped, as the reference (a PUB names no account to deliver in).
+            Op::Ignored | Op::Pub(_) => true,
+            // The route-side parser never yields these.
+            Op::Sub { .. } | Op::Unsub { .. } | Op::Msg { .. } => {
                 self.client.send_err("Unknown Protocol Operation");
                 self.client.close(ClosedState::ParseError);
                 false
@@ -523,6 +528,7 @@ impl Reader {
         if !info.name.is_empty() {
             c.meta.lock().remote_id = info.name.clone();
         }
+        self.parser.headers = info.headers;
         self.connected = true;
         true
     }
@@ -537,6 +543,7 @@ impl Reader {
                 return false;
             }
         };
+        self.parser.headers = info.headers;
         // Anything we queued during registration must go out with this batch.
         self.flush.push(c.clone());
         if !self.route.registered.load(Ordering::Acquire) {

@@ -20,8 +20,6 @@ pub const VERSION: &str = crate::cli::VERSION;
 pub const RUNTIME: &str = concat!("rust-", env!("CARGO_PKG_VERSION"));
 /// How many closed connections /connz can still show.
 pub const MAX_CLOSED_CLIENTS: usize = 10_000;
-/// Wrong credentials are answered only after this delay, to slow down guessing.
-pub const AUTH_FAILURE_DELAY: Duration = Duration::from_millis(250);
 
 /// Server-wide counters, updated without locks.
 #[derive(Default)]
@@ -58,6 +56,8 @@ pub struct Server {
     pub stats: Stats,
     /// Client URLs announced in INFO `connect_urls` (own first, then peers').
     pub connect_urls: RwLock<Vec<String>>,
+    /// Some peer's URLs have been in `connect_urls`; from then on INFO always carries them.
+    pub peer_urls_seen: AtomicBool,
     pub client_addr: OnceLock<SocketAddr>,
     shutting_down: AtomicBool,
     accept_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -89,6 +89,7 @@ impl Server {
             next_cid: AtomicU64::new(1),
             stats: Stats::default(),
             connect_urls: RwLock::new(Vec::new()),
+            peer_urls_seen: AtomicBool::new(false),
             client_addr: OnceLock::new(),
             shutting_down: AtomicBool::new(false),
             accept_task: Mutex::new(None),
@@ -268,12 +269,11 @@ impl Server {
         }
     }
 
-    /// `connect_urls` appear only once some peer is known.
+    /// `connect_urls` appear once some peer has been known; after the last one leaves they
+    /// list this server alone, which tells clients to drop the departed servers.
     fn connect_urls_for_info(&self) -> Vec<String> {
-        let urls = self.connect_urls.read();
-        let own = self.own_client_urls();
-        if urls.len() > own.len() {
-            urls.clone()
+        if self.peer_urls_seen.load(Ordering::Relaxed) {
+            self.connect_urls.read().clone()
         } else {
             Vec::new()
         }

@@ -45,6 +45,8 @@ pub enum Op<'a> {
         subject: &'a [u8],
         queue: Option<&'a [u8]>,
     },
+    /// An op the reference reads and drops on this side (`SUB` on a route).
+    Ignored,
     /// `RMSG`/`HMSG` (and `LMSG`) from a route peer.
     RouteMsg {
         account: &'a [u8],

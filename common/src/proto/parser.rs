@@ -116,6 +116,12 @@ const ROUTE_OPS: &[(&[u8], Kind)] = &[
     (b"INFO", Kind::Info),
     (b"+OK", Kind::Ok),
     (b"-ERR", Kind::Err),
+    // Client verbs the reference's parser also takes on a route: SUB is dropped, PUB/HPUB
+    // are read and dropped (no account), UNSUB is read as RS-.
+    (b"SUB", Kind::Sub),
+    (b"PUB", Kind::Pub),
+    (b"HPUB", Kind::HPub),
+    (b"UNSUB", Kind::Unsub),
 ];
 const SERVER_OPS: &[(&[u8], Kind)] = &[
     (b"MSG", Kind::Msg),
@@ -241,7 +247,9 @@ impl Parser {
             Kind::Connect => Op::Connect(arg),
             Kind::Info => Op::Info(arg),
             Kind::Err => Op::Err(unquote(arg)),
+            Kind::Sub if self.side == Side::Route => Op::Ignored,
             Kind::Sub => parse_sub(arg)?,
+            Kind::Unsub if self.side == Side::Route => parse_runsub(arg)?,
             Kind::Unsub => parse_unsub(arg)?,
             Kind::RSubPlus | Kind::LSubPlus => parse_rsub(arg, kind == Kind::LSubPlus)?,
             Kind::RSubMinus | Kind::LSubMinus => parse_runsub(arg)?,
@@ -477,12 +485,12 @@ struct RMsgArgs<'a> {
 
 /// `[origin] account subject [reply | + reply q.. | '|' q..] [hdr] size`
 fn parse_rmsg_args(arg: &[u8], headers: bool, leaf: bool) -> Result<RMsgArgs<'_>, ParseError> {
-    let bad = || {
-        ParseError::Protocol(format!(
-            "processRoutedMsgArgs Parse Error: '{}'",
-            lossy(arg)
-        ))
+    let op = if headers {
+        "processRoutedHeaderMsgArgs"
+    } else {
+        "processRoutedMsgArgs"
     };
+    let bad = || ParseError::Protocol(format!("{op} Parse Error: '{}'", lossy(arg)));
     // Counted and indexed in passes over the line instead of collected, so routed
     // messages parse without allocating.
     let n = split_args(arg).count();
@@ -495,9 +503,9 @@ fn parse_rmsg_args(arg: &[u8], headers: bool, leaf: bool) -> Result<RMsgArgs<'_>
     let account = tok(skip);
     let subject = tok(skip + 1);
     let (hdr, total) = if headers {
-        sizes(Some(tok(n - 2)), tok(n - 1), "processRoutedMsgArgs", arg)?
+        sizes(Some(tok(n - 2)), tok(n - 1), op, arg)?
     } else {
-        sizes(None, tok(n - 1), "processRoutedMsgArgs", arg)?
+        sizes(None, tok(n - 1), op, arg)?
     };
     let mid_start = skip + 2;
     let mid_len = n - sizes_n - mid_start;
@@ -516,10 +524,16 @@ fn parse_rmsg_args(arg: &[u8], headers: bool, leaf: bool) -> Result<RMsgArgs<'_>
     let (reply, queues) = match mid_len {
         0 => (None, Queues::default()),
         1 => (Some(tok(mid_start)), Queues::default()),
+        // `+ reply [queues]` (with no queue the reply alone) or `| queues`.
         _ => match tok(mid_start) {
-            b"+" if mid_len >= 3 => (Some(tok(mid_start + 1)), span(2)),
+            b"+" => (Some(tok(mid_start + 1)), span(2)),
             b"|" => (None, span(1)),
-            _ => return Err(bad()),
+            other => {
+                return Err(ParseError::Protocol(format!(
+                    "{op} Bad or Missing Reply Indicator: '{}'",
+                    lossy(other)
+                )))
+            }
         },
     };
     Ok(RMsgArgs {
@@ -608,7 +622,7 @@ fn parse_runsub(arg: &[u8]) -> Result<Op<'_>, ParseError> {
             queue: Some(a[2]),
         }),
         _ => Err(ParseError::Protocol(format!(
-            "processRemoteUnsub Parse Error: '{}'",
+            "processRemoteUnsub parse error: '{}'",
             lossy(arg)
         ))),
     }
