@@ -1,30 +1,49 @@
 #!/usr/bin/env bash
-# Compares our nats-server with the Go reference server (2.9.10) using our `nats bench`.
+# Compares our nats-server with the Go reference server (2.9.10), driven by two clients:
+#   nats  our `nats bench` (nats-cli),
+#   go    bench/gobench, a driver written with the official Go client nats.go v1.22.1 (the
+#         client natscli's `nats bench` is built on; Debian's golang-github-nats-io-go-nats-dev,
+#         built offline in GOPATH mode by bench/gobench/build.sh).
 #
-# Both servers run with the same flags on free loopback ports; every workload runs against
-# the reference and then ours, round after round (A B A B ...), and the table shows the
-# median of the rounds and the ratio ours/reference. Only ratios from one run mean much on
-# a shared machine.
+# Both servers run with the same flags on free loopback ports; every pub/sub workload runs with
+# each driver against the reference and then ours, round after round (A B A B ...). The table
+# shows the median of the rounds per driver and the ratio ours/reference, and next to the
+# msgs/s the server's CPU time per million messages: utime+stime of the server process from
+# /proc/<pid>/stat before and after the run (the three nodes summed for the cluster), divided
+# by the messages published (requests for request/reply; each subscriber's copies are not
+# counted again; the clock-tick resolution, 10 ms per run, makes short runs coarse). On 2 cores
+# client and server share the CPU: CPU per message is the figure that carries over to a bigger
+# machine. Only ratios from one run mean much on a shared machine.
 #
-# Usage: bench/compare.sh [--md FILE] [--rounds N] [--only "pub16 ps11 ..."]
+# Every subscriber must receive every message (a queue group: the group together). A run that
+# loses a message, on either server with either driver, is recorded as FAILED, listed loudly
+# under the table, and makes the exit status non-zero.
+#
+# Usage: bench/compare.sh [--md FILE] [--rounds N] [--only "pub16 ps11 ..."] [--drivers "nats go"]
 #
 # Environment (defaults in brackets):
 #   ROUNDS [3]            rounds of every workload
 #   BENCH_MD              also write the table as markdown to this file (same as --md)
 #   SCENARIOS [all]       subset, space separated: pub16 pub128 ps11 fan5 ps44 queue3 reqrep
 #                         subs100k cluster conns
+#   DRIVERS ["nats go"]   which drivers run the pub/sub scenarios (same as --drivers)
 #   PUB_MSGS [1000000]    messages for publish-only runs
 #   PS_MSGS [500000]      messages for 1->1, queue group and the 100k-subscription run
 #   FAN_MSGS [200000]     messages for 1->5 (each subscriber receives all of them)
 #   MANY_MSGS [200000]    messages for 4->4 (split over the publishers; each sub gets all)
 #   REQ_MSGS [20000]      request/reply round trips
-#   CLUSTER_MSGS [300000] messages through the 3-node cluster
+#   CLUSTER_MSGS [300000] messages through the 3-node cluster (pub on node 1, sub on node 2)
 #   CONNS [10000]         idle connections for the memory measurement
 #   SUBS [100000]         subscriptions installed by the idle client (WILDCARD_PCT [10] % wildcards)
 #   BENCH_TIMEOUT [120]   seconds before a single bench run counts as hung
+#   GO_IDLE [10s]         the Go driver gives up once its subscribers made no progress for this
+#                         long after the publishers finished (then it reports what each got)
 #   KEEP_GOING [0]        1: a failed run is recorded as FAILED and the script goes on
 #                         (a failure of our server in the cluster scenario never aborts)
 #   REF_SERVER [/usr/sbin/nats-server]
+#   OURS_SERVER, NATS     prebuilt binaries of our server and `nats`; when both are given the
+#                         cargo build is skipped (otherwise: cargo build --release)
+#   GOBENCH               a prebuilt bench/gobench binary (otherwise built into the work dir)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -32,6 +51,7 @@ ROOT=$PWD
 ROUNDS=${ROUNDS:-3}
 MD_FILE=${BENCH_MD:-}
 SCENARIOS=${SCENARIOS:-all}
+DRIVERS=${DRIVERS:-nats go}
 while [ $# -gt 0 ]; do
   case $1 in
     --md) MD_FILE=$2; shift 2 ;;
@@ -40,12 +60,17 @@ while [ $# -gt 0 ]; do
     --rounds=*) ROUNDS=${1#--rounds=}; shift ;;
     --only) SCENARIOS=$2; shift 2 ;;
     --only=*) SCENARIOS=${1#--only=}; shift ;;
+    --drivers) DRIVERS=$2; shift 2 ;;
+    --drivers=*) DRIVERS=${1#--drivers=}; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
 case $ROUNDS in ''|*[!0-9]*|0) echo "compare.sh: ROUNDS must be a positive integer" >&2; exit 2 ;; esac
 [ "$SCENARIOS" = all ] && SCENARIOS="pub16 pub128 ps11 fan5 ps44 queue3 reqrep subs100k cluster conns"
+for d in $DRIVERS; do
+  case $d in nats|go) ;; *) echo "compare.sh: unknown driver $d (nats, go)" >&2; exit 2 ;; esac
+done
 
 PUB_MSGS=${PUB_MSGS:-1000000}
 PS_MSGS=${PS_MSGS:-500000}
@@ -57,6 +82,7 @@ CONNS=${CONNS:-10000}
 SUBS=${SUBS:-100000}
 WILDCARD_PCT=${WILDCARD_PCT:-10}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-120}
+GO_IDLE=${GO_IDLE:-10s}
 KEEP_GOING=${KEEP_GOING:-0}
 REF_SERVER=${REF_SERVER:-/usr/sbin/nats-server}
 HELPER="python3 $ROOT/bench/helper.py"
@@ -65,6 +91,7 @@ export PUB_MSGS PS_MSGS FAN_MSGS MANY_MSGS REQ_MSGS CLUSTER_MSGS CONNS SUBS WILD
 say() { printf '\n== %s\n' "$*" >&2; }
 die() { printf '\ncompare.sh: %s\n' "$*" >&2; exit 1; }
 want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+uses() { [[ " $DRIVERS " == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------- set-up
 
@@ -79,13 +106,17 @@ if [ ! -x "$REF_SERVER" ]; then
 fi
 say "reference: $("$REF_SERVER" --version)"
 
-say "building release binaries"
-cargo build --release -p nats-server -p nats-cli
-TARGET=$(cargo metadata --no-deps --format-version 1 |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-OURS_SERVER=$TARGET/release/nats-server
-NATS=$TARGET/release/nats
-for b in "$OURS_SERVER" "$NATS"; do [ -x "$b" ] || die "missing $b after the build"; done
+if [ -n "${OURS_SERVER:-}" ] && [ -n "${NATS:-}" ]; then
+  say "using prebuilt binaries: OURS_SERVER=$OURS_SERVER NATS=$NATS (no cargo build)"
+else
+  say "building release binaries"
+  cargo build --release -p nats-server -p nats-cli
+  TARGET=$(cargo metadata --no-deps --format-version 1 |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+  OURS_SERVER=${OURS_SERVER:-$TARGET/release/nats-server}
+  NATS=${NATS:-$TARGET/release/nats}
+fi
+for b in "$OURS_SERVER" "$NATS"; do [ -x "$b" ] || die "missing $b"; done
 "$NATS" bench --help | grep -q -- --queue || die "$NATS bench has no --queue flag"
 
 # 10k connections need as many descriptors in the helper and in the servers (inherited).
@@ -98,7 +129,9 @@ fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/nats-compare.XXXXXX")
 RESULTS=$WORK/results.tsv
+FAILURES=$WORK/failures.tsv
 : >"$RESULTS"
+: >"$FAILURES"
 PIDS=()
 cleanup() {
   local p
@@ -112,6 +145,18 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 say "work directory (server logs, bench outputs): $WORK"
+
+if uses go; then
+  if [ -n "${GOBENCH:-}" ]; then
+    [ -x "$GOBENCH" ] || die "GOBENCH=$GOBENCH is not executable"
+  else
+    say "building the Go driver (nats.go v1.22.1, GOPATH mode, offline)"
+    GOBENCH=$WORK/gobench
+    "$ROOT/bench/gobench/build.sh" "$GOBENCH" || die "building bench/gobench failed"
+  fi
+fi
+
+CLK_TCK=$(getconf CLK_TCK)
 
 # ---------------------------------------------------------------- servers
 
@@ -137,84 +182,163 @@ stop_pid() {
   wait "$1" 2>/dev/null || true
 }
 
+# cpu_ticks PID...: utime+stime (clock ticks) of the processes, summed.
+cpu_ticks() {
+  local pid stat rest total=0
+  for pid in "$@"; do
+    stat=$(<"/proc/$pid/stat") || return 1
+    rest=${stat##*) }
+    # shellcheck disable=SC2086
+    set -- $rest
+    total=$((total + ${12} + ${13}))
+  done
+  echo "$total"
+}
+
+# cpu_per_million BEFORE AFTER MSGS: server CPU seconds per million messages.
+cpu_per_million() {
+  awk -v a="$1" -v b="$2" -v n="$3" -v hz="$CLK_TCK" 'BEGIN {printf "%.3f", (b - a) / hz / n * 1e6}'
+}
+
 # ---------------------------------------------------------------- runs and results
 
-record() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$RESULTS"; }
+# record SCEN DRIVER METRIC IMPL ROUND VALUE
+record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" >>"$RESULTS"; }
 
-# fail_run SCEN IMPL ROUND WHAT OUTFILE METRICS...: report, record FAILED, maybe abort.
+# fail_run SCEN DRIVER IMPL ROUND WHAT OUTFILE METRICS...: report, record FAILED, maybe abort.
 fail_run() {
-  local scen=$1 impl=$2 rnd=$3 what=$4 out=$5 m
-  shift 5
+  local scen=$1 drv=$2 impl=$3 rnd=$4 what=$5 out=$6 m
+  shift 6
   {
-    printf '\n!! %s: %s server, round %s: %s\n' "$scen" "$(impl_name "$impl")" "$rnd" "$what"
+    printf '\n!!!!!!!! FAILED: %s, driver %s, %s server, round %s: %s\n' \
+      "$scen" "$drv" "$(impl_name "$impl")" "$rnd" "$what"
     if [ -n "$out" ] && [ -f "$out" ]; then
       printf '!! output (%s):\n' "$out"
-      tail -n 15 "$out" | sed 's/^/   | /'
+      grep -v '^!! t=' "$out" | tail -n 15 | sed 's/^/   | /'
     fi
   } >&2
-  for m in "$@"; do record "$scen" "$m" "$impl" "$rnd" FAIL; done
+  printf '%s\t%s\t%s\t%s\t%s\n' "$scen" "$drv" "$impl" "$rnd" "$what" >>"$FAILURES"
+  for m in "$@"; do record "$scen" "$drv" "$m" "$impl" "$rnd" FAIL; done
   if [ "$KEEP_GOING" != 1 ] && ! { [ "$scen" = cluster ] && [ "$impl" = ours ]; }; then
     die "benchmark run failed (set KEEP_GOING=1 to record it as FAILED and continue)"
   fi
 }
 
-# bench OUTFILE PORT ARGS...: runs our `nats bench` against PORT; parses the output into
-# PUB_RATE SUB_RATE LAT_P50 LAT_P99 LOST. Returns non-zero (BENCH_ERR set) on failure.
-bench() {
-  local out=$1 port=$2
-  shift 2
-  local cmd=("$NATS" -s "nats://127.0.0.1:$port" bench "$@" --no-progress)
-  printf '%s\n' "\$ ${cmd[*]}" >"$out"
+# run_cmd OUTFILE CMD...: runs one bench command with the timeout; sets BENCH_ERR on failure.
+run_cmd() {
+  local out=$1
+  shift
+  printf '%s\n' "\$ $*" >"$out"
   local rc=0
-  timeout "$BENCH_TIMEOUT" "${cmd[@]}" >>"$out" 2>&1 || rc=$?
+  timeout "$BENCH_TIMEOUT" "$@" >>"$out" 2>&1 || rc=$?
   if [ "$rc" -ne 0 ]; then
-    BENCH_ERR="exit status $rc$([ "$rc" -eq 124 ] && echo " (timed out after ${BENCH_TIMEOUT}s)"): ${cmd[*]}"
-    return 1
-  fi
-  eval "$($HELPER parse "$out")"
-  if [ -n "$LOST" ]; then
-    BENCH_ERR="incomplete delivery ($LOST): ${cmd[*]}"
+    BENCH_ERR="exit status $rc$([ "$rc" -eq 124 ] && echo " (timed out after ${BENCH_TIMEOUT}s)")"
     return 1
   fi
   return 0
 }
 
-# run_simple SCEN IMPL ROUND PORT "METRIC=VAR ..." BENCH-ARGS...
-run_simple() {
-  local scen=$1 impl=$2 rnd=$3 port=$4 pairs=$5 pair
-  shift 5
-  local out=$WORK/r$rnd-$scen-$impl.out
-  local metrics=()
-  for pair in $pairs; do metrics+=("${pair%%=*}"); done
-  if bench "$out" "$port" "$@"; then
-    for pair in $pairs; do
-      local var=${pair##*=}
-      local v=${!var}
-      if [ -z "$v" ]; then
-        fail_run "$scen" "$impl" "$rnd" "no ${pair%%=*} in the output" "$out" "${metrics[@]}"
-        return 0
-      fi
-      record "$scen" "${pair%%=*}" "$impl" "$rnd" "$v"
-    done
-    printf '   %-9s %-9s %s\n' "$scen" "$(impl_name "$impl")" "$(summary "$pairs")" >&2
+# parse_out DRIVER OUTFILE: sets PUB_RATE SUB_RATE LAT_P50 LAT_P99 LOST.
+parse_out() {
+  if [ "$1" = go ]; then
+    eval "$($HELPER parse-go "$2")"
   else
-    fail_run "$scen" "$impl" "$rnd" "$BENCH_ERR" "$out" "${metrics[@]}"
+    eval "$($HELPER parse "$2")"
   fi
 }
 
-summary() {
-  local pair s=""
-  for pair in $1; do
+# The two drivers' arguments for one workload. Sets ARGS (array), MSGS (the messages the
+# CPU time is divided by) and PAIRS ("metric=VAR ...", the first one gets the CPU column).
+# workload DRIVER SCEN
+workload() {
+  local drv=$1 scen=$2
+  case $drv:$scen in
+    nats:pub16) ARGS=(bench.pub --pub 1 --msgs "$PUB_MSGS" --size 16) ;;
+    go:pub16) ARGS=(-np 1 -ns 0 -n "$PUB_MSGS" -ms 16) ;;
+    nats:pub128) ARGS=(bench.pub --pub 1 --msgs "$PUB_MSGS" --size 128) ;;
+    go:pub128) ARGS=(-np 1 -ns 0 -n "$PUB_MSGS" -ms 128) ;;
+    nats:ps11 | nats:subs100k) ARGS=(bench.ps --pub 1 --sub 1 --msgs "$PS_MSGS" --size 128) ;;
+    go:ps11 | go:subs100k) ARGS=(-np 1 -ns 1 -n "$PS_MSGS" -ms 128) ;;
+    nats:fan5) ARGS=(bench.fan --pub 1 --sub 5 --msgs "$FAN_MSGS" --size 128) ;;
+    go:fan5) ARGS=(-np 1 -ns 5 -n "$FAN_MSGS" -ms 128) ;;
+    nats:ps44) ARGS=(bench.many --pub 4 --sub 4 --msgs "$MANY_MSGS" --size 128) ;;
+    go:ps44) ARGS=(-np 4 -ns 4 -n "$MANY_MSGS" -ms 128) ;;
+    nats:queue3) ARGS=(bench.q --pub 1 --sub 3 --queue benchq --msgs "$PS_MSGS" --size 128) ;;
+    go:queue3) ARGS=(-np 1 -ns 3 -queue benchq -n "$PS_MSGS" -ms 128) ;;
+    nats:reqrep) ARGS=(bench.rr --pub 1 --sub 1 --request --reply --msgs "$REQ_MSGS" --size 128) ;;
+    go:reqrep) ARGS=(-request -np 1 -ns 1 -n "$REQ_MSGS" -ms 128) ;;
+    *) die "no workload $scen for driver $drv" ;;
+  esac
+  case $scen in
+    pub16 | pub128) MSGS=$PUB_MSGS PAIRS="pub_rate=PUB_RATE" ;;
+    ps11) MSGS=$PS_MSGS PAIRS="sub_rate=SUB_RATE load_p50=LAT_P50 load_p99=LAT_P99" ;;
+    subs100k | queue3) MSGS=$PS_MSGS PAIRS="sub_rate=SUB_RATE" ;;
+    fan5) MSGS=$FAN_MSGS PAIRS="sub_rate=SUB_RATE" ;;
+    ps44) MSGS=$MANY_MSGS PAIRS="sub_rate=SUB_RATE" ;;
+    reqrep) MSGS=$REQ_MSGS PAIRS="req_rate=PUB_RATE lat_p50=LAT_P50 lat_p99=LAT_P99" ;;
+  esac
+}
+
+# driver_cmd DRIVER PUB_PORT SUB_PORT ARGS...: sets CMD (array).
+driver_cmd() {
+  local drv=$1 pport=$2 sport=$3
+  shift 3
+  if [ "$drv" = go ]; then
+    CMD=("$GOBENCH" -pub-url "nats://127.0.0.1:$pport" -sub-url "nats://127.0.0.1:$sport"
+      -idle "$GO_IDLE" -subject "bench.go" "$@")
+  else
+    CMD=("$NATS" -s "nats://127.0.0.1:$pport" bench "$@" --no-progress)
+  fi
+}
+
+# record_pairs SCEN DRIVER IMPL ROUND OUT CPU: records the metrics of PAIRS (after parse_out)
+# and the CPU figure; a missing metric fails the run.
+record_pairs() {
+  local scen=$1 drv=$2 impl=$3 rnd=$4 out=$5 cpu=$6 pair metrics=() s=""
+  for pair in $PAIRS; do metrics+=("${pair%%=*}"); done
+  for pair in $PAIRS; do
     local var=${pair##*=}
+    if [ -z "${!var}" ]; then
+      fail_run "$scen" "$drv" "$impl" "$rnd" "no ${pair%%=*} in the output" "$out" "${metrics[@]}" cpu
+      return 0
+    fi
+  done
+  for pair in $PAIRS; do
+    local var=${pair##*=}
+    record "$scen" "$drv" "${pair%%=*}" "$impl" "$rnd" "${!var}"
     s+="${pair%%=*}=${!var} "
   done
-  echo "$s"
+  record "$scen" "$drv" cpu "$impl" "$rnd" "$cpu"
+  printf '   %-9s %-5s %-9s %scpu_s_per_M=%s\n' "$scen" "$drv" "$(impl_name "$impl")" "$s" "$cpu" >&2
+}
+
+# run_simple SCEN DRIVER IMPL ROUND PORT SERVER_PID: one single-server workload.
+run_simple() {
+  local scen=$1 drv=$2 impl=$3 rnd=$4 port=$5 spid=$6 pair metrics=()
+  workload "$drv" "$scen"
+  for pair in $PAIRS; do metrics+=("${pair%%=*}"); done
+  local out=$WORK/r$rnd-$scen-$drv-$impl.out
+  driver_cmd "$drv" "$port" "$port" "${ARGS[@]}"
+  local before after
+  before=$(cpu_ticks "$spid")
+  if ! run_cmd "$out" "${CMD[@]}"; then
+    parse_out "$drv" "$out"
+    fail_run "$scen" "$drv" "$impl" "$rnd" "$BENCH_ERR${LOST:+: $LOST}: ${CMD[*]}" "$out" "${metrics[@]}" cpu
+    return 0
+  fi
+  after=$(cpu_ticks "$spid")
+  parse_out "$drv" "$out"
+  if [ -n "$LOST" ]; then
+    fail_run "$scen" "$drv" "$impl" "$rnd" "incomplete delivery ($LOST): ${CMD[*]}" "$out" "${metrics[@]}" cpu
+    return 0
+  fi
+  record_pairs "$scen" "$drv" "$impl" "$rnd" "$out" "$(cpu_per_million "$before" "$after" "$MSGS")"
 }
 
 # ---------------------------------------------------------------- scenarios
 
 subs100k() {
-  local impl=$1 rnd=$2 port=$3
+  local impl=$1 rnd=$2 port=$3 spid=$4 drv
   local out=$WORK/r$rnd-subs100k-$impl-holder.out
   $HELPER subs "$port" "$SUBS" "$WILDCARD_PCT" >"$out" 2>&1 &
   local holder=$!
@@ -227,25 +351,29 @@ subs100k() {
   done
   if ! grep -q '^ready' "$out"; then
     stop_pid "$holder"
-    fail_run subs100k "$impl" "$rnd" "installing $SUBS subscriptions failed" "$out" sub_rate install_ms
+    for drv in $DRIVERS; do
+      fail_run subs100k "$drv" "$impl" "$rnd" "installing $SUBS subscriptions failed" "$out" sub_rate cpu
+    done
     return 0
   fi
-  record subs100k install_ms "$impl" "$rnd" "$(awk '/^ready/ {print $2}' "$out")"
-  run_simple subs100k "$impl" "$rnd" "$port" "sub_rate=SUB_RATE" \
-    bench.ps --pub 1 --sub 1 --msgs "$PS_MSGS" --size 128
+  record subs100k - install_ms "$impl" "$rnd" "$(awk '/^ready/ {print $2}' "$out")"
+  for drv in $DRIVERS; do
+    run_simple subs100k "$drv" "$impl" "$rnd" "$port" "$spid"
+  done
   if ! kill -0 "$holder" 2>/dev/null; then
-    fail_run subs100k "$impl" "$rnd" "the subscription holder lost its connection" "$out" sub_rate
+    fail_run subs100k - "$impl" "$rnd" "the subscription holder lost its connection" "$out" install_ms
   fi
   stop_pid "$holder"
 }
 
+# The cluster runs once per server and round; both drivers use it (pub node 1, sub node 2).
 cluster() {
   local impl=$1 rnd=$2
   local ports
   mapfile -t ports < <($HELPER freeports 6)
   local c1=${ports[0]} c2=${ports[1]} c3=${ports[2]} r1=${ports[3]} r2=${ports[4]} r3=${ports[5]}
   local common=(--cluster_name bench)
-  local pids=()
+  local pids=() drv
   start_server "$impl" "r$rnd-cluster-$impl-n1" "$c1" --cluster "nats://127.0.0.1:$r1" "${common[@]}"
   pids+=("$SERVER_PID")
   start_server "$impl" "r$rnd-cluster-$impl-n2" "$c2" --cluster "nats://127.0.0.1:$r2" \
@@ -256,36 +384,71 @@ cluster() {
   pids+=("$SERVER_PID")
   local probe=$WORK/r$rnd-cluster-$impl-probe.out
   if ! $HELPER probe "$c1" "$c2" 15 >"$probe" 2>&1; then
-    fail_run cluster "$impl" "$rnd" "routes did not come up (node 1 -> node 2); server logs: $WORK/r$rnd-cluster-$impl-n*.log" \
-      "$probe" sub_rate
+    for drv in $DRIVERS; do
+      fail_run cluster "$drv" "$impl" "$rnd" "routes did not come up (node 1 -> node 2); server logs: $WORK/r$rnd-cluster-$impl-n*.log" \
+        "$probe" sub_rate cpu
+    done
   else
-    # Subscriber on node 2 in the background, publisher on node 1; the subscriber's rate counts.
-    local subout=$WORK/r$rnd-cluster-$impl-sub.out pubout=$WORK/r$rnd-cluster-$impl-pub.out
-    local subcmd=("$NATS" -s "nats://127.0.0.1:$c2" bench bench.cl --sub 1 --msgs "$CLUSTER_MSGS" --size 128 --no-progress)
-    printf '%s\n' "\$ ${subcmd[*]}" >"$subout"
-    timeout "$BENCH_TIMEOUT" "${subcmd[@]}" >>"$subout" 2>&1 &
-    local subpid=$! subrc=0
-    PIDS+=("$subpid")
-    sleep 1 # let the subscription reach node 1 over the route
-    if ! bench "$pubout" "$c1" bench.cl --pub 1 --msgs "$CLUSTER_MSGS" --size 128; then
-      stop_pid "$subpid"
-      fail_run cluster "$impl" "$rnd" "publisher on node 1: $BENCH_ERR" "$pubout" sub_rate
-    else
-      wait "$subpid" || subrc=$?
-      eval "$($HELPER parse "$subout")"
-      if [ "$subrc" -ne 0 ]; then
-        fail_run cluster "$impl" "$rnd" "subscriber on node 2: exit status $subrc: ${subcmd[*]}" "$subout" sub_rate
-      elif [ -n "$LOST" ] || [ -z "$SUB_RATE" ]; then
-        fail_run cluster "$impl" "$rnd" "subscriber on node 2: incomplete delivery (${LOST:-no Sub stats}): ${subcmd[*]}" \
-          "$subout" sub_rate
-      else
-        record cluster sub_rate "$impl" "$rnd" "$SUB_RATE"
-        printf '   %-9s %-9s sub_rate=%s\n' cluster "$(impl_name "$impl")" "$SUB_RATE" >&2
-      fi
-    fi
+    for drv in $DRIVERS; do
+      if [ "$drv" = go ]; then cluster_go "$impl" "$rnd" "$c1" "$c2" "${pids[@]}"; else cluster_nats "$impl" "$rnd" "$c1" "$c2" "${pids[@]}"; fi
+    done
   fi
   local p
   for p in "${pids[@]}"; do stop_pid "$p"; done
+}
+
+cluster_go() {
+  local impl=$1 rnd=$2 c1=$3 c2=$4
+  shift 4
+  local out=$WORK/r$rnd-cluster-go-$impl.out before after
+  PAIRS="sub_rate=SUB_RATE"
+  driver_cmd go "$c1" "$c2" -np 1 -ns 1 -n "$CLUSTER_MSGS" -ms 128
+  before=$(cpu_ticks "$@")
+  if ! run_cmd "$out" "${CMD[@]}"; then
+    parse_out go "$out"
+    fail_run cluster go "$impl" "$rnd" "$BENCH_ERR${LOST:+: $LOST}: ${CMD[*]}" "$out" sub_rate cpu
+    return 0
+  fi
+  after=$(cpu_ticks "$@")
+  parse_out go "$out"
+  if [ -n "$LOST" ]; then
+    fail_run cluster go "$impl" "$rnd" "incomplete delivery ($LOST): ${CMD[*]}" "$out" sub_rate cpu
+    return 0
+  fi
+  record_pairs cluster go "$impl" "$rnd" "$out" "$(cpu_per_million "$before" "$after" "$CLUSTER_MSGS")"
+}
+
+cluster_nats() {
+  local impl=$1 rnd=$2 c1=$3 c2=$4
+  shift 4
+  # Subscriber on node 2 in the background, publisher on node 1; the subscriber's rate counts.
+  local subout=$WORK/r$rnd-cluster-nats-$impl-sub.out pubout=$WORK/r$rnd-cluster-nats-$impl-pub.out
+  local subcmd=("$NATS" -s "nats://127.0.0.1:$c2" bench bench.cl --sub 1 --msgs "$CLUSTER_MSGS" --size 128 --no-progress)
+  local before after subrc=0
+  before=$(cpu_ticks "$@")
+  printf '%s\n' "\$ ${subcmd[*]}" >"$subout"
+  timeout "$BENCH_TIMEOUT" "${subcmd[@]}" >>"$subout" 2>&1 &
+  local subpid=$!
+  PIDS+=("$subpid")
+  sleep 1 # let the subscription reach node 1 over the route
+  driver_cmd nats "$c1" "$c1" bench.cl --pub 1 --msgs "$CLUSTER_MSGS" --size 128
+  if ! run_cmd "$pubout" "${CMD[@]}"; then
+    stop_pid "$subpid"
+    fail_run cluster nats "$impl" "$rnd" "publisher on node 1: $BENCH_ERR: ${CMD[*]}" "$pubout" sub_rate cpu
+    return 0
+  fi
+  wait "$subpid" || subrc=$?
+  after=$(cpu_ticks "$@")
+  parse_out nats "$subout"
+  if [ "$subrc" -ne 0 ]; then
+    fail_run cluster nats "$impl" "$rnd" "subscriber on node 2: exit status $subrc: ${subcmd[*]}" "$subout" sub_rate cpu
+  elif [ -n "$LOST" ] || [ -z "$SUB_RATE" ]; then
+    fail_run cluster nats "$impl" "$rnd" "subscriber on node 2: incomplete delivery (${LOST:-no Sub stats}): ${subcmd[*]}" \
+      "$subout" sub_rate cpu
+  else
+    PAIRS="sub_rate=SUB_RATE"
+    record_pairs cluster nats "$impl" "$rnd" "$subout" "$(cpu_per_million "$before" "$after" "$CLUSTER_MSGS")"
+  fi
 }
 
 conns() {
@@ -296,15 +459,15 @@ conns() {
   if $HELPER conns "$port" "$CONNS" "$pid" >"$out" 2>&1 && kill -0 "$pid" 2>/dev/null; then
     local rss_before_kb rss_after_kb open_secs
     eval "$(tail -n 1 "$out")"
-    record conns rss_idle "$impl" "$rnd" "$(awk -v a="$rss_before_kb" 'BEGIN {printf "%.2f", a / 1024}')"
-    record conns rss_conns "$impl" "$rnd" "$(awk -v a="$rss_after_kb" 'BEGIN {printf "%.2f", a / 1024}')"
-    record conns per_conn "$impl" "$rnd" \
+    record conns - rss_idle "$impl" "$rnd" "$(awk -v a="$rss_before_kb" 'BEGIN {printf "%.2f", a / 1024}')"
+    record conns - rss_conns "$impl" "$rnd" "$(awk -v a="$rss_after_kb" 'BEGIN {printf "%.2f", a / 1024}')"
+    record conns - per_conn "$impl" "$rnd" \
       "$(awk -v a="$rss_after_kb" -v b="$rss_before_kb" -v n="$CONNS" 'BEGIN {printf "%.3f", (a - b) / n}')"
-    record conns open_s "$impl" "$rnd" "$open_secs"
-    printf '   %-9s %-9s RSS %s -> %s KiB (%ss to open)\n' conns "$(impl_name "$impl")" \
+    record conns - open_s "$impl" "$rnd" "$open_secs"
+    printf '   %-9s %-5s %-9s RSS %s -> %s KiB (%ss to open)\n' conns - "$(impl_name "$impl")" \
       "$rss_before_kb" "$rss_after_kb" "$open_secs" >&2
   else
-    fail_run conns "$impl" "$rnd" "opening $CONNS idle connections failed" "$out" rss_idle rss_conns per_conn
+    fail_run conns - "$impl" "$rnd" "opening $CONNS idle connections failed" "$out" rss_idle rss_conns per_conn
   fi
   stop_pid "$pid"
 }
@@ -312,57 +475,48 @@ conns() {
 # ---------------------------------------------------------------- rounds
 
 T0=$(date +%s)
-declare -A PORT
+declare -A PORT SPID
 for rnd in $(seq 1 "$ROUNDS"); do
   say "round $rnd of $ROUNDS"
   mapfile -t ports < <($HELPER freeports 2)
   start_server ref "r$rnd-ref" "${ports[0]}"
-  ref_pid=$SERVER_PID
+  SPID[ref]=$SERVER_PID
   start_server ours "r$rnd-ours" "${ports[1]}"
-  ours_pid=$SERVER_PID
+  SPID[ours]=$SERVER_PID
   PORT=([ref]=${ports[0]} [ours]=${ports[1]})
 
-  for scen in pub16 pub128 ps11 fan5 ps44 queue3 reqrep subs100k; do
+  for scen in pub16 pub128 ps11 fan5 ps44 queue3 reqrep; do
     want "$scen" || continue
-    for impl in ref ours; do
-      port=${PORT[$impl]}
-      case $scen in
-        pub16) run_simple pub16 $impl "$rnd" "$port" "pub_rate=PUB_RATE" \
-                 bench.pub --pub 1 --msgs "$PUB_MSGS" --size 16 ;;
-        pub128) run_simple pub128 $impl "$rnd" "$port" "pub_rate=PUB_RATE" \
-                 bench.pub --pub 1 --msgs "$PUB_MSGS" --size 128 ;;
-        ps11) run_simple ps11 $impl "$rnd" "$port" "sub_rate=SUB_RATE load_p50=LAT_P50 load_p99=LAT_P99" \
-                 bench.ps --pub 1 --sub 1 --msgs "$PS_MSGS" --size 128 ;;
-        fan5) run_simple fan5 $impl "$rnd" "$port" "sub_rate=SUB_RATE" \
-                 bench.fan --pub 1 --sub 5 --msgs "$FAN_MSGS" --size 128 ;;
-        ps44) run_simple ps44 $impl "$rnd" "$port" "sub_rate=SUB_RATE" \
-                 bench.many --pub 4 --sub 4 --msgs "$MANY_MSGS" --size 128 ;;
-        queue3) run_simple queue3 $impl "$rnd" "$port" "sub_rate=SUB_RATE" \
-                 bench.q --pub 1 --sub 3 --queue benchq --msgs "$PS_MSGS" --size 128 ;;
-        reqrep) run_simple reqrep $impl "$rnd" "$port" "req_rate=PUB_RATE lat_p50=LAT_P50 lat_p99=LAT_P99" \
-                 bench.rr --pub 1 --sub 1 --request --reply --msgs "$REQ_MSGS" --size 128 ;;
-        subs100k) subs100k $impl "$rnd" "$port" ;;
-      esac
+    for drv in $DRIVERS; do
+      for impl in ref ours; do
+        run_simple "$scen" "$drv" "$impl" "$rnd" "${PORT[$impl]}" "${SPID[$impl]}"
+      done
     done
   done
-  stop_pid "$ref_pid"
-  stop_pid "$ours_pid"
+  if want subs100k; then
+    for impl in ref ours; do subs100k "$impl" "$rnd" "${PORT[$impl]}" "${SPID[$impl]}"; done
+  fi
+  stop_pid "${SPID[ref]}"
+  stop_pid "${SPID[ours]}"
 
   if want cluster; then
-    for impl in ref ours; do cluster $impl "$rnd"; done
+    for impl in ref ours; do cluster "$impl" "$rnd"; done
   fi
   if want conns; then
-    for impl in ref ours; do conns $impl "$rnd"; done
+    for impl in ref ours; do conns "$impl" "$rnd"; done
   fi
 done
 
 say "results ($(($(date +%s) - T0))s)"
 echo
-$HELPER report "$RESULTS" "$MD_FILE"
+DRIVER_NOTE="nats = our \`nats bench\`"
+uses go && DRIVER_NOTE+="; go = bench/gobench, $("$GOBENCH" -version 2>/dev/null || echo nats.go)"
+export DRIVER_NOTE
+$HELPER report "$RESULTS" "$MD_FILE" "$FAILURES"
 [ -n "$MD_FILE" ] && echo && echo "markdown table written to $MD_FILE"
 echo "raw results: $RESULTS"
 # A failed run (other than our server in the cluster scenario) makes the exit status non-zero.
-if awk -F'\t' '$5 == "FAIL" && !($1 == "cluster" && $3 == "ours") {bad = 1} END {exit !bad}' "$RESULTS"; then
+if awk -F'\t' '$6 == "FAIL" && !($1 == "cluster" && $4 == "ours") {bad = 1} END {exit !bad}' "$RESULTS"; then
   echo "some runs FAILED (details above; outputs in $WORK)" >&2
   exit 1
 fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Helpers for bench/compare.sh (standard library only).
+"""Helpers for bench/compare.sh and bench/fault.sh (standard library only).
 
   freeports N                      N distinct free TCP ports on 127.0.0.1, one per line
   wait-ready PORT [SECS]           wait until a NATS server on PORT answers PING with PONG
@@ -11,12 +11,29 @@
                                    "ready <ms>" once the server acknowledged them, then idle
                                    (answering PINGs) until killed
   parse FILE                       turn the output of `nats bench` into shell assignments
-  report RESULTS_TSV [MD_FILE]     print the comparison table (and write it as markdown)
+  parse-go FILE                    the same for the output of bench/gobench (its GOBENCH_RESULT
+                                   line)
+  report RESULTS_TSV [MD_FILE] [FAILURES_TSV]
+                                   print the comparison table (and write it as markdown); rows
+                                   of RESULTS_TSV: scenario, driver, metric, impl, round, value
+  stuck PORT                       a raw connection that sends CONNECT + `SUB > 1` and then never
+                                   reads; prints "ready" and holds the socket until killed
+  stuck-report MON_PORT SERIES GOBENCH_OUT
+                                   the stuck-subscriber case of fault.sh: when and why the stuck
+                                   connection was closed (/connz?state=closed), the publisher's
+                                   rate while it was still there, what the healthy one got
+  soak-report GOBENCH_OUT          RSS samples of a soak run and whether they grew
+  side-by-side TSV                 fault.sh's summary: rows "case, metric, impl, value" as a
+                                   table with the reference and ours side by side
 """
 
+import datetime
+import json
 import os
 import re
 import selectors
+import shlex
+import signal
 import socket
 import statistics
 import sys
@@ -232,6 +249,202 @@ def parse(path):
         print(f"{k}='{v}'")
 
 
+def gobench_result(path):
+    """The key=value pairs of the last GOBENCH_RESULT line of a bench/gobench output."""
+    res = {}
+    failed = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith("GOBENCH_RESULT "):
+                res = dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
+            elif line.startswith("!!!!!!!! FAILED: "):
+                failed.append(line.split(": ", 1)[1].strip())
+    return res, failed
+
+
+def parse_go(path):
+    res, failed = gobench_result(path)
+    vals = {"PUB_RATE": "", "SUB_RATE": "", "LAT_P50": "", "LAT_P99": "", "LOST": ""}
+    if not res:
+        vals["LOST"] = "no GOBENCH_RESULT line (driver crashed or timed out)"
+    else:
+        if res.get("pub_rate", "0") not in ("", "0"):
+            vals["PUB_RATE"] = res["pub_rate"]
+        if res.get("sub_rate", "0") not in ("", "0"):
+            vals["SUB_RATE"] = res["sub_rate"]
+        vals["LAT_P50"] = res.get("lat_p50_us", "")
+        vals["LAT_P99"] = res.get("lat_p99_us", "")
+        if res.get("status") != "ok":
+            why = "; ".join(failed) or res.get("error", "").strip('"') or "FAILED"
+            vals["LOST"] = f"{why} (sub counts {res.get('sub_counts', '?')} of {res.get('expected', '?')})"
+    for k, v in vals.items():
+        v = str(v).replace("'", "")
+        print(f"{k}='{v}'")
+
+
+def stuck(port):
+    """Subscribes to everything and never reads: the server's writes to it must back up."""
+    s = socket.create_connection((HOST, port), timeout=10)
+    s.sendall(CONNECT.replace(b'"bench-helper"', b'"stuck-subscriber"') + b"SUB > 1\r\n")
+    print("ready", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    while True:
+        signal.pause()
+
+
+def rfc3339_ns(text):
+    """Go's RFC 3339 timestamps (up to 9 fractional digits, Z or ±hh:mm) -> unix ns."""
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", text)
+    if not m:
+        raise ValueError(f"not an RFC 3339 time: {text!r}")
+    tz = "+00:00" if m.group(3) == "Z" else m.group(3)
+    secs = datetime.datetime.fromisoformat(m.group(1) + tz).timestamp()
+    frac = (m.group(2) or "0")[:9].ljust(9, "0")
+    return int(round(secs)) * 1_000_000_000 + int(frac)
+
+
+def http_json(port, path):
+    import urllib.request
+    with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=10) as r:
+        return json.load(r)
+
+
+def series(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 2:
+                rows.append([int(x) for x in parts])
+    return rows
+
+
+def published_at(rows, t_ns):
+    """Published count at time t_ns, interpolated between the series' samples."""
+    prev = rows[0]
+    for r in rows:
+        if r[0] >= t_ns:
+            if r[0] == prev[0]:
+                return r[1]
+            return prev[1] + (r[1] - prev[1]) * (t_ns - prev[0]) / (r[0] - prev[0])
+        prev = r
+    return rows[-1][1]
+
+
+def stuck_report(mon_port, series_path, out_path):
+    res, failed = gobench_result(out_path)
+    rows = series(series_path)
+    closed = http_json(mon_port, "/connz?state=closed&limit=1000").get("connections") or []
+    still = http_json(mon_port, "/connz?limit=1000").get("connections") or []
+    start = int(res.get("pub_start_ns", rows[0][0]))
+    end = int(res.get("pub_end_ns", rows[-1][0]))
+    published = int(res.get("published", rows[-1][1]))
+    counts = res.get("sub_counts", "")
+    out = {"published": published, "healthy_received": counts, "healthy_lost": int(res.get("lost", 0) or 0),
+           "status": res.get("status", "?")}
+    stuck_conn = [c for c in closed if c.get("name") == "stuck-subscriber"]
+    if stuck_conn:
+        c = stuck_conn[-1]
+        cut = rfc3339_ns(c["stop"])
+        out["stuck_cut_after_s"] = round((cut - start) / 1e9, 2)
+        out["stuck_reason"] = c.get("reason", "")
+        before = published_at(rows, min(cut, end)) / max(1e-9, (min(cut, end) - start) / 1e9)
+        out["pub_rate_while_stuck"] = int(before)
+        if end > cut:
+            after = (published - published_at(rows, cut)) / ((end - cut) / 1e9)
+            out["pub_rate_after_cut"] = int(after)
+    else:
+        alive = any(c.get("name") == "stuck-subscriber" for c in still)
+        out["stuck_cut_after_s"] = None
+        out["stuck_reason"] = "still connected at the end" if alive else "not found in /connz"
+        out["pub_rate_while_stuck"] = int(published / max(1e-9, (end - start) / 1e9))
+    others = [c for c in closed if c.get("name") != "stuck-subscriber"
+              and not str(c.get("reason", "")).startswith("Client Closed")]
+    groups = {}
+    for c in others:
+        key = (c.get("name") or f"cid {c.get('cid', '?')}", c.get("reason", "?"))
+        groups.setdefault(key, []).append((rfc3339_ns(c["stop"]) - start) / 1e9)
+    out["other_closed"] = [f"{name}: {reason} x{len(ts)} (at {', '.join(f'{t:.1f}' for t in sorted(ts))} s)"
+                           for (name, reason), ts in groups.items()]
+    peaks = [kv.split(":")[1] for kv in res.get("rss_peak_kb", "").split(",") if ":" in kv]
+    out["peak_rss_mib"] = round(int(peaks[0]) / 1024, 1) if peaks and int(peaks[0]) > 0 else None
+    sampled = []
+    with open(out_path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = re.match(r"RSS t=[\d.]+s pid=\d+ rss_kb=(\d+)", line)
+            if m:
+                sampled.append(int(m.group(1)))
+    out["max_sampled_rss_mib"] = round(max(sampled) / 1024, 1) if sampled else None
+    out["failures"] = failed
+    shell_assign(out)
+
+
+def shell_assign(values):
+    """Prints shell assignments (lists joined with '; ', None as empty)."""
+    for k, v in values.items():
+        if v is None:
+            v = ""
+        elif isinstance(v, list):
+            v = "; ".join(str(x) for x in v) or "none"
+        print(f"{k}={shlex.quote(str(v))}")
+
+
+def soak_report(out_path):
+    samples = []
+    with open(out_path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = re.match(r"RSS t=([\d.]+)s pid=(\d+) rss_kb=(-?\d+) published=(\d+)", line)
+            if m:
+                samples.append((float(m.group(1)), int(m.group(3)), int(m.group(4))))
+    res, failed = gobench_result(out_path)
+    out = {"samples": len(samples), "status": res.get("status", "?"),
+           "published": res.get("published", "?"), "received": res.get("sub_counts", "?")}
+    if not samples:
+        out.update(rss_mib="", first_third_mib="", last_third_mib="", peak_mib="", growth_mib="",
+                   verdict="no RSS samples")
+        shell_assign(out)
+        return
+    out["rss_mib"] = " ".join(f"{kb / 1024:.1f}" for _, kb, _ in samples)
+    # Growth: the median of the last third against the median of the first third, leaving out
+    # the first sample (taken before any load).
+    body = [kb for _, kb, _ in samples[1:]] or [samples[0][1]]
+    third = max(1, len(body) // 3)
+    first, last = statistics.median(body[:third]), statistics.median(body[-third:])
+    growth = (last - first) / 1024
+    pct = 100 * (last - first) / first if first else 0.0
+    out["first_third_mib"] = f"{first / 1024:.1f}"
+    out["last_third_mib"] = f"{last / 1024:.1f}"
+    out["peak_mib"] = f"{max(kb for _, kb, _ in samples) / 1024:.1f}"
+    out["growth_mib"] = f"{growth:.1f}"
+    flat = growth <= 5 or pct <= 10
+    out["verdict"] = "flat" if flat else f"GROWING: +{growth:.1f} MiB (+{pct:.0f}%)"
+    shell_assign(out)
+
+
+def side_by_side(path):
+    cells, order = {}, []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            case, metric, impl, value = line.rstrip("\n").split("\t", 3)
+            if (case, metric) not in cells:
+                cells[(case, metric)] = {}
+                order.append((case, metric))
+            cells[(case, metric)][impl] = value
+    head = ["case", "metric", "reference 2.9.10", "ours"]
+    rows = [[c, m, cells[(c, m)].get("ref", "—"), cells[(c, m)].get("ours", "—")] for c, m in order]
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(4)]
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    print("  ".join("-" * w for w in widths))
+    last = None
+    for r in rows:
+        cells_ = list(r)
+        if cells_[0] == last:
+            cells_[0] = ""
+        else:
+            last = cells_[0]
+        print("  ".join(str(c).ljust(w) for c, w in zip(cells_, widths)).rstrip())
+
+
 def labels():
     """Scenario labels with the sizes compare.sh used (it exports them)."""
     def n(var, default):
@@ -268,6 +481,7 @@ METRICS = {
     "per_conn": ("RSS per connection (KiB)", "lower"),
     "install_ms": ("install time (ms)", "lower"),
     "drop": ("drop vs 1 → 1 without them (%)", "lower"),
+    "cpu": ("server CPU s per million messages", "lower"),
 }
 
 
@@ -278,26 +492,29 @@ def fmt(v, metric):
         return f"{v:,.0f}"
     if metric == "drop":
         return f"{v:+.1f}"
-    if metric == "open_s":
+    if metric in ("open_s", "cpu"):
         return f"{v:,.2f}"
     if metric.startswith("load_"):
         return f"{v / 1000:,.1f}"
     return f"{v:,.1f}"
 
 
-def report(path, md_path):
-    # rows: scenario, metric, impl, round, value ("FAIL" when the run failed)
+def report(path, md_path, failures_path=""):
+    # rows: scenario, driver, metric, impl, round, value ("FAIL" when the run failed); the
+    # metric "cpu" (server CPU s per million messages) goes next to the first metric of its
+    # scenario and driver.
     data = {}
     order = []
     rounds = set()
     with open(path) as f:
         for line in f:
-            scen, metric, impl, rnd, value = line.rstrip("\n").split("\t")
+            scen, drv, metric, impl, rnd, value = line.rstrip("\n").split("\t")
             rounds.add(rnd)
-            key = (scen, metric)
+            key = (scen, drv, metric)
             if key not in data:
                 data[key] = {"ref": [], "ours": [], "ref_fail": 0, "ours_fail": 0}
-                order.append(key)
+                if metric != "cpu":
+                    order.append(key)
             if value == "FAIL":
                 data[key][impl + "_fail"] += 1
             else:
@@ -309,10 +526,14 @@ def report(path, md_path):
             return None
         return statistics.median(d[impl])
 
+    def ratio(ref, ours):
+        return f"{ours / ref:.2f}" if ref and ours is not None and ref > 0 else "—"
+
     LABELS = labels()
     rows = []
+    cpu_done = set()
     for key in order:
-        scen, metric = key
+        scen, drv, metric = key
         ref, ours = med(key, "ref"), med(key, "ours")
         label, better = METRICS[metric]
         d = data[key]
@@ -320,34 +541,48 @@ def report(path, md_path):
         for impl in ("ref", "ours"):
             if d[impl + "_fail"]:
                 total = d[impl + "_fail"] + len(d[impl])
-                note.append(f"{'reference' if impl == 'ref' else 'ours'} failed {d[impl + '_fail']}/{total}")
-        ratio = "—"
-        if ref and ours is not None and ref > 0:
-            ratio = f"{ours / ref:.2f}"
-        rows.append([LABELS.get(scen, scen), label, fmt(ref, metric), fmt(ours, metric), ratio,
-                     better, "; ".join(note)])
+                note.append(f"{'reference' if impl == 'ref' else 'ours'} FAILED {d[impl + '_fail']}/{total}")
+        cpu_cells = ["", "", ""]
+        ckey = (scen, drv, "cpu")
+        if ckey in data and (scen, drv) not in cpu_done:
+            cpu_done.add((scen, drv))
+            cr, co = med(ckey, "ref"), med(ckey, "ours")
+            cpu_cells = [fmt(cr, "cpu"), fmt(co, "cpu"), ratio(cr, co)]
+        rows.append([LABELS.get(scen, scen), drv, label, fmt(ref, metric), fmt(ours, metric),
+                     ratio(ref, ours), better, *cpu_cells, "; ".join(note)])
         if scen == "subs100k" and metric == "sub_rate":
-            # Throughput drop against the plain 1 -> 1 run of the same rounds.
-            base = ("ps11", "sub_rate")
+            # Throughput drop against the plain 1 -> 1 run of the same rounds and driver.
+            base = ("ps11", drv, "sub_rate")
             drops = []
             for impl in ("ref", "ours"):
                 b, w = med(base, impl), med(key, impl)
                 drops.append(None if not b or w is None else (1 - w / b) * 100)
-            rows.append([LABELS[scen], METRICS["drop"][0],
-                         *("n/a" if d is None else fmt(d, "drop") for d in drops),
-                         "—", "lower", ""])
+            rows.append([LABELS[scen], drv, METRICS["drop"][0],
+                         *("n/a" if x is None else fmt(x, "drop") for x in drops),
+                         "—", "lower", "", "", "", ""])
 
-    head = ["scenario", "metric", "reference 2.9.10", "ours", "ours/ref", "better", "notes"]
-    if not any(r[6] for r in rows):
+    head = ["scenario", "driver", "metric", "reference 2.9.10", "ours", "ours/ref", "better",
+            "ref CPU s/M msgs", "ours CPU s/M msgs", "CPU ours/ref", "notes"]
+    if not any(r[10] for r in rows):
         head = head[:-1]
         rows = [r[:-1] for r in rows]
+    numeric = {3, 4, 5, 7, 8, 9}
     n = len(rounds)
-    title = f"Medians of {n} interleaved round{'s' if n != 1 else ''} (same machine, same `nats bench` client)."
+    drivers = os.environ.get("DRIVER_NOTE", "nats = our `nats bench`; go = bench/gobench (nats.go)")
+    title = (f"Medians of {n} interleaved round{'s' if n != 1 else ''} (same machine; drivers: {drivers}). "
+             "CPU: the server's utime+stime per million messages published (requests for "
+             "request/reply; the 3 nodes summed for the cluster).")
 
-    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    fails = []
+    if failures_path and os.path.exists(failures_path):
+        with open(failures_path) as f:
+            fails = [line.rstrip("\n").split("\t", 4) for line in f if line.strip()]
+
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))] if rows else []
     print(title)
-    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
-    print("  ".join("-" * w for w in widths))
+    if rows:
+        print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
+        print("  ".join("-" * w for w in widths))
     last = None
     for r in rows:
         cells = list(r)
@@ -355,16 +590,27 @@ def report(path, md_path):
             cells[0] = ""
         else:
             last = cells[0]
-        print("  ".join(str(c).ljust(w) if i < 2 or i >= 5 else str(c).rjust(w)
-                        for i, (c, w) in enumerate(zip(cells, widths))))
+        print("  ".join(str(c).rjust(w) if i in numeric else str(c).ljust(w)
+                        for i, (c, w) in enumerate(zip(cells, widths))).rstrip())
+    if fails:
+        print()
+        print(f"!!!!!!!! {len(fails)} FAILED run{'s' if len(fails) != 1 else ''} "
+              "(messages lost, or the run did not complete):")
+        for scen, drv, impl, rnd, what in fails:
+            print(f"!!   {scen}, driver {drv}, {'reference' if impl == 'ref' else 'ours'}, round {rnd}: {what}")
 
     if md_path:
         with open(md_path, "w") as f:
             f.write(title + "\n\n")
             f.write("| " + " | ".join(head) + " |\n")
-            f.write("|" + "|".join("---" if i < 2 or i >= 5 else "---:" for i in range(len(head))) + "|\n")
+            f.write("|" + "|".join("---:" if i in numeric else "---" for i in range(len(head))) + "|\n")
             for r in rows:
                 f.write("| " + " | ".join(str(c) for c in r) + " |\n")
+            if fails:
+                f.write(f"\n**FAILED runs ({len(fails)}):**\n\n")
+                for scen, drv, impl, rnd, what in fails:
+                    f.write(f"- {scen}, driver {drv}, {'reference' if impl == 'ref' else 'ours'}, "
+                            f"round {rnd}: {what}\n")
 
 
 def main():
@@ -383,8 +629,18 @@ def main():
         subs(int(args[0]), int(args[1]), float(args[2]))
     elif cmd == "parse":
         parse(args[0])
+    elif cmd == "parse-go":
+        parse_go(args[0])
     elif cmd == "report":
-        report(args[0], args[1] if len(args) > 1 else "")
+        report(args[0], args[1] if len(args) > 1 else "", args[2] if len(args) > 2 else "")
+    elif cmd == "stuck":
+        stuck(int(args[0]))
+    elif cmd == "stuck-report":
+        stuck_report(int(args[0]), args[1], args[2])
+    elif cmd == "soak-report":
+        soak_report(args[0])
+    elif cmd == "side-by-side":
+        side_by_side(args[0])
     else:
         die(f"unknown command {cmd!r}\n{__doc__}")
 
