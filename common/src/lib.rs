@@ -9,3 +9,4 @@ pub mod nuid;
 pub mod proto;
 pub mod subject;
 pub mod sublist;
+pub mod transform;
