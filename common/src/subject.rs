@@ -85,6 +85,32 @@ pub fn intersects(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+/// Whether every subject `subject` matches (it may hold wildcards) is also matched by
+/// `pattern`: `foo.*` is a subset of `>`, `*.*` and `foo.*`, not of `foo.bar`.
+pub fn is_subset(subject: &[u8], pattern: &[u8]) -> bool {
+    let mut s = tokens(subject);
+    let mut p = tokens(pattern);
+    loop {
+        match (s.next(), p.next()) {
+            (None, None) => return true,
+            (Some(_), Some(pt)) if pt == FWC => return true,
+            (Some(st), Some(pt)) => {
+                if st.is_empty() || pt.is_empty() || st == FWC {
+                    return false;
+                }
+                if st == PWC {
+                    if pt != PWC {
+                        return false;
+                    }
+                } else if pt != PWC && st != pt {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +147,24 @@ mod tests {
         ];
         for (p, s, want) in cases {
             assert_eq!(matches(p.as_bytes(), s.as_bytes()), want, "{p} {s}");
+        }
+    }
+
+    #[test]
+    fn subsets() {
+        for (s, p, want) in [
+            ("foo.*", ">", true),
+            ("foo.*", "*.*", true),
+            ("foo.*", "foo.*", true),
+            ("foo.*", "foo.bar", false),
+            ("foo.bar", "foo.*", true),
+            ("foo.>", "foo.*", false),
+            ("foo.>", "foo.>", true),
+            ("foo.bar.baz", "foo.>", true),
+            ("foo", "foo.>", false),
+            ("foo.bar", "foo", false),
+        ] {
+            assert_eq!(is_subset(s.as_bytes(), p.as_bytes()), want, "{s} in {p}");
         }
     }
 

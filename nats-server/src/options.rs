@@ -24,6 +24,8 @@ pub struct User {
     /// Plain text or a bcrypt hash (`$2a$...`).
     pub password: String,
     pub permissions: Option<Permissions>,
+    /// The account the user belongs to; empty for the global account.
+    pub account: String,
 }
 
 /// An NKey user from the `authorization { users = [{nkey: ...}] }` list.
@@ -31,6 +33,76 @@ pub struct User {
 pub struct NkeyUser {
     pub nkey: String,
     pub permissions: Option<Permissions>,
+    /// The account the user belongs to; empty for the global account.
+    pub account: String,
+}
+
+/// The global account: clients not bound to a configured account.
+pub const GLOBAL_ACCOUNT: &str = "$G";
+
+/// How a service export answers one request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ResponseType {
+    #[default]
+    Singleton,
+    Streamed,
+    Chunked,
+}
+
+/// A stream or service an account offers to others.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExportOptions {
+    pub subject: String,
+    pub service: bool,
+    /// Accounts allowed to import it; `None` for a public export.
+    pub accounts: Option<Vec<String>>,
+    pub response_type: ResponseType,
+    /// How long a service's responses may take (the reference's default: 2 minutes).
+    pub response_threshold: Option<Duration>,
+    /// The token (1-based) of the subject that must name the importing account.
+    pub account_token_position: u32,
+}
+
+/// A stream or service an account takes from another one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImportOptions {
+    pub service: bool,
+    /// The exporting account.
+    pub account: String,
+    /// The subject in the exporting account.
+    pub subject: String,
+    /// Stream imports: prepended to delivered subjects.
+    pub prefix: String,
+    /// The subject in the importing account (services: what its clients publish to).
+    pub to: String,
+    pub share: bool,
+}
+
+/// One destination of a subject mapping.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MapDest {
+    pub subject: String,
+    /// Percent of the messages (1-100); 100 when only one destination is given.
+    pub weight: u8,
+    /// Applies only in this cluster when set.
+    pub cluster: String,
+}
+
+/// `mappings { source: destination(s) }`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Mapping {
+    pub source: String,
+    pub dests: Vec<MapDest>,
+}
+
+/// An account from the `accounts {}` block.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountOptions {
+    pub name: String,
+    pub nkey: String,
+    pub exports: Vec<ExportOptions>,
+    pub imports: Vec<ImportOptions>,
+    pub mappings: Vec<Mapping>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -132,6 +204,14 @@ pub struct Options {
     pub no_auth_user: String,
     pub auth_timeout: Duration,
 
+    // Accounts.
+    pub accounts: Vec<AccountOptions>,
+    /// The system account's name (`$SYS` unless configured).
+    pub system_account: String,
+    pub no_system_account: bool,
+    /// Server-level mappings, which apply to the global account.
+    pub mappings: Vec<Mapping>,
+
     pub tls: Option<TlsOptions>,
     pub allow_non_tls: bool,
 
@@ -181,6 +261,10 @@ impl Default for Options {
             default_permissions: None,
             no_auth_user: String::new(),
             auth_timeout: Duration::ZERO,
+            accounts: Vec::new(),
+            system_account: String::new(),
+            no_system_account: false,
+            mappings: Vec::new(),
             tls: None,
             allow_non_tls: false,
             cluster: ClusterOptions::default(),

@@ -17,7 +17,7 @@ pub struct Report {
 }
 
 impl Report {
-    fn err(&mut self, pos: &Pos, msg: impl std::fmt::Display) {
+    pub(super) fn err(&mut self, pos: &Pos, msg: impl std::fmt::Display) {
         self.errors
             .push(format!("{}: {}", pos.reference_prefix(), msg));
     }
@@ -76,14 +76,14 @@ pub fn load_file(path: &Path, opts: &mut Options) -> Result<Vec<String>, LoadErr
 
 // ---- typed accessors with the reference's conversion errors ----
 
-fn conv(v: &Value, want: &str) -> String {
+pub(super) fn conv(v: &Value, want: &str) -> String {
     format!(
         "interface conversion: interface {{}} is {}, not {want}",
         v.type_name()
     )
 }
 
-fn get_int(e: &Entry, r: &mut Report) -> Option<i64> {
+pub(super) fn get_int(e: &Entry, r: &mut Report) -> Option<i64> {
     match e.value.as_i64() {
         Some(i) => Some(i),
         None => {
@@ -93,7 +93,7 @@ fn get_int(e: &Entry, r: &mut Report) -> Option<i64> {
     }
 }
 
-fn get_bool(e: &Entry, r: &mut Report) -> Option<bool> {
+pub(super) fn get_bool(e: &Entry, r: &mut Report) -> Option<bool> {
     match e.value.as_bool() {
         Some(b) => Some(b),
         None => {
@@ -103,7 +103,7 @@ fn get_bool(e: &Entry, r: &mut Report) -> Option<bool> {
     }
 }
 
-fn get_str(e: &Entry, r: &mut Report) -> Option<String> {
+pub(super) fn get_str(e: &Entry, r: &mut Report) -> Option<String> {
     match e.value.as_str() {
         Some(s) => Some(s.to_string()),
         None => {
@@ -113,7 +113,7 @@ fn get_str(e: &Entry, r: &mut Report) -> Option<String> {
     }
 }
 
-fn get_map<'a>(e: &'a Entry, r: &mut Report) -> Option<&'a Map> {
+pub(super) fn get_map<'a>(e: &'a Entry, r: &mut Report) -> Option<&'a Map> {
     match e.value.as_map() {
         Some(m) => Some(m),
         None => {
@@ -210,7 +210,6 @@ const IGNORED_TOP: &[&str] = &[
     "connect_error_reports",
     "reconnect_error_reports",
     "server_tags",
-    "mappings",
     "gateway",
     "leafnodes",
     "leaf",
@@ -223,8 +222,6 @@ const IGNORED_TOP: &[&str] = &[
     "resolver_preload",
     "trusted",
     "trusted_keys",
-    "system_account",
-    "system",
     "max_traced_msg_len",
     "prof_port",
     "http_base_path",
@@ -426,7 +423,18 @@ fn apply_top(m: &Map, opts: &mut Options, r: &mut Report) {
                     apply_authorization(e, am, opts, r);
                 }
             }
-            "accounts" => apply_accounts(e, opts, r),
+            "accounts" => super::accounts::apply_accounts(e, opts, r),
+            "mappings" | "maps" => opts.mappings = super::accounts::parse_mappings(e, r),
+            "system_account" | "system" => {
+                if let Some(s) = get_str(e, r) {
+                    opts.system_account = s;
+                }
+            }
+            "no_system_account" | "no_system" | "no_sys_acc" => {
+                if let Some(b) = get_bool(e, r) {
+                    opts.no_system_account = b;
+                }
+            }
             "tls" => {
                 if let Some(tm) = get_map(e, r) {
                     if let Some(t) = parse_tls(e, tm, r) {
@@ -549,7 +557,7 @@ fn apply_authorization(e: &Entry, m: &Map, opts: &mut Options, r: &mut Report) {
     }
 }
 
-fn parse_users(e: &Entry, r: &mut Report) -> (Vec<User>, Vec<NkeyUser>) {
+pub(super) fn parse_users(e: &Entry, r: &mut Report) -> (Vec<User>, Vec<NkeyUser>) {
     let mut users = Vec::new();
     let mut nkeys = Vec::new();
     let Some(arr) = e.value.as_array() else {
@@ -588,6 +596,7 @@ fn parse_users(e: &Entry, r: &mut Report) -> (Vec<User>, Vec<NkeyUser>) {
             nkeys.push(NkeyUser {
                 nkey,
                 permissions: perms,
+                account: String::new(),
             });
             continue;
         }
@@ -727,69 +736,6 @@ fn subject_list(v: &Value, r: &mut Report) -> Option<Vec<String>> {
         out.push(s.to_string());
     }
     Some(out)
-}
-
-/// `accounts { A { users: [...] } }` or `accounts: [A, B]`. Users of every account are
-/// served from one shared subject space here (accounts are not isolated).
-fn apply_accounts(e: &Entry, opts: &mut Options, r: &mut Report) {
-    match &e.value.kind {
-        Kind::Array(names) => {
-            for n in names {
-                if n.as_str().is_none() {
-                    r.err(&n.pos, conv(n, "string"));
-                }
-            }
-        }
-        Kind::Map(m) => {
-            for acc in m.entries() {
-                if acc.used_as_variable {
-                    continue;
-                }
-                let Some(am) = acc.value.as_map() else {
-                    r.err(&acc.key_pos, conv(&acc.value, "map[string]interface {}"));
-                    continue;
-                };
-                let mut dp = None;
-                let mut users = Vec::new();
-                let mut nkeys = Vec::new();
-                for ae in am.entries() {
-                    if ae.used_as_variable {
-                        continue;
-                    }
-                    match ae.key.to_ascii_lowercase().as_str() {
-                        "users" => {
-                            let (u, n) = parse_users(ae, r);
-                            users = u;
-                            nkeys = n;
-                        }
-                        "default_permissions" => dp = parse_permissions(&ae.value, r),
-                        "nkey" | "exports" | "imports" | "jetstream" | "mappings" | "limits"
-                        | "max_connections" | "max_subscriptions" | "max_payload" => {}
-                        _ => r.err(&ae.key_pos, format!("unknown field {:?}", ae.key)),
-                    }
-                }
-                if let Some(dp) = dp {
-                    for u in users.iter_mut().filter(|u| u.permissions.is_none()) {
-                        u.permissions = Some(dp.clone());
-                    }
-                    for n in nkeys.iter_mut().filter(|n| n.permissions.is_none()) {
-                        n.permissions = Some(dp.clone());
-                    }
-                }
-                for u in &users {
-                    if opts.users.iter().any(|o| o.username == u.username) {
-                        r.err(
-                            &acc.key_pos,
-                            format!("Duplicate user {:?} detected", u.username),
-                        );
-                    }
-                }
-                opts.users.extend(users);
-                opts.nkeys.extend(nkeys);
-            }
-        }
-        _ => r.err(&e.key_pos, conv(&e.value, "map[string]interface {}")),
-    }
 }
 
 /// A `tls {}` block (clients, routes or monitoring). The certificate files are loaded

@@ -13,6 +13,7 @@
 //! are already integers (`1MB` = 1048576, `1k` = 1000). Every node carries
 //! its [`Pos`] so option validation can report `<file>:<line>:<col>: ...`.
 
+mod accounts;
 pub mod apply;
 mod error;
 mod lexer;

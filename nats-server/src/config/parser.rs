@@ -280,6 +280,11 @@ impl Parser {
                 let map = self.scopes.pop().unwrap_or_default();
                 res?;
                 self.leave();
+                // The reference places a map that is an array element just past its
+                // closing brace (where its map-end item is), and reports errors there.
+                if ctx == Ctx::Array {
+                    return Ok(Value::new(Kind::Map(map), self.cur.pos()));
+                }
                 Kind::Map(map)
             }
             Some('"') => {
