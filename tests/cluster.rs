@@ -638,6 +638,10 @@ fn raw_route_protocol() {
     r.send(b"INFO {\"server_id\":\"NFAKE\",\"server_name\":\"fake\",\"version\":\"2.9.10\",\"proto\":2,\"host\":\"127.0.0.1\",\"port\":1,\"headers\":true,\"max_payload\":1048576,\"cluster\":\"t\",\"connect_urls\":[\"127.0.0.1:9\"]} \r\n");
     r.send(b"RS+ $SYS $SYS.REQ.SERVER.PING.VARZ\r\nRMSG $SYS $SYS.SERVER.X.STATSZ 2\r\n{}\r\n");
     r.send(b"RS+ $G pub.>\r\nRS+ $G qq grp 3\r\n");
+    // Registered once the PONG is back: the interest below then arrives line by line
+    // rather than aggregated in the registration dump.
+    r.send(b"PING\r\n");
+    assert!(wait_until(T, || r.line() == "PONG\r\n"));
     // A client on our server subscribes: the raw route is told.
     let mut c = Raw::connect(a.srv.port);
     c.info();

@@ -1,5 +1,6 @@
 //! Integration tests: the built binaries run as real processes.
 
+mod accounts;
 mod auth;
 mod cli;
 mod cluster;

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 pub enum Outcome {
     Allowed {
         user: String,
+        /// The account the user belongs to; empty for the global account.
+        account: String,
         permissions: Option<Arc<Permissions>>,
     },
     /// `user` is what the client claimed, for the log line.
@@ -292,9 +294,10 @@ fn nkey_signature_ok(nkey: &str, nonce: &str, sig: &str) -> bool {
     }
 }
 
-fn allowed(user: &str, opts: &Options, p: &Option<options::Permissions>) -> Outcome {
+fn allowed(user: &str, account: &str, opts: &Options, p: &Option<options::Permissions>) -> Outcome {
     Outcome::Allowed {
         user: user.to_string(),
+        account: account.to_string(),
         permissions: perms_for(opts, p),
     }
 }
@@ -303,7 +306,7 @@ fn allowed(user: &str, opts: &Options, p: &Option<options::Permissions>) -> Outc
 /// connect under `opts`, and with which permissions.
 pub fn check(opts: &Options, info: &ConnectInfo, st: &AuthState) -> Outcome {
     if !opts.auth_required() {
-        return allowed("", opts, &None);
+        return allowed("", "", opts, &None);
     }
     let claimed = info.user.clone().unwrap_or_default();
     let pass = info.pass.as_deref().unwrap_or_default();
@@ -314,7 +317,7 @@ pub fn check(opts: &Options, info: &ConnectInfo, st: &AuthState) -> Outcome {
         if opts.tls.as_ref().is_some_and(|t| t.verify_and_map) {
             for name in &st.tls_names {
                 if let Some(u) = opts.users.iter().find(|u| &u.username == name) {
-                    return allowed(&u.username, opts, &u.permissions);
+                    return allowed(&u.username, &u.account, opts, &u.permissions);
                 }
             }
             return Outcome::Denied {
@@ -327,17 +330,17 @@ pub fn check(opts: &Options, info: &ConnectInfo, st: &AuthState) -> Outcome {
             && info.auth_token.as_deref().unwrap_or_default().is_empty();
         if no_creds && !opts.no_auth_user.is_empty() {
             if let Some(u) = opts.users.iter().find(|u| u.username == opts.no_auth_user) {
-                return allowed(&u.username, opts, &u.permissions);
+                return allowed(&u.username, &u.account, opts, &u.permissions);
             }
             if let Some(n) = opts.nkeys.iter().find(|n| n.nkey == opts.no_auth_user) {
-                return allowed(&n.nkey, opts, &n.permissions);
+                return allowed(&n.nkey, &n.account, opts, &n.permissions);
             }
         }
         if !nkey.is_empty() {
             if let Some(n) = opts.nkeys.iter().find(|n| n.nkey == nkey) {
                 let sig = info.sig.as_deref().unwrap_or_default();
                 if nkey_signature_ok(nkey, &st.nonce, sig) {
-                    return allowed(&n.nkey, opts, &n.permissions);
+                    return allowed(&n.nkey, &n.account, opts, &n.permissions);
                 }
             }
             return Outcome::Denied {
@@ -346,7 +349,7 @@ pub fn check(opts: &Options, info: &ConnectInfo, st: &AuthState) -> Outcome {
         }
         if let Some(u) = opts.users.iter().find(|u| u.username == claimed) {
             if secret_matches(&u.password, pass) {
-                return allowed(&claimed, opts, &u.permissions);
+                return allowed(&claimed, &u.account, opts, &u.permissions);
             }
         }
         return Outcome::Denied {
@@ -356,13 +359,13 @@ pub fn check(opts: &Options, info: &ConnectInfo, st: &AuthState) -> Outcome {
     if !opts.token.is_empty() {
         let given = info.auth_token.as_deref().unwrap_or_default();
         return if secret_matches(&opts.token, given) {
-            allowed("", opts, &None)
+            allowed("", "", opts, &None)
         } else {
             Outcome::Denied { user: None }
         };
     }
     if claimed == opts.username && secret_matches(&opts.password, pass) {
-        allowed(&claimed, opts, &None)
+        allowed(&claimed, "", opts, &None)
     } else {
         Outcome::Denied {
             user: Some(claimed),

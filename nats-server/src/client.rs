@@ -1,6 +1,8 @@
 //! One client connection: the shared `Client` handle that other connections deliver to,
 //! and the read loop that parses and acts on what the client sends.
 
+use crate::accounts::imports::{ServiceImport, StreamImport};
+use crate::accounts::{Account, Mapped};
 use crate::auth;
 use crate::deliver::{self, Delivery, FlushSet};
 use crate::logging;
@@ -25,6 +27,9 @@ use tracing::{debug, error, info, trace};
 pub enum Kind {
     Client,
     Router,
+    /// The server itself: owner of internal subscriptions (service imports, replies
+    /// owed across accounts, the system account's requests).
+    System,
 }
 
 /// Why a connection closed, with the reference's wording (shown in logs and /connz).
@@ -94,9 +99,11 @@ impl ClosedState {
     }
 }
 
-/// A subscription. Shared by the owner's sid table and the server's index.
+/// A subscription. Shared by the owner's sid table and its account's index.
 pub struct Subscription {
     pub client: Arc<Client>,
+    /// The account whose index holds it.
+    pub account: Arc<Account>,
     pub subject: Box<[u8]>,
     pub queue: Option<Box<[u8]>>,
     pub sid: Box<[u8]>,
@@ -107,6 +114,46 @@ pub struct Subscription {
     pub closed: AtomicBool,
     /// For route interest: how many members a remote queue group has.
     pub weight: std::sync::atomic::AtomicU32,
+    /// A stream import's copy of a client's subscription, in the exporting account:
+    /// delivers with the subject rewritten.
+    pub import: Option<Arc<StreamImport>>,
+    /// Handled inside the server instead of written to a connection.
+    pub internal: Option<Internal>,
+    /// The stream-import copies made for this subscription, removed with it.
+    pub shadows: Mutex<Vec<Arc<Subscription>>>,
+}
+
+/// What an internal subscription does with a message.
+pub enum Internal {
+    /// Forwards requests into the exporting account.
+    ServiceImport(Arc<ServiceImport>),
+    /// Forwards replies on the account's `_R_` subjects back to the requesters.
+    Responses,
+}
+
+impl Subscription {
+    pub fn new(
+        client: &Arc<Client>,
+        account: &Arc<Account>,
+        subject: &[u8],
+        queue: Option<&[u8]>,
+        sid: &[u8],
+    ) -> Subscription {
+        Subscription {
+            client: client.clone(),
+            account: account.clone(),
+            subject: subject.into(),
+            queue: queue.map(Into::into),
+            sid: sid.into(),
+            max: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            weight: std::sync::atomic::AtomicU32::new(1),
+            import: None,
+            internal: None,
+            shadows: Mutex::new(Vec::new()),
+        }
+    }
 }
 
 /// The handle the sublist stores; equal only to itself.
@@ -167,6 +214,8 @@ pub struct Client {
     pub has_deliver_deny: AtomicBool,
     /// Reply subjects this client may answer under `allow_responses`.
     pub replies: auth::Replies,
+    /// The account the connection is bound to (the global one until CONNECT says else).
+    pub account: parking_lot::RwLock<Arc<Account>>,
     closed: AtomicBool,
     reason: Mutex<Option<ClosedState>>,
     kill: tokio::sync::Notify,
@@ -199,6 +248,7 @@ impl Client {
             deliver_deny: parking_lot::RwLock::new(None),
             has_deliver_deny: AtomicBool::new(false),
             replies: auth::Replies::default(),
+            account: parking_lot::RwLock::new(server.accounts.global.clone()),
             closed: AtomicBool::new(false),
             reason: Mutex::new(None),
             kill: tokio::sync::Notify::new(),
@@ -304,12 +354,15 @@ struct Reader {
     auth_gen: u64,
     /// reload::limits_generation() when the parser limits were set.
     limits_gen: u64,
-    /// Match results by subject, valid while the server's generation is `cache_gen`.
-    cache: HashMap<Box<[u8]>, Arc<MatchResult<SubRef>>, nats_common::fasthash::FastState>,
+    /// The account the connection is bound to (set at CONNECT).
+    account: Arc<Account>,
+    /// Match results by subject, each valid while the account's index is unchanged.
+    cache: crate::accounts::MatchCache,
     /// The most recent subject published to and its match (most publishers repeat one).
     last_subject: Vec<u8>,
     last_result: Option<Arc<MatchResult<SubRef>>>,
-    cache_gen: u64,
+    /// The account index's generation `last_result` was matched at.
+    last_gen: u64,
     flush: FlushSet,
     pings_out: u32,
     ping_sent: Option<Instant>,
@@ -318,8 +371,6 @@ struct Reader {
     /// Answered the first PING after CONNECT; async INFO may be sent from then on.
     pong_sent: bool,
 }
-
-const CACHE_MAX: usize = 256;
 
 /// Handles one accepted client connection until it closes.
 pub async fn run<R, W>(server: Arc<Server>, client: Arc<Client>, rd: R, wr: W)
@@ -346,10 +397,11 @@ where
         perms: None,
         auth_gen: auth::generation(),
         limits_gen: crate::reload::limits_generation(),
-        cache: HashMap::default(),
+        account: server.accounts.global.clone(),
+        cache: Default::default(),
         last_subject: Vec::new(),
         last_result: None,
-        cache_gen: 0,
+        last_gen: 0,
         flush: FlushSet::default(),
         pings_out: 0,
         ping_sent: None,
@@ -686,9 +738,14 @@ impl Reader {
         }
         if self.auth_required || !self.connected {
             match auth::authenticate(&self.server, &c, &info) {
-                auth::Outcome::Allowed { user, permissions } => {
+                auth::Outcome::Allowed {
+                    user,
+                    account,
+                    permissions,
+                } => {
                     c.meta.lock().user = user;
                     self.set_perms(permissions);
+                    self.bind_account(&account);
                 }
                 auth::Outcome::Denied { user } => {
                     match user {
@@ -706,6 +763,13 @@ impl Reader {
             meta.name = info.name.clone();
             meta.lang = info.lang.clone();
             meta.version = info.version.clone();
+            // The reference's first RTT estimate: accept to CONNECT (a PING refines it).
+            if meta.rtt.is_none() {
+                let since = SystemTime::now()
+                    .duration_since(c.start)
+                    .unwrap_or_default();
+                meta.rtt = Some(since.max(Duration::from_nanos(1)));
+            }
         }
         let headers = info.headers && !self.server.opts().no_header_support;
         c.headers.store(headers, Ordering::Relaxed);
@@ -739,18 +803,34 @@ impl Reader {
         }
         // The reference acknowledges before delivering.
         self.ok();
+        let mapped;
+        let msg = match self
+            .account
+            .map_subject(msg.subject, &self.server.cluster.name())
+        {
+            Mapped::Unchanged => msg,
+            Mapped::To(s) => {
+                mapped = s;
+                Message {
+                    subject: &mapped,
+                    ..msg
+                }
+            }
+            Mapped::Dropped => return,
+        };
         self.load_match(msg.subject);
         // Borrow the cached result and the flush set as separate fields: no Arc clone and
         // no hashing per message while a publisher keeps to one subject.
         let Some(result) = self.last_result.as_deref() else {
             return;
         };
-        let mut d = Delivery {
-            server: &self.server,
-            from: &self.client,
-            echo: self.opts.echo,
-            flush: &mut self.flush,
-        };
+        let mut d = Delivery::new(
+            &self.server,
+            &self.account,
+            &self.client,
+            self.opts.echo,
+            &mut self.flush,
+        );
         let delivered = deliver::deliver(&mut d, &msg, result, None);
         if delivered == 0 && self.opts.no_responders {
             if let Some(reply) = msg.reply {
@@ -771,12 +851,13 @@ impl Reader {
             .cloned()
             .collect();
         for s in subs {
-            let mut d = Delivery {
-                server: &self.server,
-                from: &self.client,
-                echo: true,
-                flush: &mut self.flush,
-            };
+            let mut d = Delivery::new(
+                &self.server,
+                &self.account,
+                &self.client,
+                true,
+                &mut self.flush,
+            );
             let m = Message {
                 subject: reply,
                 reply: None,
@@ -787,32 +868,37 @@ impl Reader {
         }
     }
 
-    /// Makes `last_result` the subscribers of `subject`: from the last-subject slot, else
-    /// this connection's cache, else the index. Cached results are valid while the index's
-    /// generation is `cache_gen`.
+    /// Makes `last_result` the subscribers of `subject`: from the last-subject slot while
+    /// the account's index is unchanged, else this connection's cache or the index.
     fn load_match(&mut self, subject: &[u8]) {
-        let gen = self.server.genid.load(Ordering::Acquire);
-        if gen != self.cache_gen {
-            self.cache.clear();
-            self.last_result = None;
-            self.cache_gen = gen;
-        } else if self.last_result.is_some() && self.last_subject == subject {
+        let gen = self.account.genid.load(Ordering::Acquire);
+        if gen == self.last_gen && self.last_result.is_some() && self.last_subject == subject {
             return;
         }
-        let r = match self.cache.get(subject) {
-            Some(r) => r.clone(),
-            None => {
-                let r = self.server.sublist.read().match_subject(subject);
-                if self.cache.len() >= CACHE_MAX {
-                    self.cache.clear();
-                }
-                self.cache.insert(subject.into(), r.clone());
-                r
-            }
-        };
+        let r = self.cache.get(&self.account, subject);
+        self.last_gen = gen;
         self.last_subject.clear();
         self.last_subject.extend_from_slice(subject);
         self.last_result = Some(r);
+    }
+
+    /// Binds the connection to `name`'s account (the global one for an empty name).
+    fn bind_account(&mut self, name: &str) {
+        let acc = if name.is_empty() {
+            self.server.accounts.global.clone()
+        } else {
+            self.server.accounts.get_or_create(name)
+        };
+        if Arc::ptr_eq(&acc, &self.account) && self.connected {
+            return;
+        }
+        if self.connected {
+            self.account.num_clients.fetch_sub(1, Ordering::Relaxed);
+        }
+        acc.num_clients.fetch_add(1, Ordering::Relaxed);
+        *self.client.account.write() = acc.clone();
+        self.account = acc;
+        self.last_result = None;
     }
 
     fn subscribe(&mut self, subj: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
@@ -869,19 +955,43 @@ impl Reader {
                 return;
             }
         }
-        let sub = Arc::new(Subscription {
-            client: c.clone(),
-            subject: subj.into(),
-            queue: queue.map(Into::into),
-            sid: sid.into(),
-            max: AtomicU64::new(0),
-            delivered: AtomicU64::new(0),
-            closed: AtomicBool::new(false),
-            weight: std::sync::atomic::AtomicU32::new(1),
-        });
+        let sub = Arc::new(Subscription::new(&c, &self.account, subj, queue, sid));
         c.subs.lock().insert(sid.into(), sub.clone());
         self.server.add_sub(&sub);
+        self.add_shadows(&sub);
         self.ok();
+    }
+
+    /// A copy of `sub` in each account it imports a stream from, where the subscription
+    /// overlaps the import.
+    fn add_shadows(&mut self, sub: &Arc<Subscription>) {
+        let imports = self.account.stream_imports.read().clone();
+        if imports.is_empty() {
+            return;
+        }
+        let subj = String::from_utf8_lossy(&sub.subject).into_owned();
+        for im in imports {
+            let Some(from) = im.shadow_subject(&subj) else {
+                continue;
+            };
+            debug!(
+                "{} - Creating import subscription on {:?} from account {:?}",
+                self.client.prefix(),
+                from,
+                im.exporter.name
+            );
+            let mut shadow = Subscription::new(
+                &self.client,
+                &im.exporter,
+                from.as_bytes(),
+                sub.queue.as_deref(),
+                &sub.sid,
+            );
+            shadow.import = Some(im.clone());
+            let shadow = Arc::new(shadow);
+            self.server.add_sub(&shadow);
+            sub.shadows.lock().push(shadow);
+        }
     }
 
     fn unsubscribe(&mut self, sid: &[u8], max: Option<u64>) {
@@ -922,6 +1032,9 @@ impl Reader {
 
     fn cleanup(&mut self) {
         self.flush.flush(&self.server);
+        if self.connected {
+            self.account.num_clients.fetch_sub(1, Ordering::Relaxed);
+        }
         let c = &self.client;
         let subs: Vec<Arc<Subscription>> = c.subs.lock().drain().map(|(_, s)| s).collect();
         self.server.remove_subs(&subs);

@@ -5,7 +5,7 @@
 
 use crate::client::{Client, ClosedState};
 use crate::logging;
-use crate::route::{self, Route, RouteUrl, GLOBAL_ACCOUNT};
+use crate::route::{self, Route, RouteUrl};
 use crate::server::{host_port, Server};
 use nats_common::info::{RouteConnectInfo, ServerInfo};
 use nats_common::proto;
@@ -48,14 +48,14 @@ pub struct RouteInfo {
     pub out_msgs: u64,
     pub in_bytes: u64,
     pub out_bytes: u64,
-    /// The peer's interest: (subject, queue group).
-    pub subscriptions: Vec<(String, Option<String>)>,
+    /// The peer's interest: (account, subject, queue group).
+    pub subscriptions: Vec<(String, String, Option<String>)>,
     /// The route's connection handle.
     pub client: Arc<Client>,
 }
 
-/// (subject, queue group) of local interest.
-type InterestKey = (Box<[u8]>, Option<Box<[u8]>>);
+/// (account, subject, queue group) of local interest.
+type InterestKey = (Box<str>, Box<[u8]>, Option<Box<[u8]>>);
 
 pub struct Cluster {
     /// Clustering is configured (a cluster port is set).
@@ -67,7 +67,7 @@ pub struct Cluster {
     routes: Mutex<HashMap<String, Arc<Route>>>,
     /// Every live route connection by rid, registered or not.
     conns: Mutex<HashMap<u64, Arc<Route>>>,
-    /// Local interest: subscriber counts per (subject, queue group).
+    /// Local interest: subscriber counts per (account, subject, queue group).
     local: Mutex<HashMap<InterestKey, u32>>,
     /// Route URLs found to point at ourselves.
     self_urls: Mutex<HashSet<String>>,
@@ -143,12 +143,13 @@ impl Cluster {
                     let st = c.out.lock();
                     (st.msgs, st.bytes)
                 };
-                let mut subscriptions: Vec<(String, Option<String>)> = c
+                let mut subscriptions: Vec<(String, String, Option<String>)> = c
                     .subs
                     .lock()
                     .values()
                     .map(|s| {
                         (
+                            s.account.name.clone(),
                             String::from_utf8_lossy(&s.subject).into_owned(),
                             s.queue
                                 .as_ref()
@@ -183,15 +184,15 @@ impl Cluster {
 
     // ---- local interest -------------------------------------------------------------
 
-    /// A local subscription was added (called under the sublist write lock, so counts
-    /// and the RS+/RS- sent follow the index exactly).
-    pub fn local_sub_added(&self, subject: &[u8], queue: Option<&[u8]>) {
+    /// A local subscription was added (called under its account's index write lock, so
+    /// counts and the RS+/RS- sent follow the index exactly).
+    pub fn local_sub_added(&self, account: &str, subject: &[u8], queue: Option<&[u8]>) {
         if !self.enabled {
             return;
         }
         let mut local = self.local.lock();
         let n = local
-            .entry((subject.into(), queue.map(Into::into)))
+            .entry((account.into(), subject.into(), queue.map(Into::into)))
             .or_insert(0);
         *n += 1;
         let n = *n;
@@ -199,21 +200,26 @@ impl Cluster {
             return;
         }
         let mut line = Vec::with_capacity(subject.len() + 32);
+        let acc = account.as_bytes();
         match queue {
-            None if n == 1 => proto::rs_plus(&mut line, GLOBAL_ACCOUNT, subject, None),
+            None if n == 1 => proto::rs_plus(&mut line, acc, subject, None),
             None => return,
-            Some(q) => proto::rs_plus(&mut line, GLOBAL_ACCOUNT, subject, Some((q, n))),
+            Some(q) => proto::rs_plus(&mut line, acc, subject, Some((q, n))),
         }
         self.send_to_routes(&line);
     }
 
-    /// A local subscription was removed (under the sublist write lock).
-    pub fn local_sub_removed(&self, subject: &[u8], queue: Option<&[u8]>) {
+    /// A local subscription was removed (under its account's index write lock).
+    pub fn local_sub_removed(&self, account: &str, subject: &[u8], queue: Option<&[u8]>) {
         if !self.enabled {
             return;
         }
         let mut local = self.local.lock();
-        let key = (Box::<[u8]>::from(subject), queue.map(Box::<[u8]>::from));
+        let key = (
+            Box::<str>::from(account),
+            Box::<[u8]>::from(subject),
+            queue.map(Box::<[u8]>::from),
+        );
         let Some(n) = local.get_mut(&key) else {
             return;
         };
@@ -226,11 +232,12 @@ impl Cluster {
             return;
         }
         let mut line = Vec::with_capacity(subject.len() + 32);
+        let acc = account.as_bytes();
         match queue {
-            None if n == 0 => proto::rs_minus(&mut line, GLOBAL_ACCOUNT, subject, None),
+            None if n == 0 => proto::rs_minus(&mut line, acc, subject, None),
             None => return,
-            Some(q) if n == 0 => proto::rs_minus(&mut line, GLOBAL_ACCOUNT, subject, Some(q)),
-            Some(q) => proto::rs_plus(&mut line, GLOBAL_ACCOUNT, subject, Some((q, n))),
+            Some(q) if n == 0 => proto::rs_minus(&mut line, acc, subject, Some(q)),
+            Some(q) => proto::rs_plus(&mut line, acc, subject, Some((q, n))),
         }
         self.send_to_routes(&line);
     }
@@ -246,13 +253,13 @@ impl Cluster {
     /// Everything we are interested in, as RS+ lines.
     fn interest_dump(&self, local: &HashMap<InterestKey, u32>) -> Vec<u8> {
         let mut b = Vec::new();
-        for ((subj, queue), n) in local.iter() {
+        for ((acc, subj, queue), n) in local.iter() {
             if *n == 0 || !permitted(&self.import, subj) {
                 continue;
             }
             match queue {
-                None => proto::rs_plus(&mut b, GLOBAL_ACCOUNT, subj, None),
-                Some(q) => proto::rs_plus(&mut b, GLOBAL_ACCOUNT, subj, Some((q, *n))),
+                None => proto::rs_plus(&mut b, acc.as_bytes(), subj, None),
+                Some(q) => proto::rs_plus(&mut b, acc.as_bytes(), subj, Some((q, *n))),
             }
         }
         b

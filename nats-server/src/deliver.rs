@@ -2,6 +2,7 @@
 //! message: plain subscribers all, one member of each queue group, echo suppression,
 //! auto-unsubscribe counts, headers stripped for peers that did not ask for them.
 
+use crate::accounts::Account;
 use crate::client::{Client, ClosedState, Kind, SubRef};
 use crate::logging;
 use crate::server::Server;
@@ -34,7 +35,22 @@ pub struct FlushSet {
     stalled: Vec<Arc<Client>>,
 }
 
+/// The route scratch of a delivery in progress, set aside while a nested one runs.
+pub struct RouteScratch(Vec<Arc<Client>>, Vec<(u32, u32)>);
+
 impl FlushSet {
+    pub fn take_route_scratch(&mut self) -> RouteScratch {
+        RouteScratch(
+            std::mem::take(&mut self.route_targets),
+            std::mem::take(&mut self.route_groups),
+        )
+    }
+
+    pub fn restore_route_scratch(&mut self, s: RouteScratch) {
+        self.route_targets = s.0;
+        self.route_groups = s.1;
+    }
+
     #[inline]
     pub fn push(&mut self, c: Arc<Client>) {
         self.clients.push(c);
@@ -140,10 +156,34 @@ impl FlushSet {
 /// The publishing side of one delivery.
 pub struct Delivery<'a> {
     pub server: &'a Arc<Server>,
+    /// The account the message travels in.
+    pub account: &'a Arc<Account>,
     pub from: &'a Arc<Client>,
     /// Deliver to the publisher's own subscriptions.
     pub echo: bool,
     pub flush: &'a mut FlushSet,
+    /// How many service imports brought the message here (it is then not handed to
+    /// stream imports again, and the chain is bounded).
+    pub via_service: u8,
+}
+
+impl<'a> Delivery<'a> {
+    pub fn new(
+        server: &'a Arc<Server>,
+        account: &'a Arc<Account>,
+        from: &'a Arc<Client>,
+        echo: bool,
+        flush: &'a mut FlushSet,
+    ) -> Self {
+        Delivery {
+            server,
+            account,
+            from,
+            echo,
+            flush,
+            via_service: 0,
+        }
+    }
 }
 
 /// Delivers `msg` to the local subscribers in `result`; returns how many got it.
@@ -157,10 +197,11 @@ pub fn deliver(
     route_queues: Option<Queues<'_>>,
 ) -> usize {
     let mut delivered = 0;
-    // One hop: what came over a route goes to local clients only.
-    let from_route = route_queues.is_some();
+    // One hop: what came over a route goes to local clients only (also once a service
+    // import has carried it into another account).
+    let from_route = route_queues.is_some() || d.from.kind == Kind::Router;
     for sub in &result.psubs {
-        if sub.client.kind != Kind::Client {
+        if sub.client.kind == Kind::Router {
             if !from_route {
                 route_target(d.flush, &sub.client);
             }
@@ -250,7 +291,7 @@ fn send_to_routes(d: &mut Delivery<'_>, msg: &Message<'_>, result: &MatchResult<
             let start = buf.len();
             proto::rmsg(
                 buf,
-                crate::route::GLOBAL_ACCOUNT,
+                d.account.name.as_bytes(),
                 msg.subject,
                 msg.reply,
                 groups,
@@ -292,7 +333,7 @@ fn deliver_queue(d: &mut Delivery<'_>, members: &[SubRef], msg: &Message<'_>) ->
     };
     for i in 0..n {
         let sub = &members[(start + i) % n];
-        if sub.client.kind != Kind::Client {
+        if sub.client.kind == Kind::Router {
             continue;
         }
         if deliver_to(d, sub, msg) {
@@ -308,6 +349,26 @@ pub fn deliver_to(d: &mut Delivery<'_>, sub: &SubRef, msg: &Message<'_>) -> bool
     if sub.closed.load(Ordering::Relaxed) {
         return false;
     }
+    if let Some(internal) = &sub.internal {
+        return crate::accounts::imports::deliver_internal(d, internal, msg);
+    }
+    if let Some(im) = &sub.import {
+        // A stream import's copy: what a service import brought is not re-exported.
+        if d.via_service > 0 {
+            return false;
+        }
+        let subject = im.delivered_subject(msg.subject);
+        let m = Message {
+            subject: &subject,
+            ..*msg
+        };
+        return deliver_to_client(d, sub, &m);
+    }
+    deliver_to_client(d, sub, msg)
+}
+
+/// [`deliver_to`] for a subscription of a client connection.
+fn deliver_to_client(d: &mut Delivery<'_>, sub: &SubRef, msg: &Message<'_>) -> bool {
     let client = &sub.client;
     if !d.echo && Arc::ptr_eq(client, d.from) {
         return false;

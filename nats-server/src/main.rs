@@ -1,5 +1,6 @@
 //! `nats-server`: flags → options → run.
 
+mod accounts;
 mod auth;
 mod cli;
 mod client;
@@ -117,6 +118,7 @@ fn run(opts: Options, flags: Flags) -> ExitCode {
     rt.block_on(async move {
         let pid_file = opts.pid_file.clone();
         let server = server::Server::new(opts);
+        server.install_imports();
         server.log_banner();
         // The reference starts monitoring before the client listener.
         if let Err(e) = monitor::start(&server).await {

@@ -39,6 +39,8 @@ pub struct NkeyUser {
 
 /// The global account: clients not bound to a configured account.
 pub const GLOBAL_ACCOUNT: &str = "$G";
+/// The default system account.
+pub const SYSTEM_ACCOUNT: &str = "$SYS";
 
 /// How a service export answers one request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 //! reconnects) live in `cluster.rs`.
 
 use crate::auth;
-use crate::client::{Client, ClosedState, Kind, SubRef, Subscription};
+use crate::client::{Client, ClosedState, Kind, Subscription};
 use crate::deliver::{self, Delivery, FlushSet};
 use crate::logging;
 use crate::outbound;
@@ -13,20 +13,15 @@ use bytes::{Buf, BytesMut};
 use nats_common::info::{RouteConnectInfo, ServerInfo};
 use nats_common::proto::{self, Message, Op, ParseError, Parser, Queues, Side};
 use nats_common::subject;
-use nats_common::sublist::MatchResult;
 use parking_lot::Mutex;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 use tracing::{debug, error, info, trace};
-
-/// The only account this server implements; routed traffic for others is ignored.
-pub const GLOBAL_ACCOUNT: &[u8] = b"$G";
 
 pub type RouteRead = Pin<Box<dyn AsyncRead + Send>>;
 pub type RouteWrite = Pin<Box<dyn AsyncWrite + Send>>;
@@ -150,15 +145,12 @@ struct Reader {
     /// CONNECT accepted (acceptor side); the solicitor sends its own.
     connected: bool,
     auth_required: bool,
-    cache: HashMap<Box<[u8]>, Arc<MatchResult<SubRef>>>,
-    cache_gen: u64,
+    cache: crate::accounts::MatchCache,
     flush: FlushSet,
     pings_out: u32,
     ping_sent: Option<Instant>,
     last_in: Instant,
 }
-
-const CACHE_MAX: usize = 256;
 
 /// Runs a route connection until it closes. For a solicited route the CONNECT and our
 /// INFO go out first; an accepted one starts with our INFO.
@@ -208,8 +200,7 @@ pub async fn run(server: Arc<Server>, route: Arc<Route>, rd: RouteRead, wr: Rout
         solicited,
         connected: solicited,
         auth_required: !solicited && !opts.cluster.username.is_empty(),
-        cache: HashMap::new(),
-        cache_gen: 0,
+        cache: Default::default(),
         flush: FlushSet::default(),
         pings_out: 0,
         ping_sent: None,
@@ -569,11 +560,26 @@ impl Reader {
         true
     }
 
+    /// The account a peer names, or `None` (logged) when this server does not have it.
+    fn account(&self, name: &[u8], subj: &[u8]) -> Option<Arc<crate::accounts::Account>> {
+        let acc = std::str::from_utf8(name)
+            .ok()
+            .and_then(|n| self.server.accounts.get(n));
+        if acc.is_none() {
+            error!(
+                "{} - Unknown account {:?} for remote subject {:?}",
+                self.client.prefix(),
+                String::from_utf8_lossy(name),
+                String::from_utf8_lossy(subj)
+            );
+        }
+        acc
+    }
+
     fn remote_sub(&mut self, account: &[u8], subj: &[u8], queue: Option<&[u8]>, weight: u32) {
         // The peer's INFO precedes its interest; a connection that was not registered
         // (a duplicate being closed) must not attract copies of our messages.
-        if account != GLOBAL_ACCOUNT || !self.route.registered.load(Ordering::Acquire) {
-            // `$SYS` and other accounts are not implemented here; their interest is moot.
+        if !self.route.registered.load(Ordering::Acquire) {
             return;
         }
         if !subject::is_valid_subject(subj) || queue.is_some_and(|q| !subject::is_valid_queue(q)) {
@@ -588,7 +594,10 @@ impl Reader {
             // `cluster.permissions.export` does not let peers subscribe to this.
             return;
         }
-        let key = sub_key(subj, queue);
+        let Some(acc) = self.account(account, subj) else {
+            return;
+        };
+        let key = sub_key(account, subj, queue);
         let weight = weight.max(1);
         let c = &self.client;
         let existing = c.subs.lock().get(&key[..]).cloned();
@@ -599,25 +608,15 @@ impl Reader {
                 return;
             }
         }
-        let sub = Arc::new(Subscription {
-            client: c.clone(),
-            subject: subj.into(),
-            queue: queue.map(Into::into),
-            sid: key.clone().into_boxed_slice(),
-            max: AtomicU64::new(0),
-            delivered: AtomicU64::new(0),
-            closed: AtomicBool::new(false),
-            weight: AtomicU32::new(weight),
-        });
+        let sub = Subscription::new(c, &acc, subj, queue, &key);
+        sub.weight.store(weight, Ordering::Release);
+        let sub = Arc::new(sub);
         c.subs.lock().insert(key.into_boxed_slice(), sub.clone());
         self.server.add_sub(&sub);
     }
 
     fn remote_unsub(&mut self, account: &[u8], subj: &[u8], queue: Option<&[u8]>) {
-        if account != GLOBAL_ACCOUNT {
-            return;
-        }
-        let key = sub_key(subj, queue);
+        let key = sub_key(account, subj, queue);
         let sub = self.client.subs.lock().get(&key[..]).cloned();
         if let Some(s) = sub {
             self.server.remove_sub(&s);
@@ -627,37 +626,26 @@ impl Reader {
     fn routed_msg(&mut self, account: &[u8], msg: Message<'_>, queues: Queues<'_>) {
         self.flush.count_in(msg.size());
         // Only the registered connection to a peer carries its traffic (no duplicates).
-        if account != GLOBAL_ACCOUNT || !self.route.registered.load(Ordering::Acquire) {
+        if !self.route.registered.load(Ordering::Acquire) {
             return;
         }
-        let result = self.matches(msg.subject);
+        let Some((acc, result)) = self
+            .cache
+            .get_named(&self.server.accounts, account, msg.subject)
+        else {
+            debug!(
+                "{} - Unknown account {:?} for routed message on subject: {:?}",
+                self.client.prefix(),
+                String::from_utf8_lossy(account),
+                String::from_utf8_lossy(msg.subject)
+            );
+            return;
+        };
         if result.is_empty() {
             return;
         }
-        let mut d = Delivery {
-            server: &self.server,
-            from: &self.client,
-            echo: true,
-            flush: &mut self.flush,
-        };
+        let mut d = Delivery::new(&self.server, &acc, &self.client, true, &mut self.flush);
         deliver::deliver(&mut d, &msg, &result, Some(queues));
-    }
-
-    fn matches(&mut self, subject: &[u8]) -> Arc<MatchResult<SubRef>> {
-        let gen = self.server.genid.load(Ordering::Acquire);
-        if gen != self.cache_gen {
-            self.cache.clear();
-            self.cache_gen = gen;
-        }
-        if let Some(r) = self.cache.get(subject) {
-            return r.clone();
-        }
-        let r = self.server.sublist.read().match_subject(subject);
-        if self.cache.len() >= CACHE_MAX {
-            self.cache.clear();
-        }
-        self.cache.insert(subject.into(), r.clone());
-        r
     }
 
     fn ping_timer(&mut self) {
@@ -677,9 +665,12 @@ impl Reader {
     }
 }
 
-/// The key a peer's interest is stored under: `subject` or `subject queue` (RS- repeats it).
-pub fn sub_key(subj: &[u8], queue: Option<&[u8]>) -> Vec<u8> {
-    let mut k = Vec::with_capacity(subj.len() + queue.map_or(0, |q| q.len() + 1));
+/// The key a peer's interest is stored under: `account subject [queue]` (RS- repeats it).
+pub fn sub_key(account: &[u8], subj: &[u8], queue: Option<&[u8]>) -> Vec<u8> {
+    let mut k =
+        Vec::with_capacity(account.len() + subj.len() + queue.map_or(0, |q| q.len() + 1) + 1);
+    k.extend_from_slice(account);
+    k.push(b' ');
     k.extend_from_slice(subj);
     if let Some(q) = queue {
         k.push(b' ');

@@ -1,11 +1,10 @@
-//! The server: listeners, the registry of connections, the subscription index, counters,
-//! and shutdown.
+//! The server: listeners, the registry of connections, the accounts (each with its
+//! subscription index), counters, and shutdown.
 
 use crate::client::{self, Client, ClosedState, Kind, SubRef, Subscription};
 use crate::options::Options;
 use nats_common::info::ServerInfo;
 use nats_common::proto;
-use nats_common::sublist::Sublist;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -47,9 +46,10 @@ pub struct Server {
     pub name: String,
     pub start: SystemTime,
     pub start_instant: Instant,
-    pub sublist: RwLock<Sublist<SubRef>>,
-    /// The sublist's generation, read without its lock on the message path.
-    pub genid: Arc<AtomicU64>,
+    /// Every account, each with its own subscription index.
+    pub accounts: crate::accounts::Accounts,
+    /// The owner of internal subscriptions (imports, replies across accounts).
+    internal: OnceLock<Arc<Client>>,
     pub clients: Mutex<HashMap<u64, Arc<Client>>>,
     pub closed: Mutex<VecDeque<ClosedClient>>,
     next_cid: AtomicU64,
@@ -73,8 +73,7 @@ impl Server {
         } else {
             opts.server_name.clone()
         };
-        let sublist = Sublist::new();
-        let genid = sublist.genid_handle();
+        let accounts = crate::accounts::Accounts::new(&opts);
         let cluster = crate::cluster::Cluster::new(&opts);
         Arc::new(Server {
             opts: RwLock::new(Arc::new(opts)),
@@ -82,8 +81,8 @@ impl Server {
             name,
             start: SystemTime::now(),
             start_instant: Instant::now(),
-            sublist: RwLock::new(sublist),
-            genid,
+            accounts,
+            internal: OnceLock::new(),
             clients: Mutex::new(HashMap::new()),
             closed: Mutex::new(VecDeque::new()),
             next_cid: AtomicU64::new(1),
@@ -349,17 +348,60 @@ impl Server {
         }
     }
 
-    pub fn add_sub(&self, sub: &Arc<Subscription>) {
-        let mut sl = self.sublist.write();
-        sl.insert(&sub.subject, sub.queue.as_deref(), SubRef(sub.clone()));
-        // Under the index lock so route interest follows the index exactly.
-        if sub.client.kind == Kind::Client {
-            self.cluster
-                .local_sub_added(&sub.subject, sub.queue.as_deref());
+    /// The server's own connection, which owns its internal subscriptions.
+    pub fn internal_client(self: &Arc<Self>) -> Arc<Client> {
+        self.internal
+            .get_or_init(|| {
+                let addr = SocketAddr::from(([0, 0, 0, 0], 0));
+                Client::new(self, 0, Kind::System, addr)
+            })
+            .clone()
+    }
+
+    /// Subscribes the server itself to `subject` in `account`, handled by `internal`.
+    pub fn subscribe_internal(
+        self: &Arc<Self>,
+        account: &Arc<crate::accounts::Account>,
+        subject: &str,
+        internal: crate::client::Internal,
+    ) -> Arc<Subscription> {
+        let c = self.internal_client();
+        let sid = self.next_cid().to_string();
+        let mut sub = Subscription::new(&c, account, subject.as_bytes(), None, sid.as_bytes());
+        sub.internal = Some(internal);
+        let sub = Arc::new(sub);
+        c.subs
+            .lock()
+            .insert(sid.into_bytes().into_boxed_slice(), sub.clone());
+        self.add_sub(&sub);
+        sub
+    }
+
+    /// The internal subscriptions of every account's service imports.
+    pub fn install_imports(self: &Arc<Self>) {
+        for acc in self.accounts.all() {
+            let imports = acc.service_imports.read().clone();
+            for si in imports {
+                let from = si.from.clone();
+                self.subscribe_internal(&acc, &from, crate::client::Internal::ServiceImport(si));
+            }
         }
     }
 
-    /// Removes a subscription from the index and its owner's table; idempotent.
+    /// Adds a subscription to its account's index. Interest of local clients and of the
+    /// server itself is announced to routes under the index lock, so it follows the
+    /// index exactly.
+    pub fn add_sub(&self, sub: &Arc<Subscription>) {
+        let mut sl = sub.account.sublist.write();
+        sl.insert(&sub.subject, sub.queue.as_deref(), SubRef(sub.clone()));
+        if sub.client.kind != Kind::Router {
+            self.cluster
+                .local_sub_added(&sub.account.name, &sub.subject, sub.queue.as_deref());
+        }
+    }
+
+    /// Removes a subscription (and its stream-import copies) from its account's index and
+    /// its owner's table; idempotent.
     pub fn remove_sub(&self, sub: &Arc<Subscription>) {
         if sub.closed.swap(true, Ordering::AcqRel) {
             return;
@@ -370,29 +412,28 @@ impl Server {
                 subs.remove(&sub.sid);
             }
         }
-        let mut sl = self.sublist.write();
-        if sl.remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()))
-            && sub.client.kind == Kind::Client
-        {
-            self.cluster
-                .local_sub_removed(&sub.subject, sub.queue.as_deref());
+        self.unindex(sub);
+        let shadows = std::mem::take(&mut *sub.shadows.lock());
+        for s in &shadows {
+            s.closed.store(true, Ordering::Release);
+            self.unindex(s);
         }
     }
 
-    /// Removes many subscriptions under one lock (a connection closing).
-    pub fn remove_subs(&self, subs: &[Arc<Subscription>]) {
-        if subs.is_empty() {
-            return;
+    fn unindex(&self, sub: &Arc<Subscription>) {
+        let mut sl = sub.account.sublist.write();
+        if sl.remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()))
+            && sub.client.kind != Kind::Router
+        {
+            self.cluster
+                .local_sub_removed(&sub.account.name, &sub.subject, sub.queue.as_deref());
         }
-        let mut sl = self.sublist.write();
+    }
+
+    /// Removes many subscriptions (a connection closing).
+    pub fn remove_subs(&self, subs: &[Arc<Subscription>]) {
         for s in subs {
-            s.closed.store(true, Ordering::Release);
-            if sl.remove(&s.subject, s.queue.as_deref(), &SubRef(s.clone()))
-                && s.client.kind == Kind::Client
-            {
-                self.cluster
-                    .local_sub_removed(&s.subject, s.queue.as_deref());
-            }
+            self.remove_sub(s);
         }
     }
 

@@ -94,7 +94,7 @@ fn route_info(r: ClusterRoute, now: SystemTime, subs: bool, detail: bool) -> Rou
             .map(|s| route_sub_detail(s))
             .collect();
     } else if subs {
-        info.subscriptions_list = r.subscriptions.into_iter().map(|(s, _)| s).collect();
+        info.subscriptions_list = r.subscriptions.into_iter().map(|(_, s, _)| s).collect();
     }
     info
 }
@@ -102,10 +102,11 @@ fn route_info(r: ClusterRoute, now: SystemTime, subs: bool, detail: bool) -> Rou
 /// A route's subscription: its sid reads `<account> <subject>[ <queue>]`.
 fn route_sub_detail(s: &Subscription) -> SubDetail {
     let mut d = super::connz::sub_detail(s, "");
+    let acc = &s.account.name;
     d.sid = if d.qgroup.is_empty() {
-        format!("$G {}", d.subject)
+        format!("{acc} {}", d.subject)
     } else {
-        format!("$G {} {}", d.subject, d.qgroup)
+        format!("{acc} {} {}", d.subject, d.qgroup)
     };
     d
 }

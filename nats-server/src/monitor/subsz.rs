@@ -1,7 +1,7 @@
 //! `/subsz` (alias `/subscriptionsz`): sublist statistics and, with `subs`, the
 //! subscriptions themselves, optionally only those a test subject would reach.
 
-use super::connz::{sub_detail, GLOBAL_ACCOUNT};
+use super::connz::sub_detail;
 use super::query::Params;
 use super::{bad_request, go_json_pretty, respond, Mon, Monitor, DEFAULT_LIST_SIZE};
 use axum::extract::{RawQuery, State};
@@ -42,40 +42,61 @@ fn subsz(mon: &Monitor, p: &Params) -> Result<String, String> {
             "invalid test subject, must be valid publish subject: {test}"
         ));
     }
-    // There is only the global account; another name selects nothing.
-    let other_account = !acc.is_empty() && acc != GLOBAL_ACCOUNT;
-    let sl = mon.server.sublist.read();
-    let stats = if other_account {
-        SublistStats::default()
-    } else {
-        let st = sl.stats();
-        SublistStats {
-            num_subscriptions: to_u32(st.num_subscriptions),
-            num_cache: to_u32(st.num_cache),
-            num_inserts: st.num_inserts,
-            num_removes: st.num_removes,
-            num_matches: st.num_matches,
-            cache_hit_rate: st.cache_hit_rate,
-            max_fanout: to_u32(st.max_fanout),
-            avg_fanout: st.avg_fanout,
-        }
-    };
+    let accounts: Vec<_> = mon
+        .server
+        .accounts
+        .all()
+        .into_iter()
+        .filter(|a| acc.is_empty() || a.name == acc)
+        .collect();
+    // The statistics of the accounts' indexes added up, as the reference does.
+    let mut stats = SublistStats::default();
+    let (mut hits, mut fanout_sum) = (0f64, 0f64);
     let mut list: Vec<SubDetail> = Vec::new();
-    if subs && !other_account {
-        let offset = usize::try_from(offset).unwrap_or(usize::MAX);
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let mut seen = 0usize;
+    let offset_n = usize::try_from(offset).unwrap_or(usize::MAX);
+    let limit_n = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut seen = 0usize;
+    for a in &accounts {
+        let sl = a.sublist.read();
+        let st = sl.stats();
+        stats.num_subscriptions = stats
+            .num_subscriptions
+            .saturating_add(to_u32(st.num_subscriptions));
+        stats.num_cache = stats.num_cache.saturating_add(to_u32(st.num_cache));
+        stats.num_inserts += st.num_inserts;
+        stats.num_removes += st.num_removes;
+        stats.num_matches += st.num_matches;
+        stats.max_fanout = stats.max_fanout.max(to_u32(st.max_fanout));
+        hits += st.cache_hit_rate * st.num_matches as f64;
+        fanout_sum += st.avg_fanout * st.num_cache as f64;
+        if !subs {
+            continue;
+        }
+        // Local subscriptions only (a peer's interest is not listed).
         sl.for_each(|subj, _queue, sub| {
+            if sub.client.kind == crate::client::Kind::Router {
+                return;
+            }
             if !test.is_empty() && !subject::matches(subj, test.as_bytes()) {
                 return;
             }
-            if seen >= offset && list.len() < limit {
-                list.push(sub_detail(sub, GLOBAL_ACCOUNT));
+            if seen >= offset_n && list.len() < limit_n {
+                let owner = if sub.client.kind == crate::client::Kind::System {
+                    a.name.clone()
+                } else {
+                    sub.client.account.read().name.clone()
+                };
+                list.push(sub_detail(sub, &owner));
             }
             seen += 1;
         });
     }
-    drop(sl);
+    if stats.num_matches > 0 {
+        stats.cache_hit_rate = hits / stats.num_matches as f64;
+    }
+    if stats.num_cache > 0 {
+        stats.avg_fanout = fanout_sum / f64::from(stats.num_cache);
+    }
     // Without any subscription to list the reference prints the statistics alone.
     if list.is_empty() {
         return Ok(go_json_pretty(&stats));

@@ -112,7 +112,7 @@ pub fn varz(mon: &Monitor) -> Varz {
         in_bytes: as_i64(st.in_bytes.load(Ordering::Relaxed)),
         out_bytes: as_i64(st.out_bytes.load(Ordering::Relaxed)),
         slow_consumers: as_i64(st.slow_consumers.load(Ordering::Relaxed)),
-        subscriptions: u32::try_from(s.sublist.read().count()).unwrap_or(u32::MAX),
+        subscriptions: u32::try_from(s.accounts.num_subs()).unwrap_or(u32::MAX),
         http_req_stats: mon.req_stats(),
         // The configuration is loaded once at start; reload support updates `start` alike.
         config_load_time: format_rfc3339_nanos(s.start),

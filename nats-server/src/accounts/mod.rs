@@ -1,0 +1,279 @@
+//! Accounts, the isolation boundary of NATS 2.x. Each account is a subject space of its
+//! own: its subscription index (with its generation, so connections cache matches without
+//! a shared lock), what it exports to other accounts and imports from them, and its
+//! subject mappings. Every connection is bound to one account; a message never leaves its
+//! account except through an import (see `imports`).
+
+pub mod imports;
+
+use crate::client::SubRef;
+use crate::options::{ExportOptions, Options, GLOBAL_ACCOUNT, SYSTEM_ACCOUNT};
+use imports::{ServiceImport, StreamImport};
+use nats_common::sublist::{MatchResult, Sublist};
+use nats_common::transform::{Mapping, Mappings};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub struct Account {
+    pub name: String,
+    pub sublist: RwLock<Sublist<SubRef>>,
+    /// The index's generation, read without its lock on the message path.
+    pub genid: Arc<AtomicU64>,
+    /// What this account offers other accounts.
+    pub exports: RwLock<Vec<ExportOptions>>,
+    /// Streams this account takes from others: each client subscription that overlaps one
+    /// gets a shadow subscription in the exporting account.
+    pub stream_imports: RwLock<Vec<Arc<StreamImport>>>,
+    /// Services this account takes from others, by the subject its clients publish to.
+    pub service_imports: RwLock<Vec<Arc<ServiceImport>>>,
+    /// Replies owed to importers of this account's services, by the `_R_` subject the
+    /// request was forwarded with.
+    pub responses: imports::Responses,
+    /// Subject mappings applied to what this account's clients publish.
+    pub mappings: RwLock<Arc<Mappings>>,
+    pub has_mappings: AtomicBool,
+    /// Client connections bound to this account.
+    pub num_clients: AtomicU64,
+}
+
+impl Account {
+    pub fn new(name: &str) -> Arc<Account> {
+        let sublist = Sublist::new();
+        let genid = sublist.genid_handle();
+        Arc::new(Account {
+            name: name.to_string(),
+            sublist: RwLock::new(sublist),
+            genid,
+            exports: RwLock::new(Vec::new()),
+            stream_imports: RwLock::new(Vec::new()),
+            service_imports: RwLock::new(Vec::new()),
+            responses: imports::Responses::default(),
+            mappings: RwLock::new(Arc::new(Mappings::new())),
+            has_mappings: AtomicBool::new(false),
+            num_clients: AtomicU64::new(0),
+        })
+    }
+
+    /// Subscriptions in this account's index.
+    pub fn num_subs(&self) -> u64 {
+        self.sublist.read().count()
+    }
+
+    /// What this account's mappings do to a publish on `subject`; `cluster` selects
+    /// cluster-scoped destinations.
+    pub fn map_subject(&self, subject: &[u8], cluster: &str) -> Mapped {
+        if !self.has_mappings.load(Ordering::Relaxed) {
+            return Mapped::Unchanged;
+        }
+        let maps = self.mappings.read().clone();
+        match maps.find(subject) {
+            None => Mapped::Unchanged,
+            Some(m) => match m.select(subject, cluster, || rand::random::<u8>() % 100) {
+                Some(to) => Mapped::To(to),
+                None => Mapped::Dropped,
+            },
+        }
+    }
+}
+
+/// The outcome of an account's subject mappings for one publish.
+pub enum Mapped {
+    Unchanged,
+    To(Vec<u8>),
+    /// A weighted mapping chose no destination: the message goes nowhere.
+    Dropped,
+}
+
+/// Every account of the server, by name, with the global and system accounts at hand.
+pub struct Accounts {
+    by_name: RwLock<HashMap<String, Arc<Account>>>,
+    pub global: Arc<Account>,
+    system: Mutex<Option<Arc<Account>>>,
+}
+
+impl Accounts {
+    /// The accounts the options define, the global account, and the system account
+    /// (`$SYS` unless another is named, none with `no_system_account`).
+    pub fn new(opts: &Options) -> Accounts {
+        let global = Account::new(GLOBAL_ACCOUNT);
+        let mut by_name = HashMap::new();
+        by_name.insert(GLOBAL_ACCOUNT.to_string(), global.clone());
+        for a in &opts.accounts {
+            by_name.insert(a.name.clone(), Account::new(&a.name));
+        }
+        let accounts = Accounts {
+            by_name: RwLock::new(by_name),
+            global,
+            system: Mutex::new(None),
+        };
+        if !opts.no_system_account {
+            let name = if opts.system_account.is_empty() {
+                SYSTEM_ACCOUNT
+            } else {
+                &opts.system_account
+            };
+            let sys = accounts.get_or_create(name);
+            *accounts.system.lock() = Some(sys);
+        }
+        accounts.configure(opts);
+        accounts
+    }
+
+    /// Installs exports, imports and mappings from the options on the existing accounts.
+    pub fn configure(&self, opts: &Options) {
+        let set_maps = |acc: &Arc<Account>, maps: &[crate::options::Mapping]| {
+            let mut built = Mappings::new();
+            for m in maps {
+                let spec = m
+                    .dests
+                    .iter()
+                    .map(|d| (d.subject.as_str(), d.weight, d.cluster.as_str()));
+                if let Ok(m) = Mapping::new(&m.source, spec) {
+                    built.add(m);
+                }
+            }
+            acc.has_mappings.store(!built.is_empty(), Ordering::Release);
+            *acc.mappings.write() = Arc::new(built);
+        };
+        set_maps(&self.global, &opts.mappings);
+        for a in &opts.accounts {
+            let acc = self.get_or_create(&a.name);
+            *acc.exports.write() = a.exports.clone();
+            set_maps(&acc, &a.mappings);
+        }
+        for a in &opts.accounts {
+            let acc = self.get_or_create(&a.name);
+            let mut streams = Vec::new();
+            let mut services = Vec::new();
+            for im in &a.imports {
+                let Some(exporter) = self.get(&im.account) else {
+                    continue;
+                };
+                if im.service {
+                    let rt = imports::response_type_of(&exporter, &im.subject);
+                    services.push(Arc::new(ServiceImport::new(&exporter, im, rt)));
+                } else {
+                    streams.push(Arc::new(StreamImport::new(&exporter, im)));
+                }
+            }
+            *acc.stream_imports.write() = streams;
+            *acc.service_imports.write() = services;
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Account>> {
+        self.by_name.read().get(name).cloned()
+    }
+
+    pub fn get_or_create(&self, name: &str) -> Arc<Account> {
+        if let Some(a) = self.get(name) {
+            return a;
+        }
+        self.by_name
+            .write()
+            .entry(name.to_string())
+            .or_insert_with(|| Account::new(name))
+            .clone()
+    }
+
+    /// Every account, sorted by name.
+    pub fn all(&self) -> Vec<Arc<Account>> {
+        let mut v: Vec<Arc<Account>> = self.by_name.read().values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Subscriptions in every account.
+    pub fn num_subs(&self) -> u64 {
+        self.by_name.read().values().map(|a| a.num_subs()).sum()
+    }
+}
+
+/// A connection's own cache of match results by account and subject. An entry is valid
+/// while its account's index generation is unchanged, so the message path takes no shared
+/// lock while subscriptions are stable.
+pub struct MatchCache {
+    map: HashMap<Box<[u8]>, CacheEntry, nats_common::fasthash::FastState>,
+    key: Vec<u8>,
+}
+
+struct CacheEntry {
+    account: Arc<Account>,
+    gen: u64,
+    result: Arc<MatchResult<SubRef>>,
+}
+
+const MATCH_CACHE_MAX: usize = 256;
+
+impl Default for MatchCache {
+    fn default() -> Self {
+        MatchCache {
+            map: HashMap::default(),
+            key: Vec::with_capacity(64),
+        }
+    }
+}
+
+impl MatchCache {
+    /// What `subject` matches in `account`.
+    pub fn get(&mut self, account: &Arc<Account>, subject: &[u8]) -> Arc<MatchResult<SubRef>> {
+        self.set_key(account.name.as_bytes(), subject);
+        let gen = account.genid.load(Ordering::Acquire);
+        if let Some(e) = self.map.get(&self.key[..]) {
+            if e.gen == gen && Arc::ptr_eq(&e.account, account) {
+                return e.result.clone();
+            }
+        }
+        self.fill(account.clone(), gen, subject)
+    }
+
+    /// What `subject` matches in the account named `name` (a routed message), or `None`
+    /// for an account this server does not have.
+    pub fn get_named(
+        &mut self,
+        accounts: &Accounts,
+        name: &[u8],
+        subject: &[u8],
+    ) -> Option<(Arc<Account>, Arc<MatchResult<SubRef>>)> {
+        self.set_key(name, subject);
+        if let Some(e) = self.map.get(&self.key[..]) {
+            if e.gen == e.account.genid.load(Ordering::Acquire) {
+                return Some((e.account.clone(), e.result.clone()));
+            }
+        }
+        let account = accounts.get(std::str::from_utf8(name).ok()?)?;
+        let gen = account.genid.load(Ordering::Acquire);
+        let r = self.fill(account.clone(), gen, subject);
+        Some((account, r))
+    }
+
+    fn set_key(&mut self, account: &[u8], subject: &[u8]) {
+        self.key.clear();
+        self.key.extend_from_slice(account);
+        self.key.push(b' ');
+        self.key.extend_from_slice(subject);
+    }
+
+    fn fill(
+        &mut self,
+        account: Arc<Account>,
+        gen: u64,
+        subject: &[u8],
+    ) -> Arc<MatchResult<SubRef>> {
+        let result = account.sublist.read().match_subject(subject);
+        if self.map.len() >= MATCH_CACHE_MAX {
+            self.map.clear();
+        }
+        self.map.insert(
+            self.key.clone().into_boxed_slice(),
+            CacheEntry {
+                account,
+                gen,
+                result: result.clone(),
+            },
+        );
+        result
+    }
+}
