@@ -24,6 +24,7 @@ use options::Options;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    fixed_mmap_threshold();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flags = match Flags::parse_args(&args) {
         Ok(f) => f,
@@ -152,4 +153,15 @@ fn run(opts: Options, flags: Flags) -> ExitCode {
         }
         code
     })
+}
+
+/// Large buffers (a connection's pending output can reach tens of megabytes) are mapped
+/// and unmapped whole. glibc otherwise raises its mmap threshold after the first such
+/// free and serves later ones from the heap, which keeps their memory after a burst.
+fn fixed_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
 }

@@ -14,9 +14,28 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
-/// Writes bigger than this keep their buffer; smaller ones return it to a modest size so an
-/// idle connection after a burst does not hold megabytes.
+/// A write buffer up to this size is always kept for reuse.
 const KEEP_CAPACITY: usize = 256 * 1024;
+
+/// How much buffer a connection keeps between writes: twice its recent write sizes (a
+/// maximum that decays by an eighth per write), at least `KEEP_CAPACITY`. A burst that
+/// grew the buffers to many megabytes gives them back within a few dozen writes instead
+/// of holding them for the connection's life.
+struct Retain {
+    recent: usize,
+}
+
+impl Retain {
+    fn after_write(&mut self, buf: &mut Vec<u8>) {
+        self.recent = buf.len().max(self.recent - self.recent / 8);
+        let keep = (2 * self.recent).max(KEEP_CAPACITY);
+        if buf.capacity() > keep {
+            *buf = Vec::with_capacity(self.recent.clamp(4096, keep));
+        } else {
+            buf.clear();
+        }
+    }
+}
 
 pub struct OutState {
     pub buf: Vec<u8>,
@@ -191,6 +210,7 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
 ) {
     let out = &client.out;
     let mut spare: Vec<u8> = Vec::with_capacity(4096);
+    let mut retain = Retain { recent: 0 };
     loop {
         // Decide under the lock, wait without it.
         let step = {
@@ -235,11 +255,7 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
                 out.lock().buf.splice(0..0, spare.drain(written..));
             }
         }
-        if spare.capacity() > KEEP_CAPACITY && spare.len() < KEEP_CAPACITY / 4 {
-            spare = Vec::with_capacity(4096);
-        } else {
-            spare.clear();
-        }
+        retain.after_write(&mut spare);
         out.lock().in_flight = 0;
         out.release_stalled();
     }
