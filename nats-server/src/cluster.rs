@@ -99,10 +99,19 @@ fn info_perm(
 
 impl Cluster {
     pub fn new(opts: &crate::options::Options) -> Cluster {
+        let enabled = opts.cluster.port != 0;
+        // As the reference does when the server is created: a cluster without a name gets a
+        // generated one, shown in the banner, INFO and /varz until the cluster agrees on one.
+        let dynamic = enabled && opts.cluster.name.is_empty();
+        let name = if dynamic {
+            dynamic_name()
+        } else {
+            opts.cluster.name.clone()
+        };
         Cluster {
-            enabled: opts.cluster.port != 0,
-            name: RwLock::new(opts.cluster.name.clone()),
-            dynamic: AtomicBool::new(false),
+            enabled,
+            name: RwLock::new(name),
+            dynamic: AtomicBool::new(dynamic),
             listen: OnceLock::new(),
             routes: Mutex::new(HashMap::new()),
             conns: Mutex::new(HashMap::new()),
@@ -114,11 +123,9 @@ impl Cluster {
         }
     }
 
-    /// The cluster name in force (empty when clustering is off).
+    /// The cluster name in force: configured, generated, or adopted from peers (empty
+    /// when clustering is off and no name was given).
     pub fn name(&self) -> String {
-        if !self.enabled {
-            return String::new();
-        }
         self.name.read().clone()
     }
 
@@ -384,10 +391,8 @@ impl Cluster {
         }
         if self.is_dynamic() && (!remote_dynamic || ours.as_str() < remote) {
             info!("Cluster name updated to {remote}");
+            // Still dynamic afterwards, as on the reference (a name not configured here).
             *self.name.write() = remote.to_string();
-            if !remote_dynamic {
-                self.dynamic.store(false, Ordering::Relaxed);
-            }
             self.remove_all_routes_except(route);
             server.broadcast_info();
             return true;
@@ -698,12 +703,10 @@ pub async fn start(server: &Arc<Server>) -> std::io::Result<()> {
         return Ok(());
     }
     let opts = server.opts();
-    if cl.name.read().is_empty() {
-        *cl.name.write() = dynamic_name();
-        cl.dynamic.store(true, Ordering::Relaxed);
+    info!("Cluster name is {}", cl.name());
+    if cl.is_dynamic() {
         warn!("Cluster name was dynamically generated, consider setting one");
     }
-    info!("Cluster name is {}", cl.name());
     let host = if opts.cluster.host.is_empty() {
         crate::options::DEFAULT_HOST.to_string()
     } else {

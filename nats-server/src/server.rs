@@ -52,7 +52,10 @@ pub struct Server {
     pub sublist: RwLock<Sublist<SubRef>>,
     /// The sublist's generation, read without its lock on the message path.
     pub genid: Arc<AtomicU64>,
+    /// Every registered connection: clients, and routes once registered.
     pub clients: Mutex<HashMap<u64, Arc<Client>>>,
+    /// How many of `clients` are client connections (changed under the `clients` lock).
+    num_clients: std::sync::atomic::AtomicUsize,
     pub closed: Mutex<VecDeque<ClosedClient>>,
     next_cid: AtomicU64,
     pub stats: Stats,
@@ -85,6 +88,7 @@ impl Server {
             sublist: RwLock::new(sublist),
             genid,
             clients: Mutex::new(HashMap::new()),
+            num_clients: std::sync::atomic::AtomicUsize::new(0),
             closed: Mutex::new(VecDeque::new()),
             next_cid: AtomicU64::new(1),
             stats: Stats::default(),
@@ -122,8 +126,9 @@ impl Server {
         info!("  Version:  {VERSION}");
         info!("  Git:      [not set]");
         debug!("  Rust build: {RUNTIME}");
-        if !opts.cluster.name.is_empty() {
-            info!("  Cluster:  {}", opts.cluster.name);
+        let cluster = self.cluster.name();
+        if !cluster.is_empty() {
+            info!("  Cluster:  {cluster}");
         }
         info!("  Name:     {}", self.name);
         info!("  ID:       {}", self.id);
@@ -201,10 +206,18 @@ impl Server {
         let cid = self.next_cid();
         let client = Client::new(&self, cid, Kind::Client, addr);
         let opts = self.opts();
+        // Only clients count toward max_connections (routes are in the registry too), and
+        // a refused client is never registered, as on the reference.
         let too_many = {
             let mut clients = self.clients.lock();
-            clients.insert(cid, client.clone());
-            clients.len() > opts.max_connections
+            let n = self.num_clients.load(Ordering::Relaxed);
+            if n >= opts.max_connections {
+                true
+            } else {
+                clients.insert(cid, client.clone());
+                self.num_clients.store(n + 1, Ordering::Relaxed);
+                false
+            }
         };
         self.stats.total_connections.fetch_add(1, Ordering::Relaxed);
         debug!("{} - Client connection created", client.prefix());
@@ -404,7 +417,12 @@ impl Server {
     /// [`Self::client_closed`], remembering the subscriptions it had.
     pub fn client_closed_with_subs(&self, client: &Arc<Client>, subs: Vec<Arc<Subscription>>) {
         let reason = client.close_reason().unwrap_or(ClosedState::ClientClosed);
-        self.clients.lock().remove(&client.cid);
+        {
+            let mut clients = self.clients.lock();
+            if clients.remove(&client.cid).is_some() && client.kind == Kind::Client {
+                self.num_clients.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
         debug!(
             "{} - Client connection closed: {}",
             client.prefix(),
