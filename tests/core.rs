@@ -514,7 +514,7 @@ fn go_style_command_line() {
     let (code, out, err) = run(&["-bogus"]);
     assert_eq!(code, Some(0));
     assert_eq!(err, "flag provided but not defined: -bogus\n");
-    assert!(out.starts_with("Usage: nats-server [options]"));
+    assert!(out.starts_with("\nUsage: nats-server [options]"));
     let (code, _, err) = run(&["--no_advertise", "false"]);
     assert_eq!(code, Some(1));
     assert_eq!(err, "nats-server: unrecognized command: \"false\"\n");

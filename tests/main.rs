@@ -7,6 +7,7 @@ mod config;
 mod core;
 mod mkpasswd;
 mod monitor;
+mod operator;
 mod support;
 mod tls;
 mod top;

@@ -14,11 +14,11 @@ use std::time::Duration;
 const T: Duration = Duration::from_secs(15);
 
 /// One HTTP reply.
-struct Reply {
-    status: u16,
+pub struct Reply {
+    pub status: u16,
     /// Header names lower-cased.
-    headers: Vec<(String, String)>,
-    body: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
 }
 
 impl Reply {
@@ -35,7 +35,7 @@ impl Reply {
 }
 
 /// A GET over a plain TCP socket (HTTP/1.1, `Connection: close`, chunked bodies decoded).
-fn try_get(port: u16, path: &str) -> Option<Reply> {
+pub fn try_get(port: u16, path: &str) -> Option<Reply> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     write!(
