@@ -9,5 +9,6 @@ mod mkpasswd;
 mod monitor;
 mod operator;
 mod support;
+mod syslog;
 mod tls;
 mod top;

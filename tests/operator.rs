@@ -5,19 +5,13 @@
 use crate::config::TempDir;
 use crate::support::{free_port, ours, reference, spawn, wait_until, Raw, ServerProc};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(15);
 
 /// Runs a binary to completion: (exit code, stdout, stderr).
 fn run(exe: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(exe).args(args).output().expect("run");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    crate::support::run_bounded(exe, args, T)
 }
 
 #[test]
