@@ -283,6 +283,13 @@ const SESSIONS: &[&[&[u8]]] = &[
     &[b"SUB foo 1\n", b"PUB foo 1\nx\r\n"],
     &[b"P", b"U", b"B foo 2\r\nh", b"i\r\nPING\r\n"],
     &[b"CONNECT {\"verbose\":false}\r\nSUB q.x grp 1\r\nPUB q.x r 1\r\nx\r\nPING\r\n"],
+    // A bare CR separates SUB/UNSUB arguments; a form feed is subject (or queue) text; a CR
+    // inside an argument drops the byte before LF; PUB does not split on CR.
+    &[b"CONNECT {\"verbose\":true}\r\nSUB foo\r1\r\nPUB foo 2\r\nhi\r\nPING\r\n"],
+    &[b"CONNECT {\"verbose\":true}\r\nSUB a\x0cb 1\r\nPUB a\x0cb 2\r\nhi\r\nPING\r\n"],
+    &[b"CONNECT {\"verbose\":true}\r\nSUB foo q\x0cx 1\r\nPUB foo 1\r\nx\r\nPING\r\n"],
+    &[b"CONNECT {\"verbose\":true}\r\nSUB foo 1\rx\nPUB foo 1\r\na\r\nUNSUB 1\r2\r\nPING\r\n"],
+    &[b"CONNECT {\"verbose\":true}\r\nPUB foo\r2\r\nhi\r\n"],
 ];
 
 #[test]

@@ -810,7 +810,9 @@ impl Reader {
 
     fn subscribe(&mut self, subj: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
         let c = self.client.clone();
-        if !subject::is_valid_subject(subj) || queue.is_some_and(|q| !subject::is_valid_queue(q)) {
+        // The reference checks only what its subscription index needs; the queue name is
+        // whatever the argument splitting left.
+        if !subject::is_valid_sub_subject(subj) {
             c.send_err("Invalid Subject");
             return;
         }

@@ -569,11 +569,10 @@ impl Reader {
             // `$SYS` and other accounts are not implemented here; their interest is moot.
             return;
         }
-        if !subject::is_valid_subject(subj) || queue.is_some_and(|q| !subject::is_valid_queue(q)) {
-            debug!(
-                "{} - Ignoring invalid remote subscription {:?}",
-                self.client.prefix(),
-                String::from_utf8_lossy(subj)
+        if !subject::is_valid_sub_subject(subj) {
+            error!(
+                "{} - Could not insert subscription: sublist: invalid subject",
+                self.client.prefix()
             );
             return;
         }
