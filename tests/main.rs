@@ -5,6 +5,7 @@ mod cli;
 mod cluster;
 mod config;
 mod core;
+mod logs;
 mod mkpasswd;
 mod monitor;
 mod operator;

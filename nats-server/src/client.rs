@@ -214,13 +214,27 @@ impl Client {
             "cid"
         };
         let meta = self.meta.lock();
-        if meta.lang.is_empty() && meta.version.is_empty() && meta.name.is_empty() {
+        // The reference's client tag: `v<version>`, `<lang>` and `<name>`, each only when
+        // given, joined by `:` (`"v1.2:go:svc"`, `"svc"`, `"go:svc"`).
+        let mut ncs = String::new();
+        if self.kind == Kind::Client {
+            if !meta.version.is_empty() {
+                ncs.push('v');
+                ncs.push_str(&meta.version);
+            }
+            for part in [&meta.lang, &meta.name] {
+                if !part.is_empty() {
+                    if !ncs.is_empty() {
+                        ncs.push(':');
+                    }
+                    ncs.push_str(part);
+                }
+            }
+        }
+        if ncs.is_empty() {
             format!("{} - {tag}:{}", self.addr, self.cid)
         } else {
-            format!(
-                "{} - {tag}:{} - \"v{}:{}:{}\"",
-                self.addr, self.cid, meta.version, meta.lang, meta.name
-            )
+            format!("{} - {tag}:{} - {ncs:?}", self.addr, self.cid)
         }
     }
 
@@ -527,7 +541,11 @@ impl Reader {
         }
         if self.auth_required && !self.connected && !matches!(op, Op::Connect(_)) {
             self.client.send_err("Authorization Violation");
-            error!("{} - authentication error", self.client.prefix());
+            error!(
+                "{} - {}",
+                self.client.prefix(),
+                auth::violation(&self.server.opts(), "", "")
+            );
             self.client.close(ClosedState::AuthenticationViolation);
             return false;
         }
@@ -612,7 +630,8 @@ impl Reader {
             Op::Pong => "PONG".to_string(),
             Op::Ok => "OK".to_string(),
             Op::Connect(j) => format!("CONNECT {}", auth::redact_connect(j)),
-            Op::Info(j) => format!("INFO {}", s(j)),
+            // The reference does not trace INFO it receives.
+            Op::Info(_) => return,
             Op::Err(t) => format!("-ERR '{}'", s(t)),
             Op::Sub {
                 subject,
@@ -666,6 +685,13 @@ impl Reader {
                 return false;
             }
         };
+        {
+            // Known before authentication, so its log lines carry the client's tag.
+            let mut meta = c.meta.lock();
+            meta.name = info.name.clone();
+            meta.lang = info.lang.clone();
+            meta.version = info.version.clone();
+        }
         if info.protocol < 0 || info.protocol > 1 {
             c.send_err("invalid client protocol");
             error!("{} - invalid client protocol", c.prefix());
@@ -684,21 +710,20 @@ impl Reader {
                     c.meta.lock().user = user;
                     self.set_perms(permissions);
                 }
-                auth::Outcome::Denied { user } => {
-                    match user {
-                        Some(u) => error!("{} - authentication error - User {:?}", c.prefix(), u),
-                        None => error!("{} - authentication error", c.prefix()),
-                    }
+                auth::Outcome::Denied => {
+                    error!(
+                        "{} - {}",
+                        c.prefix(),
+                        auth::violation(
+                            &self.server.opts(),
+                            info.user.as_deref().unwrap_or_default(),
+                            info.nkey.as_deref().unwrap_or_default()
+                        )
+                    );
                     self.auth_failed = true;
                     return false;
                 }
             }
-        }
-        {
-            let mut meta = c.meta.lock();
-            meta.name = info.name.clone();
-            meta.lang = info.lang.clone();
-            meta.version = info.version.clone();
         }
         let headers = info.headers && !self.server.opts().no_header_support;
         c.headers.store(headers, Ordering::Relaxed);
@@ -920,7 +945,20 @@ impl Reader {
         let c = &self.client;
         let subs: Vec<Arc<Subscription>> = c.subs.lock().drain().map(|(_, s)| s).collect();
         self.server.remove_subs(&subs);
+        let sids: Vec<Box<[u8]>> = if logging::trace_enabled() {
+            subs.iter().map(|s| s.sid.clone()).collect()
+        } else {
+            Vec::new()
+        };
         self.server.client_closed_with_subs(c, subs);
+        // After the close line, each subscription's removal, as the reference traces it.
+        for sid in sids {
+            trace!(
+                "{} - <-> [DELSUB {}]",
+                c.prefix(),
+                String::from_utf8_lossy(&sid)
+            );
+        }
     }
 }
 

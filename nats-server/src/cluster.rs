@@ -4,7 +4,6 @@
 //! `connect_urls` clients are told about.
 
 use crate::client::{Client, ClosedState};
-use crate::logging;
 use crate::route::{self, Route, RouteUrl, GLOBAL_ACCOUNT};
 use crate::server::{host_port, Server};
 use nats_common::info::{RouteConnectInfo, ServerInfo};
@@ -429,10 +428,12 @@ impl Cluster {
         let c = &route.client;
         let solicited = route.solicited.load(Ordering::Acquire);
         if info.server_id == server.id {
+            // Remembered so it is never dialled again; logged when the connection has
+            // closed (route_closed), where the reference logs it.
             if let Some(u) = route.url.lock().as_ref() {
-                debug!("Detected route to self, ignoring {:?}", u.redacted());
                 self.self_urls.lock().insert(u.raw.clone());
             }
+            c.meta.lock().remote_id = info.server_id.clone();
             *route.remote.lock() = Some(info);
             c.close(ClosedState::DuplicateRoute);
             return false;
@@ -483,12 +484,8 @@ impl Cluster {
             // Registered routes are listed with the connections (monitoring, shutdown).
             server.clients.lock().insert(c.cid, c.clone());
             let dump = self.interest_dump(&local);
+            // Not traced line by line: the reference sends this dump untraced.
             if !dump.is_empty() {
-                if logging::trace_enabled() {
-                    for l in dump.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                        route::trace_out(c, l);
-                    }
-                }
                 c.out.send(&dump);
             }
             debug!("{} - Sent local subscriptions to route", c.prefix());
@@ -513,8 +510,8 @@ impl Cluster {
             line.extend_from_slice(b"INFO ");
             line.extend_from_slice(&json);
             line.extend_from_slice(b"\r\n");
+            // Untraced, as the reference forwards it.
             for r in others {
-                route::trace_out(&r.client, &line);
                 r.client.out.send(&line);
             }
         }
@@ -601,7 +598,11 @@ impl Cluster {
         if !route.solicited.load(Ordering::Acquire) {
             return;
         }
-        if id == server.id || self.self_urls.lock().contains(&url.raw) {
+        if id == server.id {
+            debug!("Detected route to self, ignoring {:?}", url.redacted());
+            return;
+        }
+        if self.self_urls.lock().contains(&url.raw) {
             return;
         }
         if !id.is_empty() && self.routes.lock().contains_key(&id) {
@@ -721,7 +722,11 @@ pub async fn start(server: &Arc<Server>) -> std::io::Result<()> {
     let listener = crate::netutil::listen(&bind).await.map_err(|e| {
         std::io::Error::new(
             e.kind(),
-            format!("Error listening on router port: {bind}, \"listen tcp {bind}: {e}\""),
+            format!(
+                "Error listening on router port: {} - listen tcp {bind}: {}",
+                opts.cluster.port,
+                crate::netutil::go_listen_error(&e)
+            ),
         )
     })?;
     let addr = listener.local_addr()?;
@@ -779,8 +784,13 @@ async fn handle_accepted(server: Arc<Server>, stream: TcpStream, addr: SocketAdd
     route::run(server, route, rd, wr).await;
 }
 
-/// Go's wording for dial errors, which the logs are compared against.
+/// Go's wording for dial errors, which the logs are compared against: the address is
+/// the resolved one (`127.0.0.1:4248`, not `localhost:4248`).
 fn dial_error_text(addr: &str, e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        let host = crate::cli::split_host_port(addr).map_or(addr, |(h, _)| h);
+        return format!("dial tcp: lookup {host}: no such host");
+    }
     let what = match e.kind() {
         std::io::ErrorKind::ConnectionRefused => "connect: connection refused".to_string(),
         std::io::ErrorKind::TimedOut => "i/o timeout".to_string(),
@@ -849,7 +859,7 @@ async fn connect_to_route(server: Arc<Server>, url: RouteUrl, configured: bool, 
                 return;
             }
             Err(e) => {
-                let text = dial_error_text(&hp, &e);
+                let text = dial_error_text(&resolved.map_or(hp.clone(), |a| a.to_string()), &e);
                 if attempts == 1 || attempts.is_multiple_of(report_every) {
                     error!("Error trying to connect to route (attempt {attempts}): {text}");
                 } else {

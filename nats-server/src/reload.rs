@@ -291,8 +291,19 @@ fn recheck_clients(server: &Arc<Server>) {
         }
         match crate::auth::recheck(server, &c) {
             None => {
-                let user = c.meta.lock().user.clone();
-                error!("{} - authentication error - User {:?}", c.prefix(), user);
+                let (user, nkey) = {
+                    let m = c.meta.lock();
+                    let connect = m.auth.connect.as_ref();
+                    (
+                        connect.and_then(|i| i.user.clone()).unwrap_or_default(),
+                        connect.and_then(|i| i.nkey.clone()).unwrap_or_default(),
+                    )
+                };
+                error!(
+                    "{} - {}",
+                    c.prefix(),
+                    crate::auth::violation(&server.opts(), &user, &nkey)
+                );
                 c.send_err("Authorization Violation");
                 c.close(ClosedState::AuthenticationViolation);
             }

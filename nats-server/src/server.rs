@@ -152,7 +152,10 @@ impl Server {
         let listener = crate::netutil::listen(&bind).await.map_err(|e| {
             std::io::Error::new(
                 e.kind(),
-                format!("Error listening on port: {bind}, \"listen tcp {bind}: {e}\""),
+                format!(
+                    "Error listening on port: {bind}, \"listen tcp {bind}: {}\"",
+                    crate::netutil::go_listen_error(&e)
+                ),
             )
         })?;
         let addr = listener.local_addr()?;
@@ -179,6 +182,7 @@ impl Server {
     pub fn stop_accepting(&self) {
         if let Some(t) = self.accept_task.lock().take() {
             t.abort();
+            debug!("Client accept loop exiting..");
         }
     }
 
@@ -451,9 +455,7 @@ impl Server {
             return;
         }
         info!("Initiating Shutdown...");
-        if let Some(t) = self.accept_task.lock().take() {
-            t.abort();
-        }
+        self.stop_accepting();
         let clients: Vec<Arc<Client>> = self.clients.lock().values().cloned().collect();
         for c in &clients {
             c.close(ClosedState::ServerShutdown);

@@ -90,7 +90,7 @@ pub async fn start(server: &Arc<Server>) -> Result<Option<SocketAddr>, String> {
     let listener = crate::netutil::listen(&bind).await.map_err(|e| {
         format!(
             "can't listen to the monitor port: listen tcp {bind}: {}",
-            go_bind_error(&e)
+            crate::netutil::go_listen_error(&e)
         )
     })?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -119,16 +119,6 @@ pub async fn start(server: &Arc<Server>) -> Result<Option<SocketAddr>, String> {
         }
     }
     Ok(Some(addr))
-}
-
-/// Go prints bind failures as `bind: address already in use`; keep that wording.
-fn go_bind_error(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::AddrInUse => "bind: address already in use".to_string(),
-        std::io::ErrorKind::AddrNotAvailable => "bind: cannot assign requested address".to_string(),
-        std::io::ErrorKind::PermissionDenied => "bind: permission denied".to_string(),
-        _ => e.to_string(),
-    }
 }
 
 /// The TLS settings for `-ms`: the client port's TLS configuration; `None` when no
