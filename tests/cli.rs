@@ -855,3 +855,34 @@ against_reference! {
     cli_failover_go => failover_to_learned_server,
     cli_contexts_go => contexts,
 }
+
+/// Each subcommand's help describes what its arguments are for.
+#[test]
+fn cli_subcommand_help_describes_the_subject() {
+    let help = |cmd: &str| {
+        let out = Command::new(nats_bin())
+            .args([cmd, "--help"])
+            .output()
+            .expect("run nats");
+        assert!(out.status.success(), "nats {cmd} --help");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let subject_line = |text: &str| {
+        text.lines()
+            .find(|l| {
+                l.trim_start().starts_with("<SUBJECT>") || l.trim_start().starts_with("[SUBJECT]")
+            })
+            .unwrap_or_default()
+            .to_string()
+    };
+    for (cmd, want) in [
+        ("pub", "Subject to publish to"),
+        ("sub", "Subject to subscribe to"),
+        ("request", "The subject to send the request to"),
+        ("reply", "Subject to receive requests on"),
+        ("bench", "Subject to use for the benchmark"),
+    ] {
+        let line = subject_line(&help(cmd));
+        assert!(line.contains(want), "nats {cmd}: {line:?}");
+    }
+}

@@ -285,6 +285,13 @@ const SESSIONS: &[&[&[u8]]] = &[
     &[b"CONNECT {\"verbose\":false}\r\nSUB q.x grp 1\r\nPUB q.x r 1\r\nx\r\nPING\r\n"],
     // Subjects with an empty token are acknowledged and delivered to nobody, not even `>`.
     &[b"CONNECT {\"verbose\":true}\r\nSUB > 1\r\nSUB foo.> 2\r\nPUB foo..bar 1\r\nx\r\nPUB .foo 1\r\nx\r\nPUB foo. 1\r\nx\r\nPUB ok 1\r\nx\r\nPING\r\n"],
+    // A bare CR separates SUB/UNSUB arguments; a form feed is subject (or queue) text; a CR
+    // inside an argument drops the byte before LF; PUB does not split on CR.
+    &[b"CONNECT {\"verbose\":true}\r\nSUB foo\r1\r\nPUB foo 2\r\nhi\r\nPING\r\n"],
+    &[b"CONNECT {\"verbose\":true}\r\nSUB a\x0cb 1\r\nPUB a\x0cb 2\r\nhi\r\nPING\r\n"],
+    &[b"CONNECT {\"verbose\":true}\r\nSUB foo q\x0cx 1\r\nPUB foo 1\r\nx\r\nPING\r\n"],
+    &[b"CONNECT {\"verbose\":true}\r\nSUB foo 1\rx\nPUB foo 1\r\na\r\nUNSUB 1\r2\r\nPING\r\n"],
+    &[b"CONNECT {\"verbose\":true}\r\nPUB foo\r2\r\nhi\r\n"],
 ];
 
 #[test]
@@ -440,7 +447,7 @@ fn go_style_command_line() {
     let (code, out, err) = run(&["-bogus"]);
     assert_eq!(code, Some(0));
     assert_eq!(err, "flag provided but not defined: -bogus\n");
-    assert!(out.starts_with("Usage: nats-server [options]"));
+    assert!(out.starts_with("\nUsage: nats-server [options]"));
     let (code, _, err) = run(&["--no_advertise", "false"]);
     assert_eq!(code, Some(1));
     assert_eq!(err, "nats-server: unrecognized command: \"false\"\n");

@@ -264,3 +264,33 @@ impl Raw {
         }
     }
 }
+
+/// Runs `exe args` to completion and returns (exit code, stdout, stderr). A process still
+/// running after `timeout` is killed and reported with code `None`, so a binary that starts
+/// a server where it should have exited fails the test instead of hanging it.
+pub fn run_bounded(exe: &Path, args: &[&str], timeout: Duration) -> (Option<i32>, String, String) {
+    let out = log_path("out");
+    let err = log_path("err");
+    let child = Command::new(exe)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("stdout file"))
+        .stderr(std::fs::File::create(&err).expect("stderr file"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", exe.display()));
+    let mut p = Proc {
+        child,
+        log: err.clone(),
+    };
+    let code = p.wait_exit(timeout);
+    if code.is_none() {
+        let _ = p.child.kill();
+        let _ = p.child.wait();
+    }
+    let stdout = std::fs::read_to_string(&out).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err).unwrap_or_default();
+    let _ = std::fs::remove_file(&out);
+    drop(p);
+    let _ = std::fs::remove_file(&err);
+    (code, stdout, stderr)
+}

@@ -33,19 +33,31 @@ pub fn is_valid_subject(subject: &[u8]) -> bool {
     true
 }
 
-/// A subject acceptable for publishing in pedantic mode: valid and free of wildcards.
+/// A subject the subscription index accepts (SUB, and interest from routes), by the
+/// reference's insertion rule: no empty token and `>` only last. Other bytes, whitespace
+/// such as a form feed included, are ordinary subject bytes here (the protocol parser has
+/// already split arguments on spaces, tabs, CR and LF).
+pub fn is_valid_sub_subject(subject: &[u8]) -> bool {
+    let mut saw_fwc = false;
+    for t in tokens(subject) {
+        if t.is_empty() || saw_fwc {
+            return false;
+        }
+        saw_fwc = t == FWC;
+    }
+    true
+}
+
+/// A subject acceptable for publishing in pedantic mode (and as /subsz `test`), by the
+/// reference's literal-subject rule: no empty token and no `*` or `>` token. Whitespace is
+/// not checked here (the reference accepts `PUB a\x0cb` even when pedantic).
 pub fn is_valid_literal_subject(subject: &[u8]) -> bool {
-    is_valid_subject(subject) && !has_wildcard(subject)
+    tokens(subject).all(|t| !t.is_empty() && t != PWC && t != FWC)
 }
 
 /// True when some token is exactly `*` or `>`.
 pub fn has_wildcard(subject: &[u8]) -> bool {
     tokens(subject).any(|t| t == PWC || t == FWC)
-}
-
-/// Queue group names are single tokens without whitespace.
-pub fn is_valid_queue(queue: &[u8]) -> bool {
-    !queue.is_empty() && !queue.iter().any(|b| b.is_ascii_whitespace())
 }
 
 /// Whether the literal `subject` is matched by `pattern` (which may hold wildcards).
@@ -125,9 +137,18 @@ mod tests {
         for bad in ["", "foo..bar", ".foo", "foo.", "foo.>.bar", "a b", ">.a"] {
             assert!(!is_valid_subject(bad.as_bytes()), "{bad}");
         }
+        for ok in ["foo", "a\x0cb", "a.*.>", "x\x0b.y", "fo>"] {
+            assert!(is_valid_sub_subject(ok.as_bytes()), "{ok:?}");
+        }
+        for bad in ["", ".", "a..b", "a.>.b", ">.a", "a."] {
+            assert!(!is_valid_sub_subject(bad.as_bytes()), "{bad:?}");
+        }
         assert!(is_valid_literal_subject(b"foo.bar"));
         assert!(!is_valid_literal_subject(b"foo.*"));
         assert!(is_valid_literal_subject(b"fo*o"));
+        assert!(is_valid_literal_subject(b"a\x0cb"));
+        assert!(!is_valid_literal_subject(b""));
+        assert!(!is_valid_literal_subject(b"a..b"));
     }
 
     #[test]

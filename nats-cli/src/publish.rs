@@ -10,7 +10,7 @@ use std::io::{IsTerminal, Read};
 
 #[derive(Args, Debug)]
 pub struct PubArgs {
-    /// Subject to subscribe to
+    /// Subject to publish to
     pub subject: String,
     /// Message body
     pub body: Option<String>,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 #[derive(Args, Debug)]
 pub struct ReplyArgs {
-    /// Subject to subscribe to
+    /// Subject to receive requests on (subscribes to it and replies to each request)
     pub subject: String,
     /// Reply body
     pub body: Option<String>,

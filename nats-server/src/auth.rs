@@ -20,7 +20,7 @@ pub enum Outcome {
         permissions: Option<Arc<Permissions>>,
     },
     /// `user` is what the client claimed, for the log line.
-    Denied { user: Option<String> },
+    Denied,
 }
 
 /// Per-connection authentication inputs: the INFO nonce, names from a verified client
@@ -320,9 +320,7 @@ pub fn check(opts: &Options, info: &ConnectInfo, st: &AuthState) -> Outcome {
                     return allowed(&u.username, &u.account, opts, &u.permissions);
                 }
             }
-            return Outcome::Denied {
-                user: Some(st.tls_names.first().cloned().unwrap_or_default()),
-            };
+            return Outcome::Denied;
         }
         let no_creds = claimed.is_empty()
             && pass.is_empty()
@@ -343,33 +341,27 @@ pub fn check(opts: &Options, info: &ConnectInfo, st: &AuthState) -> Outcome {
                     return allowed(&n.nkey, &n.account, opts, &n.permissions);
                 }
             }
-            return Outcome::Denied {
-                user: Some(claimed),
-            };
+            return Outcome::Denied;
         }
         if let Some(u) = opts.users.iter().find(|u| u.username == claimed) {
             if secret_matches(&u.password, pass) {
                 return allowed(&claimed, &u.account, opts, &u.permissions);
             }
         }
-        return Outcome::Denied {
-            user: Some(claimed),
-        };
+        return Outcome::Denied;
     }
     if !opts.token.is_empty() {
         let given = info.auth_token.as_deref().unwrap_or_default();
         return if secret_matches(&opts.token, given) {
             allowed("", "", opts, &None)
         } else {
-            Outcome::Denied { user: None }
+            Outcome::Denied
         };
     }
     if claimed == opts.username && secret_matches(&opts.password, pass) {
         allowed(&claimed, "", opts, &None)
     } else {
-        Outcome::Denied {
-            user: Some(claimed),
-        }
+        Outcome::Denied
     }
 }
 
@@ -402,7 +394,7 @@ pub fn recheck(server: &Server, client: &Client) -> Option<Option<Arc<Permission
             }
             Some(permissions)
         }
-        Outcome::Denied { .. } => None,
+        Outcome::Denied => None,
     }
 }
 
@@ -418,22 +410,97 @@ pub fn plaintext_warning(opts: &Options) -> bool {
 }
 
 /// The CONNECT JSON for trace lines, with the password hidden as the reference does.
+/// A CONNECT argument as the reference traces it: the raw text, with the value of the
+/// first `pass…` field replaced by `[REDACTED]` (the reference's pattern
+/// `"?\s*pass\S*?"?\s*[:=]\s*"?(([^",\r\n}])*)`, matched here without a regex engine).
 pub fn redact_connect(json: &[u8]) -> String {
-    let text = String::from_utf8_lossy(json);
-    match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(serde_json::Value::Object(mut m)) => {
-            if m.contains_key("pass") {
-                m.insert("pass".into(), "[REDACTED]".into());
-            }
-            serde_json::to_string(&m).unwrap_or_else(|_| text.into_owned())
+    let text = String::from_utf8_lossy(json).into_owned();
+    match pass_value_span(text.as_bytes()) {
+        Some((start, end)) => format!("{}[REDACTED]{}", &text[..start], &text[end..]),
+        None => text,
+    }
+}
+
+/// The span of the first password value in a CONNECT argument, per the reference's pattern.
+fn pass_value_span(b: &[u8]) -> Option<(usize, usize)> {
+    let ws = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'\x0b');
+    // `\s*[:=]` from `j`: the position after the separator.
+    let sep = |mut j: usize| {
+        while j < b.len() && ws(b[j]) {
+            j += 1;
         }
-        _ => text.into_owned(),
+        (j < b.len() && matches!(b[j], b':' | b'=')).then_some(j + 1)
+    };
+    let mut from = 0;
+    while let Some(i) = b[from..].windows(4).position(|w| w == b"pass") {
+        let after = from + i + 4;
+        // `\S*?` lazily: the shortest run of non-space bytes after which `"?\s*[:=]` fits.
+        let mut k = after;
+        loop {
+            let found = if b.get(k) == Some(&b'"') {
+                sep(k + 1).or_else(|| sep(k))
+            } else {
+                sep(k)
+            };
+            if let Some(mut v) = found {
+                while v < b.len() && ws(b[v]) {
+                    v += 1;
+                }
+                if b.get(v) == Some(&b'"') {
+                    v += 1;
+                }
+                let mut e = v;
+                while e < b.len() && !matches!(b[e], b'"' | b',' | b'\r' | b'\n' | b'}') {
+                    e += 1;
+                }
+                return Some((v, e));
+            }
+            if k >= b.len() || ws(b[k]) {
+                break;
+            }
+            k += 1;
+        }
+        from += i + 1;
+    }
+    None
+}
+
+/// The reference's authentication-error log text: with NKey users configured it names
+/// the CONNECT's nkey, with a user list the CONNECT's user, otherwise nothing.
+pub fn violation(opts: &Options, user: &str, nkey: &str) -> String {
+    if !opts.nkeys.is_empty() {
+        format!("authentication error - Nkey {nkey:?}")
+    } else if !opts.users.is_empty() {
+        format!("authentication error - User {user:?}")
+    } else {
+        "authentication error".to_string()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connect_traces_redact_the_password_in_place() {
+        assert_eq!(
+            redact_connect(br#"{"verbose":false,"user":"u","pass":"s3cr,t"}"#),
+            r#"{"verbose":false,"user":"u","pass":"[REDACTED],t"}"#
+        );
+        assert_eq!(
+            redact_connect(br#"{"pass" : "x","name":"n"}"#),
+            r#"{"pass" : "[REDACTED]","name":"n"}"#
+        );
+        assert_eq!(
+            redact_connect(br#"{"password":"x"}"#),
+            r#"{"password":"[REDACTED]"}"#
+        );
+        assert_eq!(redact_connect(br#"{"name":"pass"}"#), r#"{"name":"pass"}"#);
+        assert_eq!(
+            redact_connect(br#"{"lang":"go","name":"n"}"#),
+            r#"{"lang":"go","name":"n"}"#
+        );
+    }
 
     #[test]
     fn deny_wins() {

@@ -155,6 +155,14 @@ pub struct Flags {
     pub command: Vec<String>,
 }
 
+/// Something printed instead of running the server (exit 0).
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum InfoRequest {
+    Version,
+    Help,
+    TlsHelp,
+}
+
 /// A command-line problem, reported the way the reference reports it.
 #[derive(Debug, PartialEq)]
 pub enum CliError {
@@ -238,12 +246,32 @@ impl Flags {
         v.as_deref().and_then(parse_bool).unwrap_or(false)
     }
 
-    pub fn wants_help(&self) -> bool {
-        self.flag(&self.help) || self.command.first().map(String::as_str) == Some("help")
+    /// What to print instead of running, in the reference's order of precedence: the
+    /// `-v`, `-h` and `--help_tls` flags, then the `version` and `help` commands.
+    pub fn info_request(&self) -> Option<InfoRequest> {
+        if self.flag(&self.version) {
+            return Some(InfoRequest::Version);
+        }
+        if self.flag(&self.help) {
+            return Some(InfoRequest::Help);
+        }
+        if self.flag(&self.help_tls) {
+            return Some(InfoRequest::TlsHelp);
+        }
+        match self.command.first().map(String::as_str) {
+            Some("version") => Some(InfoRequest::Version),
+            Some("help") => Some(InfoRequest::Help),
+            _ => None,
+        }
     }
 
-    pub fn wants_version(&self) -> bool {
-        self.flag(&self.version) || self.command.first().map(String::as_str) == Some("version")
+    /// `--routes` given without any cluster listener (flag or config file): the reference
+    /// refuses to start.
+    pub fn routes_without_cluster(&self, opts: &Options) -> bool {
+        self.routes.as_deref().is_some_and(|r| !r.is_empty())
+            && self.cluster.as_deref().unwrap_or_default().is_empty()
+            && opts.cluster.host.is_empty()
+            && opts.cluster.port == 0
     }
 
     pub fn test_only(&self) -> bool {
@@ -424,7 +452,8 @@ pub fn split_host_port(s: &str) -> Option<(&str, &str)> {
     s.rsplit_once(':')
 }
 
-pub const USAGE: &str = "\
+/// The reference prints this with a newline after it, so a blank line leads and ends it.
+pub const USAGE: &str = "
 Usage: nats-server [options]
 
 Server Options:
@@ -478,6 +507,7 @@ Cluster Options:
         --no_advertise <bool>        Do not advertise known cluster information to clients
         --cluster_advertise <string> Cluster URL to advertise to other servers
         --connect_retries <number>   For implicit routes, number of connect retries
+        --cluster_listen <url>       Cluster url from which members can solicit routes
 
 Profiling Options:
         --profile <port>             Profiling HTTP port
@@ -487,6 +517,50 @@ Common Options:
     -v, --version                    Show version
         --help_tls                   TLS help
 ";
+
+/// `--help_tls`: the reference's text, then the cipher suite and curve names it accepts
+/// (Go prints them in random map order; here in a fixed one).
+pub fn tls_help() -> String {
+    let mut s = String::from(TLS_USAGE);
+    for c in crate::tls::CIPHER_SUITE_NAMES {
+        s.push_str("    ");
+        s.push_str(c);
+        s.push('\n');
+    }
+    s.push_str("\nAvailable curve preferences include:\n");
+    for c in crate::tls::CURVE_NAMES {
+        s.push_str("    ");
+        s.push_str(c);
+        s.push('\n');
+    }
+    s
+}
+
+const TLS_USAGE: &str = r#"
+TLS configuration is specified in the tls section of a configuration file:
+
+e.g.
+
+    tls {
+        cert_file:      "./certs/server-cert.pem"
+        key_file:       "./certs/server-key.pem"
+        ca_file:        "./certs/ca.pem"
+        verify:         true
+        verify_and_map: true
+
+        cipher_suites: [
+            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
+        ]
+        curve_preferences: [
+            "CurveP256",
+            "CurveP384",
+            "CurveP521"
+        ]
+    }
+
+Available cipher suites include:
+"#;
 
 #[cfg(test)]
 mod tests {
@@ -541,7 +615,18 @@ mod tests {
             f.check_command().unwrap_err(),
             CliError::Fatal("unrecognized command: \"false\"".into())
         );
-        assert!(parse(&["version"]).unwrap().wants_version());
+        assert_eq!(
+            parse(&["version"]).unwrap().info_request(),
+            Some(InfoRequest::Version)
+        );
+        assert_eq!(
+            parse(&["--help_tls"]).unwrap().info_request(),
+            Some(InfoRequest::TlsHelp)
+        );
+        assert_eq!(
+            parse(&["-h", "-v"]).unwrap().info_request(),
+            Some(InfoRequest::Version)
+        );
     }
 
     #[test]

@@ -264,13 +264,27 @@ impl Client {
             "cid"
         };
         let meta = self.meta.lock();
-        if meta.lang.is_empty() && meta.version.is_empty() && meta.name.is_empty() {
+        // The reference's client tag: `v<version>`, `<lang>` and `<name>`, each only when
+        // given, joined by `:` (`"v1.2:go:svc"`, `"svc"`, `"go:svc"`).
+        let mut ncs = String::new();
+        if self.kind == Kind::Client {
+            if !meta.version.is_empty() {
+                ncs.push('v');
+                ncs.push_str(&meta.version);
+            }
+            for part in [&meta.lang, &meta.name] {
+                if !part.is_empty() {
+                    if !ncs.is_empty() {
+                        ncs.push(':');
+                    }
+                    ncs.push_str(part);
+                }
+            }
+        }
+        if ncs.is_empty() {
             format!("{} - {tag}:{}", self.addr, self.cid)
         } else {
-            format!(
-                "{} - {tag}:{} - \"v{}:{}:{}\"",
-                self.addr, self.cid, meta.version, meta.lang, meta.name
-            )
+            format!("{} - {tag}:{} - {ncs:?}", self.addr, self.cid)
         }
     }
 
@@ -581,7 +595,11 @@ impl Reader {
         }
         if self.auth_required && !self.connected && !matches!(op, Op::Connect(_)) {
             self.client.send_err("Authorization Violation");
-            error!("{} - authentication error", self.client.prefix());
+            error!(
+                "{} - {}",
+                self.client.prefix(),
+                auth::violation(&self.server.opts(), "", "")
+            );
             self.client.close(ClosedState::AuthenticationViolation);
             return false;
         }
@@ -670,7 +688,8 @@ impl Reader {
             Op::Pong => "PONG".to_string(),
             Op::Ok => "OK".to_string(),
             Op::Connect(j) => format!("CONNECT {}", auth::redact_connect(j)),
-            Op::Info(j) => format!("INFO {}", s(j)),
+            // The reference does not trace INFO it receives.
+            Op::Info(_) => return,
             Op::Err(t) => format!("-ERR '{}'", s(t)),
             Op::Sub {
                 subject,
@@ -724,6 +743,13 @@ impl Reader {
                 return false;
             }
         };
+        {
+            // Known before authentication, so its log lines carry the client's tag.
+            let mut meta = c.meta.lock();
+            meta.name = info.name.clone();
+            meta.lang = info.lang.clone();
+            meta.version = info.version.clone();
+        }
         if info.protocol < 0 || info.protocol > 1 {
             c.send_err("invalid client protocol");
             error!("{} - invalid client protocol", c.prefix());
@@ -747,11 +773,16 @@ impl Reader {
                     self.set_perms(permissions);
                     self.bind_account(&account);
                 }
-                auth::Outcome::Denied { user } => {
-                    match user {
-                        Some(u) => error!("{} - authentication error - User {:?}", c.prefix(), u),
-                        None => error!("{} - authentication error", c.prefix()),
-                    }
+                auth::Outcome::Denied => {
+                    error!(
+                        "{} - {}",
+                        c.prefix(),
+                        auth::violation(
+                            &self.server.opts(),
+                            info.user.as_deref().unwrap_or_default(),
+                            info.nkey.as_deref().unwrap_or_default()
+                        )
+                    );
                     c.send_err("Authorization Violation");
                     c.close(ClosedState::AuthenticationViolation);
                     return false;
@@ -759,11 +790,8 @@ impl Reader {
             }
         }
         {
-            let mut meta = c.meta.lock();
-            meta.name = info.name.clone();
-            meta.lang = info.lang.clone();
-            meta.version = info.version.clone();
             // The reference's first RTT estimate: accept to CONNECT (a PING refines it).
+            let mut meta = c.meta.lock();
             if meta.rtt.is_none() {
                 let since = SystemTime::now()
                     .duration_since(c.start)
@@ -903,7 +931,9 @@ impl Reader {
 
     fn subscribe(&mut self, subj: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
         let c = self.client.clone();
-        if !subject::is_valid_subject(subj) || queue.is_some_and(|q| !subject::is_valid_queue(q)) {
+        // The reference checks only what its subscription index needs; the queue name is
+        // whatever the argument splitting left.
+        if !subject::is_valid_sub_subject(subj) {
             c.send_err("Invalid Subject");
             return;
         }
@@ -1038,7 +1068,20 @@ impl Reader {
         let c = &self.client;
         let subs: Vec<Arc<Subscription>> = c.subs.lock().drain().map(|(_, s)| s).collect();
         self.server.remove_subs(&subs);
+        let sids: Vec<Box<[u8]>> = if logging::trace_enabled() {
+            subs.iter().map(|s| s.sid.clone()).collect()
+        } else {
+            Vec::new()
+        };
         self.server.client_closed_with_subs(c, subs);
+        // After the close line, each subscription's removal, as the reference traces it.
+        for sid in sids {
+            trace!(
+                "{} - <-> [DELSUB {}]",
+                c.prefix(),
+                String::from_utf8_lossy(&sid)
+            );
+        }
     }
 }
 

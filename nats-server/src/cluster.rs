@@ -4,7 +4,6 @@
 //! `connect_urls` clients are told about.
 
 use crate::client::{Client, ClosedState};
-use crate::logging;
 use crate::route::{self, Route, RouteUrl};
 use crate::server::{host_port, Server};
 use nats_common::info::{RouteConnectInfo, ServerInfo};
@@ -99,10 +98,19 @@ fn info_perm(
 
 impl Cluster {
     pub fn new(opts: &crate::options::Options) -> Cluster {
+        let enabled = opts.cluster.port != 0;
+        // As the reference does when the server is created: a cluster without a name gets a
+        // generated one, shown in the banner, INFO and /varz until the cluster agrees on one.
+        let dynamic = enabled && opts.cluster.name.is_empty();
+        let name = if dynamic {
+            dynamic_name()
+        } else {
+            opts.cluster.name.clone()
+        };
         Cluster {
-            enabled: opts.cluster.port != 0,
-            name: RwLock::new(opts.cluster.name.clone()),
-            dynamic: AtomicBool::new(false),
+            enabled,
+            name: RwLock::new(name),
+            dynamic: AtomicBool::new(dynamic),
             listen: OnceLock::new(),
             routes: Mutex::new(HashMap::new()),
             conns: Mutex::new(HashMap::new()),
@@ -114,11 +122,9 @@ impl Cluster {
         }
     }
 
-    /// The cluster name in force (empty when clustering is off).
+    /// The cluster name in force: configured, generated, or adopted from peers (empty
+    /// when clustering is off and no name was given).
     pub fn name(&self) -> String {
-        if !self.enabled {
-            return String::new();
-        }
         self.name.read().clone()
     }
 
@@ -391,10 +397,8 @@ impl Cluster {
         }
         if self.is_dynamic() && (!remote_dynamic || ours.as_str() < remote) {
             info!("Cluster name updated to {remote}");
+            // Still dynamic afterwards, as on the reference (a name not configured here).
             *self.name.write() = remote.to_string();
-            if !remote_dynamic {
-                self.dynamic.store(false, Ordering::Relaxed);
-            }
             self.remove_all_routes_except(route);
             server.broadcast_info();
             return true;
@@ -431,10 +435,12 @@ impl Cluster {
         let c = &route.client;
         let solicited = route.solicited.load(Ordering::Acquire);
         if info.server_id == server.id {
+            // Remembered so it is never dialled again; logged when the connection has
+            // closed (route_closed), where the reference logs it.
             if let Some(u) = route.url.lock().as_ref() {
-                debug!("Detected route to self, ignoring {:?}", u.redacted());
                 self.self_urls.lock().insert(u.raw.clone());
             }
+            c.meta.lock().remote_id = info.server_id.clone();
             *route.remote.lock() = Some(info);
             c.close(ClosedState::DuplicateRoute);
             return false;
@@ -485,12 +491,8 @@ impl Cluster {
             // Registered routes are listed with the connections (monitoring, shutdown).
             server.clients.lock().insert(c.cid, c.clone());
             let dump = self.interest_dump(&local);
+            // Not traced line by line: the reference sends this dump untraced.
             if !dump.is_empty() {
-                if logging::trace_enabled() {
-                    for l in dump.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                        route::trace_out(c, l);
-                    }
-                }
                 c.out.send(&dump);
             }
             debug!("{} - Sent local subscriptions to route", c.prefix());
@@ -515,8 +517,8 @@ impl Cluster {
             line.extend_from_slice(b"INFO ");
             line.extend_from_slice(&json);
             line.extend_from_slice(b"\r\n");
+            // Untraced, as the reference forwards it.
             for r in others {
-                route::trace_out(&r.client, &line);
                 r.client.out.send(&line);
             }
         }
@@ -603,7 +605,11 @@ impl Cluster {
         if !route.solicited.load(Ordering::Acquire) {
             return;
         }
-        if id == server.id || self.self_urls.lock().contains(&url.raw) {
+        if id == server.id {
+            debug!("Detected route to self, ignoring {:?}", url.redacted());
+            return;
+        }
+        if self.self_urls.lock().contains(&url.raw) {
             return;
         }
         if !id.is_empty() && self.routes.lock().contains_key(&id) {
@@ -709,12 +715,10 @@ pub async fn start(server: &Arc<Server>) -> std::io::Result<()> {
         return Ok(());
     }
     let opts = server.opts();
-    if cl.name.read().is_empty() {
-        *cl.name.write() = dynamic_name();
-        cl.dynamic.store(true, Ordering::Relaxed);
+    info!("Cluster name is {}", cl.name());
+    if cl.is_dynamic() {
         warn!("Cluster name was dynamically generated, consider setting one");
     }
-    info!("Cluster name is {}", cl.name());
     let host = if opts.cluster.host.is_empty() {
         crate::options::DEFAULT_HOST.to_string()
     } else {
@@ -729,7 +733,11 @@ pub async fn start(server: &Arc<Server>) -> std::io::Result<()> {
     let listener = crate::netutil::listen(&bind).await.map_err(|e| {
         std::io::Error::new(
             e.kind(),
-            format!("Error listening on router port: {bind}, \"listen tcp {bind}: {e}\""),
+            format!(
+                "Error listening on router port: {} - listen tcp {bind}: {}",
+                opts.cluster.port,
+                crate::netutil::go_listen_error(&e)
+            ),
         )
     })?;
     let addr = listener.local_addr()?;
@@ -787,8 +795,13 @@ async fn handle_accepted(server: Arc<Server>, stream: TcpStream, addr: SocketAdd
     route::run(server, route, rd, wr).await;
 }
 
-/// Go's wording for dial errors, which the logs are compared against.
+/// Go's wording for dial errors, which the logs are compared against: the address is
+/// the resolved one (`127.0.0.1:4248`, not `localhost:4248`).
 fn dial_error_text(addr: &str, e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        let host = crate::cli::split_host_port(addr).map_or(addr, |(h, _)| h);
+        return format!("dial tcp: lookup {host}: no such host");
+    }
     let what = match e.kind() {
         std::io::ErrorKind::ConnectionRefused => "connect: connection refused".to_string(),
         std::io::ErrorKind::TimedOut => "i/o timeout".to_string(),
@@ -857,7 +870,7 @@ async fn connect_to_route(server: Arc<Server>, url: RouteUrl, configured: bool, 
                 return;
             }
             Err(e) => {
-                let text = dial_error_text(&hp, &e);
+                let text = dial_error_text(&resolved.map_or(hp.clone(), |a| a.to_string()), &e);
                 if attempts == 1 || attempts.is_multiple_of(report_every) {
                     error!("Error trying to connect to route (attempt {attempts}): {text}");
                 } else {

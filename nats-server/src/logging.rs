@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata, Subscriber};
@@ -18,13 +18,11 @@ use tracing_subscriber::prelude::*;
 /// Target used for fatal lines (`[FTL]`), which tracing has no level for.
 pub const FATAL: &str = "fatal";
 
-const LVL_ERR: u8 = 1;
-const LVL_INF: u8 = 3;
-const LVL_DBG: u8 = 4;
-const LVL_TRC: u8 = 5;
-
 struct Logger {
-    level: AtomicU8,
+    /// `[DBG]` lines; independent of `trace`, as in the reference.
+    debug: AtomicBool,
+    /// `[TRC]` lines.
+    trace: AtomicBool,
     logtime: AtomicBool,
     color: AtomicBool,
     out: Mutex<Sink>,
@@ -37,13 +35,16 @@ enum Sink {
     Stderr,
     /// Path, open file, bytes in it.
     File(PathBuf, File, u64),
+    /// Local or remote syslog.
+    Syslog(crate::syslog::Writer),
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 
 fn logger() -> &'static Logger {
     LOGGER.get_or_init(|| Logger {
-        level: AtomicU8::new(LVL_INF),
+        debug: AtomicBool::new(false),
+        trace: AtomicBool::new(false),
         logtime: AtomicBool::new(true),
         color: AtomicBool::new(false),
         out: Mutex::new(Sink::Stderr),
@@ -60,42 +61,72 @@ pub struct LogConfig<'a> {
     pub file: Option<&'a Path>,
     /// `log_size_limit`: rotate the file past this size (0 = never).
     pub size_limit: u64,
+    /// `-s`: log to the local syslog daemon.
+    pub syslog: bool,
+    /// `-r URL`: log to a remote syslog.
+    pub remote_syslog: &'a str,
+}
+
+/// Why the logger could not be set up.
+#[derive(Debug)]
+pub enum LogError {
+    /// The log file could not be opened.
+    File(std::io::Error),
+    /// Syslog could not be reached; the text is the reference's fatal message.
+    Syslog(String),
+}
+
+impl LogError {
+    /// Reports the error the way the reference does and returns the exit code: file
+    /// errors as `nats-server: …`, syslog errors through Go's standard logger
+    /// (`yyyy/mm/dd hh:mm:ss message`), both exit 1.
+    pub fn report(&self) {
+        match self {
+            LogError::File(e) => eprintln!("nats-server: error opening log file: {e}"),
+            LogError::Syslog(msg) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                let ts = local_timestamp_at(now, '/', ' ', false);
+                // Go's log package prints seconds only.
+                eprintln!("{} {msg}", &ts[..19]);
+            }
+        }
+    }
 }
 
 /// Installs the logger. Safe to call once; later changes go through `configure`.
-pub fn init(cfg: &LogConfig) -> std::io::Result<()> {
+pub fn init(cfg: &LogConfig) -> Result<(), LogError> {
     configure(cfg)?;
     let _ = tracing_subscriber::registry().with(NatsLayer).try_init();
     Ok(())
 }
 
-/// Applies new settings (used at start and on reload).
-pub fn configure(cfg: &LogConfig) -> std::io::Result<()> {
+/// Applies new settings (used at start and on reload). As on the reference, a log file
+/// wins over remote syslog, which wins over local syslog; otherwise stderr.
+pub fn configure(cfg: &LogConfig) -> Result<(), LogError> {
     let l = logger();
-    let level = if cfg.trace {
-        LVL_TRC
-    } else if cfg.debug {
-        LVL_DBG
-    } else {
-        LVL_INF
+    let sink = match cfg.file {
+        Some(path) => {
+            let f = open_log(path).map_err(LogError::File)?;
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            Sink::File(path.to_path_buf(), f, len)
+        }
+        None if !cfg.remote_syslog.is_empty() => Sink::Syslog(
+            crate::syslog::Writer::remote(cfg.remote_syslog).map_err(LogError::Syslog)?,
+        ),
+        None if cfg.syslog => {
+            Sink::Syslog(crate::syslog::Writer::local().map_err(LogError::Syslog)?)
+        }
+        None => Sink::Stderr,
     };
-    l.level.store(level, Ordering::Relaxed);
+    l.debug.store(cfg.debug, Ordering::Relaxed);
+    l.trace.store(cfg.trace, Ordering::Relaxed);
     l.logtime.store(cfg.logtime, Ordering::Relaxed);
     l.size_limit.store(cfg.size_limit, Ordering::Relaxed);
-    let mut out = l.out.lock();
-    match cfg.file {
-        Some(path) => {
-            let f = open_log(path)?;
-            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-            *out = Sink::File(path.to_path_buf(), f, len);
-            l.color.store(false, Ordering::Relaxed);
-        }
-        None => {
-            *out = Sink::Stderr;
-            l.color
-                .store(std::io::stderr().is_terminal(), Ordering::Relaxed);
-        }
-    }
+    let color = matches!(sink, Sink::Stderr) && std::io::stderr().is_terminal();
+    l.color.store(color, Ordering::Relaxed);
+    *l.out.lock() = sink;
     Ok(())
 }
 
@@ -118,16 +149,15 @@ pub fn reopen() -> std::io::Result<()> {
 /// Whether protocol tracing is on; checked before formatting trace lines.
 #[inline]
 pub fn trace_enabled() -> bool {
-    logger().level.load(Ordering::Relaxed) >= LVL_TRC
+    logger().trace.load(Ordering::Relaxed)
 }
 
-fn rank(meta: &Metadata) -> u8 {
-    match *meta.level() {
-        Level::ERROR => LVL_ERR,
-        Level::WARN => 2,
-        Level::INFO => LVL_INF,
-        Level::DEBUG => LVL_DBG,
-        Level::TRACE => LVL_TRC,
+/// Whether a line of this level is written under the current settings.
+fn wanted(l: &Logger, level: &Level) -> bool {
+    match *level {
+        Level::DEBUG => l.debug.load(Ordering::Relaxed),
+        Level::TRACE => l.trace.load(Ordering::Relaxed),
+        _ => true,
     }
 }
 
@@ -165,10 +195,11 @@ impl<S: Subscriber> Layer<S> for NatsLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let l = logger();
         let meta = event.metadata();
-        if rank(meta) > l.level.load(Ordering::Relaxed) {
+        if !wanted(l, meta.level()) {
             return;
         }
-        let tag = if meta.target() == FATAL {
+        let fatal = meta.target() == FATAL;
+        let tag = if fatal {
             "FTL"
         } else {
             match *meta.level() {
@@ -179,6 +210,22 @@ impl<S: Subscriber> Layer<S> for NatsLayer {
                 Level::TRACE => "TRC",
             }
         };
+        let mut out = l.out.lock();
+        if let Sink::Syslog(w) = &mut *out {
+            // Syslog gets the bare message; the daemon adds time and process.
+            let mut msg = String::with_capacity(96);
+            event.record(&mut MessageVisitor(&mut msg));
+            let severity = match tag {
+                "FTL" => crate::syslog::CRIT,
+                "ERR" => crate::syslog::ERR,
+                "WRN" => crate::syslog::WARNING,
+                "DBG" => crate::syslog::DEBUG,
+                // Notices and traces alike, as the reference's syslog logger sends them.
+                _ => crate::syslog::NOTICE,
+            };
+            w.send(severity, &msg);
+            return;
+        }
         let mut line = String::with_capacity(128);
         let _ = write!(line, "[{}] ", l.pid);
         if l.logtime.load(Ordering::Relaxed) {
@@ -199,7 +246,6 @@ impl<S: Subscriber> Layer<S> for NatsLayer {
         }
         event.record(&mut MessageVisitor(&mut line));
         line.push('\n');
-        let mut out = l.out.lock();
         let _ = match &mut *out {
             Sink::Stderr => std::io::stderr().write_all(line.as_bytes()),
             Sink::File(path, f, written) => {
@@ -211,6 +257,7 @@ impl<S: Subscriber> Layer<S> for NatsLayer {
                 }
                 r
             }
+            Sink::Syslog(_) => Ok(()),
         };
     }
 }

@@ -17,6 +17,7 @@ mod reload;
 mod route;
 mod server;
 mod signals;
+mod syslog;
 mod tls;
 
 use cli::{CliError, Flags};
@@ -30,13 +31,20 @@ fn main() -> ExitCode {
         Ok(f) => f,
         Err(e) => return cli_error(e),
     };
-    if flags.wants_help() {
-        print!("{}", cli::USAGE);
-        return ExitCode::SUCCESS;
-    }
-    if flags.wants_version() {
-        println!("nats-server: v{}", cli::VERSION);
-        return ExitCode::SUCCESS;
+    match flags.info_request() {
+        Some(cli::InfoRequest::Version) => {
+            println!("nats-server: v{}", cli::VERSION);
+            return ExitCode::SUCCESS;
+        }
+        Some(cli::InfoRequest::Help) => {
+            println!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Some(cli::InfoRequest::TlsHelp) => {
+            print!("{}", cli::tls_help());
+            return ExitCode::SUCCESS;
+        }
+        None => {}
     }
     if let Err(e) = flags.check_command() {
         return cli_error(e);
@@ -64,11 +72,21 @@ fn main() -> ExitCode {
         return cli_error(e);
     }
     if flags.test_only() {
+        if flags.config.is_none() {
+            return cli_error(CliError::Fatal(
+                "must specify [-c, --config] option to check configuration file syntax".into(),
+            ));
+        }
         eprintln!(
             "nats-server: configuration file {} is valid",
             flags.config.as_deref().unwrap_or_default()
         );
         return ExitCode::SUCCESS;
+    }
+    if flags.routes_without_cluster(&opts) {
+        return cli_error(CliError::Fatal(
+            "solicited routes require cluster capabilities, e.g. --cluster".into(),
+        ));
     }
     if let Err(e) = opts
         .validate()
@@ -84,7 +102,7 @@ fn cli_error(e: CliError) -> ExitCode {
     match e {
         CliError::Usage(msg) => {
             eprintln!("{msg}");
-            print!("{}", cli::USAGE);
+            println!("{}", cli::USAGE);
             // The reference exits 0 after a flag error.
             ExitCode::SUCCESS
         }
@@ -102,8 +120,10 @@ fn run(opts: Options, flags: Flags) -> ExitCode {
         logtime: opts.logtime,
         file: opts.log_file.as_deref(),
         size_limit: opts.log_size_limit,
+        syslog: opts.syslog,
+        remote_syslog: &opts.remote_syslog,
     }) {
-        eprintln!("nats-server: error opening log file: {e}");
+        e.report();
         return ExitCode::FAILURE;
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -131,7 +151,7 @@ fn run(opts: Options, flags: Flags) -> ExitCode {
             return ExitCode::FAILURE;
         }
         if let Some(p) = &pid_file {
-            if let Err(e) = std::fs::write(p, std::process::id().to_string()) {
+            if let Err(e) = write_pid_file(p) {
                 tracing::error!(target: logging::FATAL, "Could not write pidfile: {e}");
                 return ExitCode::FAILURE;
             }
@@ -148,9 +168,7 @@ fn run(opts: Options, flags: Flags) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        if let Some(p) = &pid_file {
-            let _ = std::fs::remove_file(p);
-        }
+        // The PID file stays, as the reference leaves it.
         code
     })
 }
@@ -164,4 +182,17 @@ fn fixed_mmap_threshold() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
     }
+}
+
+/// Writes our PID as the reference does (mode 0660, truncating an old file).
+fn write_pid_file(p: &std::path::Path) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o660)
+        .open(p)?
+        .write_all(std::process::id().to_string().as_bytes())
 }

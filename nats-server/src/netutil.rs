@@ -68,3 +68,15 @@ pub async fn listen(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
         std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address to bind")
     }))
 }
+
+/// A listen failure in Go's words (`bind: address already in use`), as the reference
+/// prints them after `listen tcp host:port: `.
+pub fn go_listen_error(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EADDRINUSE | libc::EADDRNOTAVAIL | libc::EACCES) => {
+            format!("bind: {}", crate::syslog::errno_text(e))
+        }
+        Some(_) => crate::syslog::errno_text(e),
+        None => e.to_string(),
+    }
+}

@@ -36,7 +36,9 @@ pub fn reload(server: &Arc<Server>, flags: &Flags) -> Result<(), String> {
     let logging_changed = old.debug != new.debug
         || old.trace != new.trace
         || old.logtime != new.logtime
-        || old.log_file != new.log_file;
+        || old.log_file != new.log_file
+        || old.syslog != new.syslog
+        || old.remote_syslog != new.remote_syslog;
     let auth_changed = auth_fields_differ(&old, &new);
     server.set_opts(new.clone());
     if logging_changed {
@@ -46,8 +48,17 @@ pub fn reload(server: &Arc<Server>, flags: &Flags) -> Result<(), String> {
             logtime: new.logtime,
             file: new.log_file.as_deref(),
             size_limit: new.log_size_limit,
+            syslog: new.syslog,
+            remote_syslog: &new.remote_syslog,
         })
-        .map_err(|e| format!("error opening log file: {e}"))?;
+        .map_err(|e| match e {
+            crate::logging::LogError::File(e) => format!("error opening log file: {e}"),
+            // The reference cannot go on without its logger either.
+            e @ crate::logging::LogError::Syslog(_) => {
+                e.report();
+                std::process::exit(1)
+            }
+        })?;
     }
     for c in &changes {
         info!("Reloaded: {c}");
@@ -280,8 +291,19 @@ fn recheck_clients(server: &Arc<Server>) {
         }
         match crate::auth::recheck(server, &c) {
             None => {
-                let user = c.meta.lock().user.clone();
-                error!("{} - authentication error - User {:?}", c.prefix(), user);
+                let (user, nkey) = {
+                    let m = c.meta.lock();
+                    let connect = m.auth.connect.as_ref();
+                    (
+                        connect.and_then(|i| i.user.clone()).unwrap_or_default(),
+                        connect.and_then(|i| i.nkey.clone()).unwrap_or_default(),
+                    )
+                };
+                error!(
+                    "{} - {}",
+                    c.prefix(),
+                    crate::auth::violation(&server.opts(), &user, &nkey)
+                );
                 c.send_err("Authorization Violation");
                 c.close(ClosedState::AuthenticationViolation);
             }

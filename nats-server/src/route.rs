@@ -166,14 +166,8 @@ pub async fn run(server: Arc<Server>, route: Arc<Route>, rd: RouteRead, wr: Rout
     if solicited {
         let mut b = Vec::new();
         let connect = server.cluster.connect_json(&server, &route);
+        // Not traced: the reference does not trace the CONNECT and INFO it sends a route.
         proto::connect(&mut b, &connect);
-        if logging::trace_enabled() {
-            trace!(
-                "{} - ->> [CONNECT {}]",
-                client.prefix(),
-                auth::redact_connect(&connect)
-            );
-        }
         proto::info(&mut b, &server.cluster.info_json(&server));
         client.out.send(&b);
         debug!("{} - Route connect msg sent", client.prefix());
@@ -214,13 +208,20 @@ pub async fn run(server: Arc<Server>, route: Arc<Route>, rd: RouteRead, wr: Rout
     reader.read_loop(rd, auth_timeout).await;
     reader.flush.flush(&server);
     let subs: Vec<Arc<Subscription>> = client.subs.lock().drain().map(|(_, s)| s).collect();
-    server.remove_subs(&subs);
     let reason = client.close_reason().unwrap_or(ClosedState::ClientClosed);
     info!(
         "{} - Router connection closed: {}",
         client.prefix(),
         reason.as_str()
     );
+    if !subs.is_empty() {
+        debug!(
+            "{} - Removing {} subscriptions for account \"$G\"",
+            client.prefix(),
+            subs.len()
+        );
+    }
+    server.remove_subs(&subs);
     let _ = writer.await;
     server.cluster.route_closed(&server, &route, reason);
 }
@@ -343,7 +344,11 @@ impl Reader {
         }
         if self.auth_required && !self.connected && !matches!(op, Op::Connect(_)) {
             self.client.send_err("Authorization Violation");
-            error!("{} - authentication error", self.client.prefix());
+            error!(
+                "{} - {}",
+                self.client.prefix(),
+                auth::violation(&self.server.opts(), "", "")
+            );
             self.client.close(ClosedState::AuthenticationViolation);
             return false;
         }
@@ -363,7 +368,7 @@ impl Reader {
             Op::Ok => true,
             Op::Err(text) => {
                 error!(
-                    "{} - Router Error '{}'",
+                    "{} - Route Error '{}'",
                     self.client.prefix(),
                     String::from_utf8_lossy(text)
                 );
@@ -415,7 +420,8 @@ impl Reader {
             Op::Pong => "PONG".to_string(),
             Op::Ok => "OK".to_string(),
             Op::Connect(j) => format!("CONNECT {}", auth::redact_connect(j)),
-            Op::Info(j) => format!("INFO {}", s(j)),
+            // The reference does not trace INFO it receives.
+            Op::Info(_) => return,
             Op::Err(t) => format!("-ERR '{}'", s(t)),
             Op::RouteSub {
                 account,
@@ -502,7 +508,11 @@ impl Reader {
             let ok = info.user.as_deref() == Some(opts.cluster.username.as_str())
                 && auth::secret_matches(&opts.cluster.password, info.pass.as_deref().unwrap_or(""));
             if !ok {
-                error!("{} - authentication error", c.prefix());
+                error!(
+                    "{} - {}",
+                    c.prefix(),
+                    auth::violation(&opts, info.user.as_deref().unwrap_or_default(), "")
+                );
                 c.send_err("Authorization Violation");
                 c.close(ClosedState::AuthenticationViolation);
                 return false;
@@ -582,11 +592,10 @@ impl Reader {
         if !self.route.registered.load(Ordering::Acquire) {
             return;
         }
-        if !subject::is_valid_subject(subj) || queue.is_some_and(|q| !subject::is_valid_queue(q)) {
-            debug!(
-                "{} - Ignoring invalid remote subscription {:?}",
-                self.client.prefix(),
-                String::from_utf8_lossy(subj)
+        if !subject::is_valid_sub_subject(subj) {
+            error!(
+                "{} - Could not insert subscription: sublist: invalid subject",
+                self.client.prefix()
             );
             return;
         }

@@ -50,7 +50,10 @@ pub struct Server {
     pub accounts: crate::accounts::Accounts,
     /// The owner of internal subscriptions (imports, replies across accounts).
     internal: OnceLock<Arc<Client>>,
+    /// Every registered connection: clients, and routes once registered.
     pub clients: Mutex<HashMap<u64, Arc<Client>>>,
+    /// How many of `clients` are client connections (changed under the `clients` lock).
+    num_clients: std::sync::atomic::AtomicUsize,
     pub closed: Mutex<VecDeque<ClosedClient>>,
     next_cid: AtomicU64,
     pub stats: Stats,
@@ -84,6 +87,7 @@ impl Server {
             accounts,
             internal: OnceLock::new(),
             clients: Mutex::new(HashMap::new()),
+            num_clients: std::sync::atomic::AtomicUsize::new(0),
             closed: Mutex::new(VecDeque::new()),
             next_cid: AtomicU64::new(1),
             stats: Stats::default(),
@@ -122,8 +126,9 @@ impl Server {
         info!("  Version:  {VERSION}");
         info!("  Git:      [not set]");
         debug!("  Rust build: {RUNTIME}");
-        if !opts.cluster.name.is_empty() {
-            info!("  Cluster:  {}", opts.cluster.name);
+        let cluster = self.cluster.name();
+        if !cluster.is_empty() {
+            info!("  Cluster:  {cluster}");
         }
         info!("  Name:     {}", self.name);
         info!("  ID:       {}", self.id);
@@ -147,7 +152,10 @@ impl Server {
         let listener = crate::netutil::listen(&bind).await.map_err(|e| {
             std::io::Error::new(
                 e.kind(),
-                format!("Error listening on port: {bind}, \"listen tcp {bind}: {e}\""),
+                format!(
+                    "Error listening on port: {bind}, \"listen tcp {bind}: {}\"",
+                    crate::netutil::go_listen_error(&e)
+                ),
             )
         })?;
         let addr = listener.local_addr()?;
@@ -174,6 +182,7 @@ impl Server {
     pub fn stop_accepting(&self) {
         if let Some(t) = self.accept_task.lock().take() {
             t.abort();
+            debug!("Client accept loop exiting..");
         }
     }
 
@@ -201,10 +210,18 @@ impl Server {
         let cid = self.next_cid();
         let client = Client::new(&self, cid, Kind::Client, addr);
         let opts = self.opts();
+        // Only clients count toward max_connections (routes are in the registry too), and
+        // a refused client is never registered, as on the reference.
         let too_many = {
             let mut clients = self.clients.lock();
-            clients.insert(cid, client.clone());
-            clients.len() > opts.max_connections
+            let n = self.num_clients.load(Ordering::Relaxed);
+            if n >= opts.max_connections {
+                true
+            } else {
+                clients.insert(cid, client.clone());
+                self.num_clients.store(n + 1, Ordering::Relaxed);
+                false
+            }
         };
         self.stats.total_connections.fetch_add(1, Ordering::Relaxed);
         debug!("{} - Client connection created", client.prefix());
@@ -445,7 +462,12 @@ impl Server {
     /// [`Self::client_closed`], remembering the subscriptions it had.
     pub fn client_closed_with_subs(&self, client: &Arc<Client>, subs: Vec<Arc<Subscription>>) {
         let reason = client.close_reason().unwrap_or(ClosedState::ClientClosed);
-        self.clients.lock().remove(&client.cid);
+        {
+            let mut clients = self.clients.lock();
+            if clients.remove(&client.cid).is_some() && client.kind == Kind::Client {
+                self.num_clients.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
         debug!(
             "{} - Client connection closed: {}",
             client.prefix(),
@@ -474,9 +496,7 @@ impl Server {
             return;
         }
         info!("Initiating Shutdown...");
-        if let Some(t) = self.accept_task.lock().take() {
-            t.abort();
-        }
+        self.stop_accepting();
         let clients: Vec<Arc<Client>> = self.clients.lock().values().cloned().collect();
         for c in &clients {
             c.close(ClosedState::ServerShutdown);

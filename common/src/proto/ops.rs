@@ -84,12 +84,20 @@ impl<'a> Queues<'a> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        split_args(self.0)
+        split_fields(self.0)
     }
 }
 
-/// Splits an argument string on runs of spaces and tabs.
+/// Splits PUB, HPUB and MSG arguments: on runs of spaces and tabs (the reference's
+/// publish parsing; any other byte, CR included, belongs to an argument).
 pub fn split_args(line: &[u8]) -> impl Iterator<Item = &[u8]> {
     line.split(|b| *b == b' ' || *b == b'\t')
+        .filter(|s| !s.is_empty())
+}
+
+/// Splits SUB, UNSUB and route arguments: on runs of spaces, tabs, CRs and LFs, as the
+/// reference's `splitArg` does (so `SUB foo\r1` is subject `foo`, sid `1`).
+pub fn split_fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    line.split(|b| matches!(*b, b' ' | b'\t' | b'\r' | b'\n'))
         .filter(|s| !s.is_empty())
 }

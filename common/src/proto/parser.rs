@@ -5,7 +5,7 @@
 //! and calls again after the next read, so an op may be split across reads at any byte.
 //! Ops borrow the buffer: nothing is copied or allocated on the success path.
 
-use super::ops::{split_args, Message, Op, Queues};
+use super::ops::{split_args, split_fields, Message, Op, Queues};
 use memchr::memchr;
 
 /// Which peer the bytes come from; each accepts a different op set.
@@ -222,16 +222,15 @@ impl Parser {
                 return Ok(None);
             }
         };
-        let line_end = if nl > name_len && buf[nl - 1] == b'\r' {
-            nl - 1
-        } else {
-            nl
-        };
         let mut arg_start = name_len;
-        while arg_start < line_end && is_ws(buf[arg_start]) {
+        while arg_start < nl && is_ws(buf[arg_start]) {
             arg_start += 1;
         }
-        let arg = &buf[arg_start..line_end.max(arg_start)];
+        // The argument runs from its first byte to the newline, less one byte when a CR
+        // came after that first byte: the reference's parser notes any CR while reading
+        // an argument and then drops the last byte before LF (normally that CR).
+        let drop_last = arg_start < nl && memchr(b'\r', &buf[arg_start + 1..nl]).is_some();
+        let arg = &buf[arg_start..nl - usize::from(drop_last)];
         // The reference limits the argument part of client control lines.
         if self.side == Side::Client && !is_loose(kind) && arg.len() > self.max_control_line {
             return Err(ParseError::MaxControlLine {
@@ -365,16 +364,26 @@ fn lossy(arg: &[u8]) -> String {
 }
 
 /// Collects up to N argument slices; returns the count seen (which may exceed N).
-fn args_n<const N: usize>(arg: &[u8]) -> ([&[u8]; N], usize) {
+fn collect_n<'a, const N: usize>(it: impl Iterator<Item = &'a [u8]>) -> ([&'a [u8]; N], usize) {
     let mut out: [&[u8]; N] = [&[]; N];
     let mut n = 0;
-    for a in split_args(arg) {
+    for a in it {
         if n < N {
             out[n] = a;
         }
         n += 1;
     }
     (out, n)
+}
+
+/// PUB, HPUB and MSG arguments ([`split_args`]).
+fn args_n<const N: usize>(arg: &[u8]) -> ([&[u8]; N], usize) {
+    collect_n(split_args(arg))
+}
+
+/// SUB, UNSUB and route arguments ([`split_fields`]).
+fn fields_n<const N: usize>(arg: &[u8]) -> ([&[u8]; N], usize) {
+    collect_n(split_fields(arg))
 }
 
 struct PubArgs<'a> {
@@ -493,13 +502,13 @@ fn parse_rmsg_args(arg: &[u8], headers: bool, leaf: bool) -> Result<RMsgArgs<'_>
     let bad = || ParseError::Protocol(format!("{op} Parse Error: '{}'", lossy(arg)));
     // Counted and indexed in passes over the line instead of collected, so routed
     // messages parse without allocating.
-    let n = split_args(arg).count();
+    let n = split_fields(arg).count();
     let skip = usize::from(leaf);
     let sizes_n = if headers { 2 } else { 1 };
     if n < skip + 2 + sizes_n {
         return Err(bad());
     }
-    let tok = |i: usize| split_args(arg).nth(i).unwrap_or_default();
+    let tok = |i: usize| split_fields(arg).nth(i).unwrap_or_default();
     let account = tok(skip);
     let subject = tok(skip + 1);
     let (hdr, total) = if headers {
@@ -547,7 +556,7 @@ fn parse_rmsg_args(arg: &[u8], headers: bool, leaf: bool) -> Result<RMsgArgs<'_>
 }
 
 fn parse_sub(arg: &[u8]) -> Result<Op<'_>, ParseError> {
-    let (a, n) = args_n::<3>(arg);
+    let (a, n) = fields_n::<3>(arg);
     match n {
         2 => Ok(Op::Sub {
             subject: a[0],
@@ -567,7 +576,7 @@ fn parse_sub(arg: &[u8]) -> Result<Op<'_>, ParseError> {
 }
 
 fn parse_unsub(arg: &[u8]) -> Result<Op<'_>, ParseError> {
-    let (a, n) = args_n::<2>(arg);
+    let (a, n) = fields_n::<2>(arg);
     let err = || ParseError::Protocol(format!("processUnsub Parse Error: '{}'", lossy(arg)));
     match n {
         1 => Ok(Op::Unsub {
@@ -584,7 +593,7 @@ fn parse_unsub(arg: &[u8]) -> Result<Op<'_>, ParseError> {
 }
 
 fn parse_rsub(arg: &[u8], leaf: bool) -> Result<Op<'_>, ParseError> {
-    let (a, n) = args_n::<5>(arg);
+    let (a, n) = fields_n::<5>(arg);
     let a = if leaf { &a[1..] } else { &a[..4] };
     let n = n.saturating_sub(usize::from(leaf));
     let err = || ParseError::Protocol(format!("processRemoteSub Parse Error: '{}'", lossy(arg)));
@@ -609,7 +618,7 @@ fn parse_rsub(arg: &[u8], leaf: bool) -> Result<Op<'_>, ParseError> {
 }
 
 fn parse_runsub(arg: &[u8]) -> Result<Op<'_>, ParseError> {
-    let (a, n) = args_n::<3>(arg);
+    let (a, n) = fields_n::<3>(arg);
     match n {
         2 => Ok(Op::RouteUnsub {
             account: a[0],
@@ -841,6 +850,61 @@ RMSG $G qq | grp 2\r\nhi\r\nRMSG $G qq + r.x grp g2 2\r\nhi\r\nLS+ orig $G foo\r
         );
     }
 
+    /// Argument splitting byte for byte as the reference: SUB, UNSUB and route ops split on
+    /// spaces, tabs, CR and LF; PUB on spaces and tabs only; a CR after an argument's first
+    /// byte makes the byte before LF drop; other whitespace (form feed) is argument text.
+    #[test]
+    fn whitespace_in_arguments_as_the_reference() {
+        let p = client();
+        // The op as text, after checking it used the whole line.
+        let one = |line: &[u8]| {
+            let (op, n) = p.parse(line).unwrap().unwrap();
+            assert_eq!(n, line.len());
+            format!("{op:?}")
+        };
+        let sub = |subject: &'static [u8], queue: Option<&'static [u8]>, sid: &'static [u8]| {
+            format!(
+                "{:?}",
+                Op::Sub {
+                    subject,
+                    queue,
+                    sid
+                }
+            )
+        };
+        assert_eq!(one(b"SUB foo\r1\r\n"), sub(b"foo", None, b"1"));
+        assert_eq!(one(b"SUB a\x0cb 1\r\n"), sub(b"a\x0cb", None, b"1"));
+        assert_eq!(one(b"SUB foo\rq\t2\r\n"), sub(b"foo", Some(b"q"), b"2"));
+        // The byte before LF is dropped once a CR was seen: `x` here, not the CR.
+        assert_eq!(one(b"SUB foo 1\rx\n"), sub(b"foo", None, b"1"));
+        assert_eq!(
+            one(b"UNSUB 1\r2\r\n"),
+            format!(
+                "{:?}",
+                Op::Unsub {
+                    sid: b"1",
+                    max: Some(2)
+                }
+            )
+        );
+        // PUB does not split on CR.
+        assert!(matches!(
+            p.parse(b"PUB foo\r5\r\nhello\r\n"),
+            Err(ParseError::Protocol(_))
+        ));
+        let route = Parser::new(Side::Route, 4096, usize::MAX);
+        assert_eq!(
+            route.parse(b"RS+ $G foo\rq 1\r\n").unwrap().unwrap().0,
+            Op::RouteSub {
+                account: b"$G",
+                subject: b"foo",
+                queue: Some(b"q"),
+                weight: 1
+            }
+        );
+        check_splits(&p, b"SUB foo\r1\r\nSUB a\x0cb 1\r\nPING\r\n");
+    }
+
     #[test]
     fn partial_inputs_wait() {
         let p = client();
@@ -867,6 +931,10 @@ RMSG $G qq | grp 2\r\nhi\r\nRMSG $G qq + r.x grp g2 2\r\nhi\r\nLS+ orig $G foo\r
             b"RMSG $G qq + r.x grp 2\r\nhi\r\n",
             b"SUB foo q 1\r\nUNSUB 1 2\r\n",
             b"MSG a 1 r 3\r\nabc\r\n",
+            // Whitespace the reference treats specially: a bare CR between SUB arguments
+            // separates them; a form feed is part of the subject.
+            b"SUB foo\r1\r\n",
+            b"SUB a\x0cb 1\r\n",
         ];
         let parsers = [
             client(),

@@ -5,6 +5,7 @@
 //! Everything here only reads what the message path already maintains (atomics and
 //! per-connection state); no lock is added to the message path for monitoring.
 
+mod absent;
 mod connz;
 mod healthz;
 mod procstat;
@@ -89,7 +90,7 @@ pub async fn start(server: &Arc<Server>) -> Result<Option<SocketAddr>, String> {
     let listener = crate::netutil::listen(&bind).await.map_err(|e| {
         format!(
             "can't listen to the monitor port: listen tcp {bind}: {}",
-            go_bind_error(&e)
+            crate::netutil::go_listen_error(&e)
         )
     })?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -118,16 +119,6 @@ pub async fn start(server: &Arc<Server>) -> Result<Option<SocketAddr>, String> {
         }
     }
     Ok(Some(addr))
-}
-
-/// Go prints bind failures as `bind: address already in use`; keep that wording.
-fn go_bind_error(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::AddrInUse => "bind: address already in use".to_string(),
-        std::io::ErrorKind::AddrNotAvailable => "bind: cannot assign requested address".to_string(),
-        std::io::ErrorKind::PermissionDenied => "bind: permission denied".to_string(),
-        _ => e.to_string(),
-    }
 }
 
 /// The TLS settings for `-ms`: the client port's TLS configuration; `None` when no
@@ -204,13 +195,68 @@ fn router(base: &str, mon: Arc<Monitor>) -> Router {
         .route(&join_base(base, "/subsz"), any(subsz::handle))
         .route(&join_base(base, "/subscriptionsz"), any(subsz::handle))
         .route(&join_base(base, "/healthz"), any(healthz::handle))
+        .route(&join_base(base, "/jsz"), any(absent::jsz))
+        .route(&join_base(base, "/accountz"), any(absent::accountz))
+        .route(&join_base(base, "/accstatz"), any(absent::accstatz))
+        .route(&join_base(base, "/leafz"), any(absent::leafz))
+        .route(&join_base(base, "/gatewayz"), any(absent::gatewayz))
+        .route(&join_base(base, "/stacksz"), any(absent::stacksz))
+        .route(&join_base(base, "/ipqueuesz"), any(absent::ipqueuesz))
         .fallback(not_found)
         .with_state(mon)
 }
 
 type Mon = State<Arc<Monitor>>;
 
-async fn not_found() -> Response {
+/// Go's `http.ServeMux` path cleaning: `.` and `..` resolved, repeated slashes merged, a
+/// trailing slash kept.
+fn clean_path(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    let mut out = format!("/{}", parts.join("/"));
+    if p.ends_with('/') && out != "/" {
+        out.push('/');
+    }
+    out
+}
+
+/// Paths no handler takes: an unclean path is redirected to its clean form (301, as Go's
+/// ServeMux does, so `//` leads to `/`); anything else is 404.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    let path = uri.path();
+    let clean = clean_path(path);
+    if clean != path {
+        let target = match uri.query() {
+            Some(q) => format!("{clean}?{q}"),
+            None => clean,
+        };
+        let body = format!(
+            "<a href=\"{}\">Moved Permanently</a>.\n\n",
+            target
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&#34;")
+                .replace('\'', "&#39;")
+        );
+        return (
+            StatusCode::MOVED_PERMANENTLY,
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8".to_string()),
+                (header::LOCATION, target),
+            ],
+            body,
+        )
+            .into_response();
+    }
     (
         StatusCode::NOT_FOUND,
         [
@@ -313,6 +359,17 @@ pub fn bad_request(msg: String) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_clean_like_go() {
+        assert_eq!(clean_path("//"), "/");
+        assert_eq!(clean_path("//varz"), "/varz");
+        assert_eq!(clean_path("/./varz"), "/varz");
+        assert_eq!(clean_path("/a/../varz"), "/varz");
+        assert_eq!(clean_path("/varz//"), "/varz/");
+        assert_eq!(clean_path("/varz/"), "/varz/");
+        assert_eq!(clean_path("/../.."), "/");
+    }
 
     #[test]
     fn base_path_joins() {

@@ -87,7 +87,11 @@ pub fn varz(mon: &Monitor) -> Varz {
         max_control_line: opts.max_control_line as i64,
         max_payload: opts.max_payload as i64,
         max_pending: opts.max_pending as i64,
-        cluster: cluster(&opts, s.cluster.listen_addr().map(|a| a.port())),
+        cluster: cluster(
+            &opts,
+            s.cluster.name(),
+            s.cluster.listen_addr().map(|a| a.port()),
+        ),
         gateway: Default::default(),
         leaf: Default::default(),
         mqtt: Default::default(),
@@ -125,11 +129,19 @@ pub fn varz(mon: &Monitor) -> Varz {
     }
 }
 
-/// The `cluster` object: empty unless clustering is configured.
-fn cluster(opts: &crate::options::Options, bound_port: Option<u16>) -> ClusterOptsVarz {
+/// The `cluster` object: the name in force (configured, generated or adopted), and the
+/// listener's settings when clustering is configured.
+fn cluster(
+    opts: &crate::options::Options,
+    name: String,
+    bound_port: Option<u16>,
+) -> ClusterOptsVarz {
     let c = &opts.cluster;
     if c.port == 0 {
-        return ClusterOptsVarz::default();
+        return ClusterOptsVarz {
+            name,
+            ..Default::default()
+        };
     }
     let auth_timeout = if c.auth_timeout.is_zero() {
         crate::options::AUTH_TIMEOUT
@@ -143,7 +155,7 @@ fn cluster(opts: &crate::options::Options, bound_port: Option<u16>) -> ClusterOp
         .filter(|t| !t.is_zero())
         .unwrap_or(DEFAULT_TLS_TIMEOUT);
     ClusterOptsVarz {
-        name: c.name.clone(),
+        name,
         addr: if c.host.is_empty() {
             crate::options::DEFAULT_HOST.to_string()
         } else {
