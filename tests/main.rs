@@ -13,5 +13,6 @@ mod monitor;
 mod operator;
 mod support;
 mod syslog;
+mod system;
 mod tls;
 mod top;

@@ -26,7 +26,7 @@ fn is_zero_f64(v: &f64) -> bool {
 }
 
 /// Go's encoding/json prints whole floats without a fraction (`2`, not `2.0`); mirror that.
-fn go_float<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+pub fn go_float<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
         s.serialize_i64(*v as i64)
     } else {
@@ -507,6 +507,7 @@ pub struct Subsz {
     pub total: i64,
     pub offset: i64,
     pub limit: i64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub subscriptions_list: Vec<SubDetail>,
 }
 

@@ -121,6 +121,8 @@ pub struct Subscription {
     pub internal: Option<Internal>,
     /// The stream-import copies made for this subscription, removed with it.
     pub shadows: Mutex<Vec<Arc<Subscription>>>,
+    /// Not announced to routes (the reference keeps service import subscriptions local).
+    pub local_only: bool,
 }
 
 /// What an internal subscription does with a message.
@@ -129,6 +131,8 @@ pub enum Internal {
     ServiceImport(Arc<ServiceImport>),
     /// Forwards replies on the account's `_R_` subjects back to the requesters.
     Responses,
+    /// The system account's requests and the cluster's events.
+    System(crate::system::Handler),
 }
 
 impl Subscription {
@@ -152,6 +156,7 @@ impl Subscription {
             import: None,
             internal: None,
             shadows: Mutex::new(Vec::new()),
+            local_only: false,
         }
     }
 }
@@ -318,6 +323,11 @@ impl Client {
     /// Counts and logs a slow consumer; `bytes` is what was pending (max_pending) or what
     /// one write attempted (write_deadline).
     pub fn report_slow_consumer(&self, reason: ClosedState, bytes: usize) {
+        self.account
+            .read()
+            .stats
+            .slow_consumers
+            .fetch_add(1, Ordering::Relaxed);
         if let Some(s) = self.server.upgrade() {
             s.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
             if reason == ClosedState::SlowConsumerWriteDeadline {
@@ -749,6 +759,13 @@ impl Reader {
             meta.name = info.name.clone();
             meta.lang = info.lang.clone();
             meta.version = info.version.clone();
+            // The reference's first RTT estimate: accept to CONNECT (a PING refines it).
+            if meta.rtt.is_none() {
+                let since = SystemTime::now()
+                    .duration_since(c.start)
+                    .unwrap_or_default();
+                meta.rtt = Some(since.max(Duration::from_nanos(1)));
+            }
         }
         if info.protocol < 0 || info.protocol > 1 {
             c.send_err("invalid client protocol");
@@ -785,18 +802,10 @@ impl Reader {
                     );
                     c.send_err("Authorization Violation");
                     c.close(ClosedState::AuthenticationViolation);
+                    c.meta.lock().user = info.user.clone().unwrap_or_default();
+                    crate::system::auth_error(&self.server, &c);
                     return false;
                 }
-            }
-        }
-        {
-            // The reference's first RTT estimate: accept to CONNECT (a PING refines it).
-            let mut meta = c.meta.lock();
-            if meta.rtt.is_none() {
-                let since = SystemTime::now()
-                    .duration_since(c.start)
-                    .unwrap_or_default();
-                meta.rtt = Some(since.max(Duration::from_nanos(1)));
             }
         }
         let headers = info.headers && !self.server.opts().no_header_support;
@@ -927,6 +936,7 @@ impl Reader {
         *self.client.account.write() = acc.clone();
         self.account = acc;
         self.last_result = None;
+        crate::system::client_connected(&self.server, &self.client, &self.account);
     }
 
     fn subscribe(&mut self, subj: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
@@ -1064,6 +1074,7 @@ impl Reader {
         self.flush.flush(&self.server);
         if self.connected {
             self.account.num_clients.fetch_sub(1, Ordering::Relaxed);
+            crate::system::client_disconnected(&self.server, &self.client, &self.account);
         }
         let c = &self.client;
         let subs: Vec<Arc<Subscription>> = c.subs.lock().drain().map(|(_, s)| s).collect();

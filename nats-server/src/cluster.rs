@@ -47,6 +47,8 @@ pub struct RouteInfo {
     pub out_msgs: u64,
     pub in_bytes: u64,
     pub out_bytes: u64,
+    /// The peer's server name.
+    pub remote_name: String,
     /// The peer's interest: (account, subject, queue group).
     pub subscriptions: Vec<(String, String, Option<String>)>,
     /// The route's connection handle.
@@ -167,6 +169,12 @@ impl Cluster {
                 RouteInfo {
                     rid: c.cid,
                     remote_id: meta.remote_id,
+                    remote_name: r
+                        .remote
+                        .lock()
+                        .as_ref()
+                        .map(|i| i.server_name.clone())
+                        .unwrap_or_default(),
                     did_solicit: r.solicited.load(Ordering::Relaxed),
                     is_configured: r.configured.load(Ordering::Relaxed),
                     ip: c.addr.ip().to_string(),

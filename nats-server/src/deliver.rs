@@ -33,6 +33,8 @@ pub struct FlushSet {
     /// Consumers this producer fed while they were stalled; the reader waits for them
     /// (bounded) before it reads more.
     stalled: Vec<Arc<Client>>,
+    /// Deliveries out of each account's index in this batch (usually one account).
+    account_out: Vec<(Arc<Account>, u64, u64)>,
 }
 
 /// The route scratch of a delivery in progress, set aside while a nested one runs.
@@ -78,12 +80,20 @@ impl FlushSet {
         }
     }
 
-    /// End of a read batch of `reader`: wakes writers and publishes the in/out counters.
+    /// End of a read batch of `reader`: wakes writers and publishes the in/out counters
+    /// (what a client published counts for its account too).
     pub fn end_batch(&mut self, server: &Server, reader: &Client) {
         self.flush(server);
         if self.in_msgs > 0 {
             reader.in_msgs.fetch_add(self.in_msgs, Ordering::Relaxed);
             reader.in_bytes.fetch_add(self.in_bytes, Ordering::Relaxed);
+            if reader.kind == Kind::Client {
+                let acc = reader.account.read();
+                acc.stats.in_msgs.fetch_add(self.in_msgs, Ordering::Relaxed);
+                acc.stats
+                    .in_bytes
+                    .fetch_add(self.in_bytes, Ordering::Relaxed);
+            }
             reader
                 .last_activity
                 .store(crate::client::unix_nanos(), Ordering::Relaxed);
@@ -115,6 +125,32 @@ impl FlushSet {
                 .fetch_add(self.out_bytes, Ordering::Relaxed);
             self.out_msgs = 0;
             self.out_bytes = 0;
+        }
+        for (acc, msgs, bytes) in self.account_out.drain(..) {
+            acc.stats.out_msgs.fetch_add(msgs, Ordering::Relaxed);
+            acc.stats.out_bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts one delivery out of `account`'s index.
+    #[inline]
+    fn count_out(&mut self, account: &Arc<Account>, size: usize) {
+        match self.account_out.last_mut() {
+            Some((a, m, b)) if Arc::ptr_eq(a, account) => {
+                *m += 1;
+                *b += size as u64;
+            }
+            _ => match self
+                .account_out
+                .iter_mut()
+                .find(|(a, _, _)| Arc::ptr_eq(a, account))
+            {
+                Some((_, m, b)) => {
+                    *m += 1;
+                    *b += size as u64;
+                }
+                None => self.account_out.push((account.clone(), 1, size as u64)),
+            },
         }
     }
 }
@@ -461,6 +497,7 @@ fn append_msg(
     };
     d.flush.out_msgs += 1;
     d.flush.out_bytes += size as u64;
+    d.flush.count_out(d.account, size);
     if queue_flush {
         d.flush.push(client.clone());
     }

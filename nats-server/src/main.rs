@@ -18,6 +18,7 @@ mod route;
 mod server;
 mod signals;
 mod syslog;
+mod system;
 mod tls;
 
 use cli::{CliError, Flags};
@@ -139,10 +140,15 @@ fn run(opts: Options, flags: Flags) -> ExitCode {
     rt.block_on(async move {
         let pid_file = opts.pid_file.clone();
         let server = server::Server::new(opts);
+        if let Some(sys) = system::System::start(&server) {
+            server.set_system(sys);
+        }
         server.install_imports();
         server.log_banner();
         // The reference starts monitoring before the client listener.
-        if let Err(e) = monitor::start(&server).await {
+        let mon = monitor::Monitor::new(&server);
+        server.set_monitor(&mon);
+        if let Err(e) = monitor::start(&mon).await {
             tracing::error!(target: logging::FATAL, "Can't start monitoring: {e}");
             return ExitCode::FAILURE;
         }

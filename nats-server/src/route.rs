@@ -214,11 +214,18 @@ pub async fn run(server: Arc<Server>, route: Arc<Route>, rd: RouteRead, wr: Rout
         client.prefix(),
         reason.as_str()
     );
-    if !subs.is_empty() {
+    // Counted per account, as the reference logs them.
+    let mut per_account: Vec<(&str, usize)> = Vec::new();
+    for s in &subs {
+        match per_account.iter_mut().find(|(a, _)| *a == s.account.name) {
+            Some((_, n)) => *n += 1,
+            None => per_account.push((&s.account.name, 1)),
+        }
+    }
+    for (acc, n) in per_account {
         debug!(
-            "{} - Removing {} subscriptions for account \"$G\"",
-            client.prefix(),
-            subs.len()
+            "{} - Removing {n} subscriptions for account {acc:?}",
+            client.prefix()
         );
     }
     server.remove_subs(&subs);

@@ -48,8 +48,10 @@ pub struct Server {
     pub start_instant: Instant,
     /// Every account, each with its own subscription index.
     pub accounts: crate::accounts::Accounts,
-    /// The owner of internal subscriptions (imports, replies across accounts).
-    internal: OnceLock<Arc<Client>>,
+    /// The system account's state, unless there is no system account.
+    system: OnceLock<Arc<crate::system::System>>,
+    /// Monitoring state, for HTTP and system account requests.
+    monitor: OnceLock<Arc<crate::monitor::Monitor>>,
     /// Every registered connection: clients, and routes once registered.
     pub clients: Mutex<HashMap<u64, Arc<Client>>>,
     /// How many of `clients` are client connections (changed under the `clients` lock).
@@ -85,7 +87,8 @@ impl Server {
             start: SystemTime::now(),
             start_instant: Instant::now(),
             accounts,
-            internal: OnceLock::new(),
+            system: OnceLock::new(),
+            monitor: OnceLock::new(),
             clients: Mutex::new(HashMap::new()),
             num_clients: std::sync::atomic::AtomicUsize::new(0),
             closed: Mutex::new(VecDeque::new()),
@@ -365,27 +368,45 @@ impl Server {
         }
     }
 
-    /// The server's own connection, which owns its internal subscriptions.
-    pub fn internal_client(self: &Arc<Self>) -> Arc<Client> {
-        self.internal
+    pub fn set_monitor(&self, mon: &Arc<crate::monitor::Monitor>) {
+        let _ = self.monitor.set(mon.clone());
+    }
+
+    pub fn monitor(&self) -> Option<Arc<crate::monitor::Monitor>> {
+        self.monitor.get().cloned()
+    }
+
+    /// The connection that owns `account`'s internal subscriptions (service imports,
+    /// replies owed across accounts, the system account's requests); created on first use.
+    pub fn account_client(
+        self: &Arc<Self>,
+        account: &Arc<crate::accounts::Account>,
+    ) -> Arc<Client> {
+        account
+            .internal
             .get_or_init(|| {
                 let addr = SocketAddr::from(([0, 0, 0, 0], 0));
-                Client::new(self, 0, Kind::System, addr)
+                let c = Client::new(self, self.next_cid(), Kind::System, addr);
+                *c.account.write() = account.clone();
+                c
             })
             .clone()
     }
 
-    /// Subscribes the server itself to `subject` in `account`, handled by `internal`.
+    /// Subscribes the server itself to `subject` in `account`, handled by `internal`;
+    /// `forward`: announced to routes like a client's interest.
     pub fn subscribe_internal(
         self: &Arc<Self>,
         account: &Arc<crate::accounts::Account>,
         subject: &str,
         internal: crate::client::Internal,
+        forward: bool,
     ) -> Arc<Subscription> {
-        let c = self.internal_client();
-        let sid = self.next_cid().to_string();
+        let c = self.account_client(account);
+        let sid = (account.next_sid.fetch_add(1, Ordering::Relaxed) + 1).to_string();
         let mut sub = Subscription::new(&c, account, subject.as_bytes(), None, sid.as_bytes());
         sub.internal = Some(internal);
+        sub.local_only = !forward;
         let sub = Arc::new(sub);
         c.subs
             .lock()
@@ -394,13 +415,77 @@ impl Server {
         sub
     }
 
-    /// The internal subscriptions of every account's service imports.
+    /// Publishes a message from the server itself in `account`: delivered to its local
+    /// subscribers and to routes, like a client's.
+    pub fn send_internal(
+        self: &Arc<Self>,
+        account: &Arc<crate::accounts::Account>,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) {
+        let result = account.sublist.read().match_subject(subject);
+        if result.is_empty() {
+            return;
+        }
+        let c = self.account_client(account);
+        let mut flush = crate::deliver::FlushSet::default();
+        let msg = nats_common::proto::Message {
+            subject,
+            reply,
+            headers,
+            payload,
+        };
+        let mut d = crate::deliver::Delivery::new(self, account, &c, true, &mut flush);
+        crate::deliver::deliver(&mut d, &msg, &result, None);
+        flush.flush(self);
+    }
+
+    pub fn set_system(&self, sys: Arc<crate::system::System>) {
+        let _ = self.system.set(sys);
+    }
+
+    pub fn system(&self) -> Option<Arc<crate::system::System>> {
+        self.system.get().cloned()
+    }
+
+    /// The internal subscriptions of every account's service imports, with the imports of
+    /// the system account's services every other account gets (kept to this server, as
+    /// the reference keeps service import subscriptions).
     pub fn install_imports(self: &Arc<Self>) {
-        for acc in self.accounts.all() {
+        let sys = self.accounts.system();
+        let opts = self.opts();
+        if let Some(sys) = &sys {
+            // "Simple mixed mode": a clustered server with no accounts of its own lets its
+            // global account reach the JetStream API through the system account.
+            if opts.accounts.is_empty() && opts.cluster.port != 0 {
+                self.accounts
+                    .add_jetstream_import(&self.accounts.global, sys);
+            }
+        }
+        let mut all = self.accounts.all();
+        // The global account's first, as the reference sets them up.
+        all.sort_by_key(|a| !Arc::ptr_eq(a, &self.accounts.global));
+        for (i, acc) in all.into_iter().enumerate() {
+            if i == 1 {
+                // The reference's send-queue connection takes the next connection id.
+                self.next_cid();
+            }
+            if let Some(sys) = &sys {
+                if !Arc::ptr_eq(sys, &acc) {
+                    self.accounts.add_system_imports(&acc, sys);
+                }
+            }
             let imports = acc.service_imports.read().clone();
             for si in imports {
                 let from = si.from.clone();
-                self.subscribe_internal(&acc, &from, crate::client::Internal::ServiceImport(si));
+                self.subscribe_internal(
+                    &acc,
+                    &from,
+                    crate::client::Internal::ServiceImport(si),
+                    false,
+                );
             }
         }
     }
@@ -411,7 +496,7 @@ impl Server {
     pub fn add_sub(&self, sub: &Arc<Subscription>) {
         let mut sl = sub.account.sublist.write();
         sl.insert(&sub.subject, sub.queue.as_deref(), SubRef(sub.clone()));
-        if sub.client.kind != Kind::Router {
+        if sub.client.kind != Kind::Router && !sub.local_only {
             self.cluster
                 .local_sub_added(&sub.account.name, &sub.subject, sub.queue.as_deref());
         }
@@ -441,6 +526,7 @@ impl Server {
         let mut sl = sub.account.sublist.write();
         if sl.remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()))
             && sub.client.kind != Kind::Router
+            && !sub.local_only
         {
             self.cluster
                 .local_sub_removed(&sub.account.name, &sub.subject, sub.queue.as_deref());
@@ -491,7 +577,12 @@ impl Server {
 
     /// Stops accepting, closes every connection after flushing what is queued, and waits
     /// (bounded) for the writers to finish.
-    pub async fn shutdown(&self) {
+    pub async fn shutdown(self: &Arc<Self>) {
+        if self.shutting_down.load(Ordering::Acquire) {
+            return;
+        }
+        // Peers learn at once that this server is going (the reference's last event).
+        crate::system::send_shutdown(self);
         if self.shutting_down.swap(true, Ordering::AcqRel) {
             return;
         }

@@ -351,6 +351,7 @@ pub fn deliver_internal(d: &mut Delivery<'_>, internal: &Internal, msg: &Message
     match internal {
         Internal::ServiceImport(si) => forward_request(d, si, msg),
         Internal::Responses => forward_response(d, msg),
+        Internal::System(h) => crate::system::handle(d, *h, msg),
     }
 }
 
@@ -371,7 +372,7 @@ fn forward_request(d: &mut Delivery<'_>, si: &ServiceImport, msg: &Message<'_>) 
         if created {
             let wildcard = format!("{prefix}>");
             d.server
-                .subscribe_internal(exporter, &wildcard, Internal::Responses);
+                .subscribe_internal(exporter, &wildcard, Internal::Responses, true);
         }
         exporter
             .responses

@@ -6,6 +6,7 @@
 
 pub mod imports;
 
+use crate::client::Client;
 use crate::client::SubRef;
 use crate::options::{ExportOptions, Options, GLOBAL_ACCOUNT, SYSTEM_ACCOUNT};
 use imports::{ServiceImport, StreamImport};
@@ -14,7 +15,7 @@ use nats_common::transform::{Mapping, Mappings};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 pub struct Account {
     pub name: String,
@@ -36,6 +37,23 @@ pub struct Account {
     pub has_mappings: AtomicBool,
     /// Client connections bound to this account.
     pub num_clients: AtomicU64,
+    /// Messages published into this account, and delivered out of its index.
+    pub stats: AccountStats,
+    /// The connection that owns this account's internal subscriptions, and their ids.
+    pub internal: OnceLock<Arc<Client>>,
+    pub next_sid: AtomicU64,
+    /// When the account was set up (`update_time` in monitoring).
+    pub created: std::time::SystemTime,
+}
+
+/// Message counters of one account, as `/accstatz` and the system account report them.
+#[derive(Default)]
+pub struct AccountStats {
+    pub in_msgs: AtomicU64,
+    pub in_bytes: AtomicU64,
+    pub out_msgs: AtomicU64,
+    pub out_bytes: AtomicU64,
+    pub slow_consumers: AtomicU64,
 }
 
 impl Account {
@@ -53,6 +71,10 @@ impl Account {
             mappings: RwLock::new(Arc::new(Mappings::new())),
             has_mappings: AtomicBool::new(false),
             num_clients: AtomicU64::new(0),
+            stats: AccountStats::default(),
+            internal: OnceLock::new(),
+            next_sid: AtomicU64::new(0),
+            created: std::time::SystemTime::now(),
         })
     }
 
@@ -115,9 +137,26 @@ impl Accounts {
                 &opts.system_account
             };
             let sys = accounts.get_or_create(name);
-            *accounts.system.lock() = Some(sys);
+            *accounts.system.lock() = Some(sys.clone());
         }
         accounts.configure(opts);
+        if let Some(sys) = accounts.system() {
+            // What the system account offers every other account (the reference's).
+            let service = |subject: &str, rt, pos| ExportOptions {
+                subject: subject.to_string(),
+                service: true,
+                accounts: None,
+                response_type: rt,
+                response_threshold: None,
+                account_token_position: pos,
+            };
+            use crate::options::ResponseType::{Singleton, Streamed};
+            sys.exports.write().extend([
+                service("$SYS.REQ.ACCOUNT.*.CONNZ", Streamed, 4),
+                service("$SYS.REQ.ACCOUNT.*.STATZ", Streamed, 4),
+                service("$SYS.DEBUG.SUBSCRIBERS", Singleton, 0),
+            ]);
+        }
         accounts
     }
 
@@ -163,6 +202,53 @@ impl Accounts {
         }
     }
 
+    /// Gives `acc` the imports of the system account's services every other account has:
+    /// its own connections and statistics.
+    pub fn add_system_imports(&self, acc: &Arc<Account>, sys: &Arc<Account>) {
+        let mut services = acc.service_imports.write();
+        for (from, to) in crate::system::account_imports(&acc.name) {
+            let im = crate::options::ImportOptions {
+                service: true,
+                account: sys.name.clone(),
+                subject: to,
+                prefix: String::new(),
+                to: from,
+                share: false,
+            };
+            let rt = (
+                crate::options::ResponseType::Streamed,
+                imports::DEFAULT_RESPONSE_THRESHOLD,
+            );
+            services.push(Arc::new(ServiceImport::new(sys, &im, rt)));
+        }
+    }
+
+    /// `$JS.API.>` imported from the system account, which exports it.
+    pub fn add_jetstream_import(&self, acc: &Arc<Account>, sys: &Arc<Account>) {
+        const JS_API: &str = "$JS.API.>";
+        sys.exports.write().push(ExportOptions {
+            subject: JS_API.to_string(),
+            service: true,
+            ..Default::default()
+        });
+        let im = crate::options::ImportOptions {
+            service: true,
+            account: sys.name.clone(),
+            subject: JS_API.to_string(),
+            prefix: String::new(),
+            to: JS_API.to_string(),
+            share: false,
+        };
+        let rt = imports::response_type_of(sys, JS_API);
+        acc.service_imports
+            .write()
+            .push(Arc::new(ServiceImport::new(sys, &im, rt)));
+    }
+
+    pub fn system(&self) -> Option<Arc<Account>> {
+        self.system.lock().clone()
+    }
+
     pub fn get(&self, name: &str) -> Option<Arc<Account>> {
         self.by_name.read().get(name).cloned()
     }
@@ -183,6 +269,20 @@ impl Accounts {
         let mut v: Vec<Arc<Account>> = self.by_name.read().values().cloned().collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
+    }
+
+    /// Accounts in use: with client connections, and the system account (the server's
+    /// own connection is one of its clients).
+    pub fn active(&self) -> usize {
+        let sys = self.system();
+        self.by_name
+            .read()
+            .values()
+            .filter(|a| {
+                a.num_clients.load(Ordering::Relaxed) > 0
+                    || sys.as_ref().is_some_and(|s| Arc::ptr_eq(s, a))
+            })
+            .count()
     }
 
     /// Subscriptions in every account.

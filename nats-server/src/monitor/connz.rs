@@ -15,9 +15,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Name of the only account this server has.
-pub const GLOBAL_ACCOUNT: &str = "$G";
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum ConnState {
     Open,
@@ -25,8 +22,8 @@ enum ConnState {
     All,
 }
 
-/// The parameters of one /connz request.
-struct Opts {
+/// The parameters of one /connz request (HTTP query or system account request).
+pub struct ConnzOptions {
     sort: String,
     auth: bool,
     subs: bool,
@@ -36,10 +33,50 @@ struct Opts {
     cid: u64,
     state: ConnState,
     user: String,
+    /// Only this account's connections.
+    pub account: String,
+}
+
+impl ConnzOptions {
+    /// The options of a `CONNZ` request to the system account (the reference's
+    /// `ConnzOptions` JSON; `state` 0 open, 1 closed, 2 all).
+    pub fn from_json(v: &serde_json::Value) -> ConnzOptions {
+        let b = |k: &str| {
+            v.get(k)
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false)
+        };
+        let i = |k: &str| v.get(k).and_then(serde_json::Value::as_i64).unwrap_or(0);
+        let t = |k: &str| {
+            v.get(k)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        ConnzOptions {
+            sort: t("sort"),
+            auth: b("auth"),
+            subs: b("subscriptions"),
+            subs_detail: b("subscriptions_detail"),
+            offset: i("offset"),
+            limit: i("limit"),
+            cid: v
+                .get("cid")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0),
+            state: match i("state") {
+                1 => ConnState::Closed,
+                2 => ConnState::All,
+                _ => ConnState::Open,
+            },
+            user: t("user"),
+            account: t("acc"),
+        }
+    }
 }
 
 /// Decodes the parameters in the reference's order, so the same first error wins.
-fn decode(p: &Params) -> Result<Opts, String> {
+fn decode(p: &Params) -> Result<ConnzOptions, String> {
     let sort = p.get("sort").to_string();
     let auth = p.boolean("auth")?;
     let (subs, subs_detail) = p.subs()?;
@@ -52,7 +89,7 @@ fn decode(p: &Params) -> Result<Opts, String> {
         "any" | "all" => ConnState::All,
         _ => return Err(format!("Error decoding state for {}", p.get("state"))),
     };
-    Ok(Opts {
+    Ok(ConnzOptions {
         sort,
         auth,
         subs,
@@ -62,6 +99,7 @@ fn decode(p: &Params) -> Result<Opts, String> {
         cid,
         state,
         user: p.get("user").to_string(),
+        account: p.get("acc").to_string(),
     })
 }
 
@@ -73,7 +111,7 @@ pub async fn handle(State(mon): Mon, RawQuery(q): RawQuery) -> Response {
     };
     // Counted only once the parameters decoded, as the reference does.
     mon.count("/connz");
-    match connz(&mon, opts) {
+    match connz(&mon, &opts) {
         Ok(c) => respond(&params, StatusCode::OK, go_json_pretty(&c)),
         Err(e) => bad_request(e),
     }
@@ -111,7 +149,13 @@ struct Entry {
     stop: i128,
 }
 
-fn connz(mon: &Monitor, mut o: Opts) -> Result<Connz, String> {
+pub fn connz(mon: &Monitor, opts: &ConnzOptions) -> Result<Connz, String> {
+    let mut o = ConnzOptions {
+        sort: opts.sort.clone(),
+        user: opts.user.clone(),
+        account: opts.account.clone(),
+        ..*opts
+    };
     let sort = if o.sort.is_empty() { "cid" } else { &o.sort };
     if !SORT_KEYS.contains(&sort) {
         return Err(format!("invalid sorting option: {sort}"));
@@ -162,6 +206,10 @@ fn connz(mon: &Monitor, mut o: Opts) -> Result<Connz, String> {
     if !o.user.is_empty() {
         open.retain(|c| c.meta.lock().user == o.user);
         closed.retain(|c| c.0.meta.lock().user == o.user);
+    }
+    if !o.account.is_empty() {
+        open.retain(|c| c.account.read().name == o.account);
+        closed.retain(|c| c.0.account.read().name == o.account);
     }
     // The total counts every connection in the asked state, before the cid filter and paging.
     let total = open.len() + closed.len();
@@ -256,7 +304,7 @@ fn entry(
     subs: &[Arc<Subscription>],
     closed: Option<(SystemTime, &str)>,
     now: SystemTime,
-    o: &Opts,
+    o: &ConnzOptions,
 ) -> Entry {
     let is_closed = closed.is_some();
     let meta = c.meta.lock().clone();
@@ -298,11 +346,16 @@ fn entry(
         tls_cipher_suite: meta.tls_cipher,
         ..Default::default()
     };
+    let acc_name = c.account.read().name.clone();
     if o.auth {
         info.authorized_user = meta.user;
+        // The global account is not named, as the reference.
+        if acc_name != crate::options::GLOBAL_ACCOUNT {
+            info.account = acc_name.clone();
+        }
     }
     // The reference names the account in closed connections' details only.
-    let account = if is_closed { GLOBAL_ACCOUNT } else { "" };
+    let account = if is_closed { acc_name.as_str() } else { "" };
     if o.subs_detail {
         info.subscriptions_list_detail = sorted_subs(subs)
             .into_iter()

@@ -6,6 +6,7 @@
 //! per-connection state); no lock is added to the message path for monitoring.
 
 mod absent;
+mod accountz;
 mod connz;
 mod healthz;
 mod procstat;
@@ -30,6 +31,15 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tracing::info;
 
+// What the system account answers with: the same data as the pages.
+pub use absent::{gatewayz_data, jsz_data, leafz_data};
+pub use accountz::{account_info, account_statz, accountz_data, count_client_subs};
+pub use connz::{connz as connz_data, ConnzOptions};
+pub use procstat::{cores, rss_bytes};
+pub use routez::routez as routez_data;
+pub use subsz::subsz_data;
+pub use varz::varz as varz_data;
+
 /// Default page size of /connz and /subsz.
 pub const DEFAULT_LIST_SIZE: i64 = 1024;
 
@@ -42,6 +52,23 @@ pub struct Monitor {
 }
 
 impl Monitor {
+    /// The monitoring state of `server`, answering both HTTP and system account requests
+    /// (it samples the process's CPU once a second).
+    pub fn new(server: &Arc<Server>) -> Arc<Monitor> {
+        let mon = Arc::new(Monitor {
+            server: server.clone(),
+            req_stats: Mutex::new(BTreeMap::new()),
+            cpu: procstat::CpuMeter::new(),
+        });
+        procstat::spawn_sampler(&mon);
+        mon
+    }
+
+    /// The process's CPU use over the last second, in percent.
+    pub fn cpu_percent(&self) -> f64 {
+        self.cpu.percent()
+    }
+
     fn count(&self, path: &str) {
         *self.req_stats.lock().entry(path.to_string()).or_insert(0) += 1;
     }
@@ -54,8 +81,8 @@ impl Monitor {
 /// Starts the monitoring listener when `-m`/`-ms` asked for one; logs
 /// `Starting http monitor on host:port`. Errors carry the reference's wording and are fatal
 /// to the caller.
-pub async fn start(server: &Arc<Server>) -> Result<Option<SocketAddr>, String> {
-    let opts = server.opts();
+pub async fn start(mon: &Arc<Monitor>) -> Result<Option<SocketAddr>, String> {
+    let opts = mon.server.opts();
     if opts.http_port == 0 && opts.https_port == 0 {
         return Ok(None);
     }
@@ -99,13 +126,7 @@ pub async fn start(server: &Arc<Server>) -> Result<Option<SocketAddr>, String> {
         if secure { "https" } else { "http" },
         host_port(&host, addr.port())
     );
-    let mon = Arc::new(Monitor {
-        server: server.clone(),
-        req_stats: Mutex::new(BTreeMap::new()),
-        cpu: procstat::CpuMeter::new(),
-    });
-    procstat::spawn_sampler(&mon);
-    let app = router(&opts.http_base_path, mon);
+    let app = router(&opts.http_base_path, mon.clone());
     match tls {
         None => {
             tokio::spawn(async move {
@@ -196,8 +217,8 @@ fn router(base: &str, mon: Arc<Monitor>) -> Router {
         .route(&join_base(base, "/subscriptionsz"), any(subsz::handle))
         .route(&join_base(base, "/healthz"), any(healthz::handle))
         .route(&join_base(base, "/jsz"), any(absent::jsz))
-        .route(&join_base(base, "/accountz"), any(absent::accountz))
-        .route(&join_base(base, "/accstatz"), any(absent::accstatz))
+        .route(&join_base(base, "/accountz"), any(accountz::accountz))
+        .route(&join_base(base, "/accstatz"), any(accountz::accstatz))
         .route(&join_base(base, "/leafz"), any(absent::leafz))
         .route(&join_base(base, "/gatewayz"), any(absent::gatewayz))
         .route(&join_base(base, "/stacksz"), any(absent::stacksz))

@@ -40,7 +40,7 @@ fn since(later: i128, earlier: i128) -> Duration {
     Duration::from_nanos(u64::try_from(d).unwrap_or(u64::MAX))
 }
 
-fn routez(mon: &Monitor, subs: bool, detail: bool) -> Routez {
+pub fn routez(mon: &Monitor, subs: bool, detail: bool) -> Routez {
     let now = SystemTime::now();
     let routes: Vec<RouteInfo> = mon
         .server

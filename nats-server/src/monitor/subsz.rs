@@ -27,10 +27,26 @@ fn to_u32(v: u64) -> u32 {
 
 fn subsz(mon: &Monitor, p: &Params) -> Result<String, String> {
     let subs = p.boolean("subs")?;
-    let mut offset = p.int("offset")?;
-    let mut limit = p.int("limit")?;
-    let test = p.get("test");
-    let acc = p.get("acc");
+    let offset = p.int("offset")?;
+    let limit = p.int("limit")?;
+    let out = subsz_data(mon, subs, offset, limit, p.get("test"), p.get("acc"))?;
+    // Without any subscription to list the reference prints the statistics alone.
+    if out.subscriptions_list.is_empty() {
+        return Ok(go_json_pretty(&out.stats));
+    }
+    Ok(go_json_pretty(&out))
+}
+
+/// The subscription statistics of every account (or of `acc`), with the local
+/// subscriptions listed when `subs`, optionally only those `test` would reach.
+pub fn subsz_data(
+    mon: &Monitor,
+    subs: bool,
+    mut offset: i64,
+    mut limit: i64,
+    test: &str,
+    acc: &str,
+) -> Result<Subsz, String> {
     if offset < 0 {
         offset = 0;
     }
@@ -97,11 +113,7 @@ fn subsz(mon: &Monitor, p: &Params) -> Result<String, String> {
     if stats.num_cache > 0 {
         stats.avg_fanout = fanout_sum / f64::from(stats.num_cache);
     }
-    // Without any subscription to list the reference prints the statistics alone.
-    if list.is_empty() {
-        return Ok(go_json_pretty(&stats));
-    }
-    let out = Subsz {
+    Ok(Subsz {
         server_id: mon.server.id.clone(),
         now: format_rfc3339_nanos(SystemTime::now()),
         stats,
@@ -110,6 +122,5 @@ fn subsz(mon: &Monitor, p: &Params) -> Result<String, String> {
         offset,
         limit,
         subscriptions_list: list,
-    };
-    Ok(go_json_pretty(&out))
+    })
 }
