@@ -382,3 +382,51 @@ fn route_to_self_and_dead_route_log_as_the_reference() {
     let (o, r) = (run(&ours()), run(&reference()));
     assert_same_lines("self route", &o, &r, Some("(attempt 2)"));
 }
+
+/// Keep-alive at -D with a short ping interval: the first PING measures the round trip,
+/// later timers are put off while the client is active. Distinct lines are compared (how
+/// many timers fire depends on timing).
+#[test]
+fn ping_timers_log_as_the_reference() {
+    let dir = TempDir::new("logs-ping");
+    let conf = dir.write("ping.conf", "ping_interval: \"3s\"\n");
+    let run = |exe: &Path| {
+        let port = free_port();
+        let s = start(exe, port, &["-c", conf.to_str().unwrap(), "-D"]);
+        let mut c = tagged_client(port, "");
+        c.stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        // Publishing every 200 ms (answering the server's PINGs) until a timer was put
+        // off for that activity, then only pinging until one was put off for our PINGs.
+        for (send, needle) in [
+            (
+                &b"PUB x 1\r\na\r\n"[..],
+                "Delaying PING due to client activity",
+            ),
+            (&b"PING\r\n"[..], "Delaying PING due to remote ping"),
+        ] {
+            assert!(
+                wait_until(T, || {
+                    c.send(send);
+                    while let Some(l) = c.try_line() {
+                        if l == "PING\r\n" {
+                            c.send(b"PONG\r\n");
+                        }
+                    }
+                    s.log_text().contains(needle)
+                }),
+                "{}",
+                s.log_text()
+            );
+        }
+        stop(s)
+    };
+    let distinct = |log: &str| {
+        let mut v = masked(log, Some("Trapped"));
+        v.dedup();
+        v.join("\n")
+    };
+    let (o, r) = (run(&ours()), run(&reference()));
+    assert_eq!(distinct(&o), distinct(&r), "\nours:\n{o}\nreference:\n{r}");
+}

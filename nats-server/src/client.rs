@@ -392,6 +392,8 @@ struct Reader {
     ping_sent: Option<Instant>,
     rtt_measured: bool,
     last_in: Instant,
+    /// When the peer last sent us a PING (our own PING is then put off).
+    last_remote_ping: Option<Instant>,
     /// Answered the first PING after CONNECT; async INFO may be sent from then on.
     pong_sent: bool,
 }
@@ -430,6 +432,7 @@ where
         pings_out: 0,
         ping_sent: None,
         rtt_measured: false,
+        last_remote_ping: None,
         last_in: Instant::now(),
         pong_sent: false,
     };
@@ -622,6 +625,7 @@ impl Reader {
         }
         match op {
             Op::Ping => {
+                self.last_remote_ping = Some(Instant::now());
                 if logging::trace_enabled() {
                     trace!("{} - ->> [PONG]", self.client.prefix());
                 }
@@ -1052,8 +1056,13 @@ impl Reader {
         let c = self.client.clone();
         debug!("{} - Client Ping Timer", c.prefix());
         let opts = self.server.opts();
-        let need_rtt = !self.rtt_measured;
-        if self.last_in.elapsed() < opts.ping_interval && !need_rtt {
+        if let Some(why) = delay_ping(
+            &c,
+            self.last_remote_ping,
+            opts.ping_interval,
+            !self.rtt_measured,
+        ) {
+            debug!("{} - {why}", c.prefix());
             return;
         }
         if self.pings_out + 1 > opts.ping_max {
@@ -1116,4 +1125,62 @@ fn first_ping_delay(interval: Duration) -> Duration {
     let base = Duration::from_secs(2);
     let jitter = Duration::from_millis(rand::random::<u64>() % 400);
     (base + jitter).min(interval)
+}
+
+/// Why the ping timer sends no PING now, as the reference decides (and words it): the
+/// connection had messages or interest changes (`last_activity`), or the peer pinged us,
+/// within the ping interval, and the round trip is already known.
+pub fn delay_ping(
+    c: &Client,
+    last_remote_ping: Option<Instant>,
+    interval: Duration,
+    need_rtt: bool,
+) -> Option<String> {
+    if need_rtt {
+        return None;
+    }
+    let now = unix_nanos();
+    let active = Duration::from_nanos(now.saturating_sub(c.last_activity.load(Ordering::Relaxed)));
+    if active < interval {
+        return Some(format!(
+            "Delaying PING due to client activity {} ago",
+            go_round_secs(active)
+        ));
+    }
+    if let Some(t) = last_remote_ping {
+        let since = t.elapsed();
+        if since < interval {
+            return Some(format!(
+                "Delaying PING due to remote ping {} ago",
+                go_round_secs(since)
+            ));
+        }
+    }
+    None
+}
+
+/// Go's `d.Round(time.Second).String()`: `0s`, `45s`, `1m30s`, `1h0m5s`.
+pub fn go_round_secs(d: Duration) -> String {
+    let s = (d.as_millis() + 500) / 1000;
+    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
+    if h > 0 {
+        format!("{h}h{m}m{sec}s")
+    } else if m > 0 {
+        format!("{m}m{sec}s")
+    } else {
+        format!("{sec}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_round_like_go() {
+        assert_eq!(go_round_secs(Duration::from_millis(400)), "0s");
+        assert_eq!(go_round_secs(Duration::from_millis(1500)), "2s");
+        assert_eq!(go_round_secs(Duration::from_secs(90)), "1m30s");
+        assert_eq!(go_round_secs(Duration::from_secs(3605)), "1h0m5s");
+    }
 }

@@ -150,6 +150,8 @@ struct Reader {
     pings_out: u32,
     ping_sent: Option<Instant>,
     last_in: Instant,
+    /// When the peer last sent us a PING (our own PING is then put off).
+    last_remote_ping: Option<Instant>,
 }
 
 /// Runs a route connection until it closes. For a solicited route the CONNECT and our
@@ -199,6 +201,7 @@ pub async fn run(server: Arc<Server>, route: Arc<Route>, rd: RouteRead, wr: Rout
         pings_out: 0,
         ping_sent: None,
         last_in: Instant::now(),
+        last_remote_ping: None,
     };
     let auth_timeout = if opts.cluster.auth_timeout.is_zero() {
         crate::options::AUTH_TIMEOUT
@@ -361,6 +364,7 @@ impl Reader {
         }
         match op {
             Op::Ping => {
+                self.last_remote_ping = Some(Instant::now());
                 trace_out(&self.client, b"PONG");
                 self.send(proto::PONG);
                 true
@@ -668,6 +672,14 @@ impl Reader {
         let c = self.client.clone();
         debug!("{} - Router Ping Timer", c.prefix());
         let opts = self.server.opts();
+        // As for clients: no PING while the peer is active, once the RTT is known.
+        let need_rtt = c.meta.lock().rtt.is_none();
+        if let Some(why) =
+            crate::client::delay_ping(&c, self.last_remote_ping, opts.ping_interval, need_rtt)
+        {
+            debug!("{} - {why}", c.prefix());
+            return;
+        }
         if self.pings_out + 1 > opts.ping_max {
             debug!("{} - Stale Router Connection - Closing", c.prefix());
             c.send_err("Stale Connection");
