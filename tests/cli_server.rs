@@ -161,12 +161,19 @@ fn two_node_cluster(exe: &Path) {
     let url = n1.url();
     let run = |args: &[&str]| server_cmd(&cfg, &url, "sys", args);
 
-    // Once both servers know each other, ping without EXPECT waits for both.
+    // Once both servers know each other (three pings in a row saw both, whichever answered
+    // first), ping without EXPECT waits for both.
     let mut last = String::new();
+    let mut streak = 0;
     let both = wait_until(Duration::from_secs(20), || {
         let o = run(&["ping", "--timeout", "2s"]);
         last = text(&o.stdout);
-        last.contains("2 replies max:")
+        streak = if last.contains("2 replies max:") {
+            streak + 1
+        } else {
+            0
+        };
+        streak == 3
     });
     assert!(both, "the cluster never answered twice: {last}");
     let t = Instant::now();
