@@ -61,10 +61,10 @@ fn poll(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 /// A scratch directory removed on drop (used as XDG_CONFIG_HOME so contexts are private).
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
-    fn new() -> TempDir {
+    pub(crate) fn new() -> TempDir {
         static N: AtomicU64 = AtomicU64::new(0);
         let p = std::env::temp_dir().join(format!(
             "nats-cli-test-{}-{}",
@@ -178,7 +178,7 @@ fn nats_cmd(cfg: &TempDir) -> Command {
 }
 
 /// Runs `nats` to completion (killed after the wait limit).
-fn nats(cfg: &TempDir, args: &[&str]) -> Output {
+pub(crate) fn nats(cfg: &TempDir, args: &[&str]) -> Output {
     let mut child = nats_cmd(cfg).args(args).spawn().expect("spawn nats");
     let end = Instant::now() + WAIT;
     loop {
@@ -198,7 +198,7 @@ fn nats(cfg: &TempDir, args: &[&str]) -> Output {
     }
 }
 
-fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 

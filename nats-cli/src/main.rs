@@ -1,5 +1,5 @@
 //! `nats`: a drop-in for the NATS CLI's core commands (pub, sub, request, reply, bench,
-//! context).
+//! context, server).
 
 mod bench;
 mod conn;
@@ -9,7 +9,9 @@ mod output;
 mod publish;
 mod reply;
 mod request;
+mod server;
 mod subscribe;
+mod table;
 mod template;
 
 use clap::{Args, Parser, Subcommand};
@@ -108,6 +110,12 @@ enum Cmd {
         #[command(subcommand)]
         cmd: context::Cmd,
     },
+    /// Server information
+    #[command(visible_aliases = ["srv", "sys", "system"])]
+    Server {
+        #[command(subcommand)]
+        cmd: server::Cmd,
+    },
 }
 
 fn fail(msg: impl std::fmt::Display) -> ! {
@@ -152,6 +160,7 @@ fn main() {
             Cmd::Reply(a) => reply::run(a, &g).await,
             Cmd::Bench(a) => bench::run(*a, &g).await,
             Cmd::Context { cmd } => context::run(cmd, &g).await,
+            Cmd::Server { cmd } => server::run(cmd, &g).await,
         }
     });
     // Do not wait for background tasks (event loggers, readers) on the way out.

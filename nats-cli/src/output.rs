@@ -97,6 +97,13 @@ pub fn kitchen(t: SystemTime) -> String {
     format!("{h}:{:02}{ampm}", l.minute)
 }
 
+/// Writes to stdout, ignoring a closed pipe (as a command piped into `head` must not fail).
+pub fn print(s: impl AsRef<str>) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(s.as_ref().as_bytes());
+    let _ = out.flush();
+}
+
 /// Writes one log line to stderr.
 pub fn log(msg: impl AsRef<str>) {
     let line = format!("{} {}\n", clock(), msg.as_ref());
@@ -154,6 +161,92 @@ pub fn iec_bytes(n: u64) -> String {
     }
 }
 
+/// natscli's `humanizeDuration`: `1y2d3h4m5s`, `2d3h4m5s`, `3h4m5s`, `4m5s`, or `5.12s`.
+pub fn humanize_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (mins, hrs) = (secs / 60, secs / 3600);
+    let (days, yrs) = (hrs / 24, hrs / 24 / 365);
+    if yrs > 0 {
+        format!(
+            "{yrs}y{}d{}h{}m{}s",
+            days % 365,
+            hrs % 24,
+            mins % 60,
+            secs % 60
+        )
+    } else if days > 0 {
+        format!("{days}d{}h{}m{}s", hrs % 24, mins % 60, secs % 60)
+    } else if hrs > 0 {
+        format!("{hrs}h{}m{}s", mins % 60, secs % 60)
+    } else if mins > 0 {
+        format!("{mins}m{}s", secs % 60)
+    } else {
+        format!("{:.2}s", d.as_secs_f64())
+    }
+}
+
+/// Go's `json.Indent(dst, src, "", "  ")`: re-indents JSON text without reordering it.
+/// Whitespace outside strings is dropped; empty objects and arrays stay `{}` and `[]`.
+pub fn indent_json(src: &str) -> String {
+    let mut out = String::with_capacity(src.len() * 2);
+    let mut depth = 0usize;
+    let mut in_str = false;
+    let mut escaped = false;
+    let mut chars = src.chars().peekable();
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        for _ in 0..depth {
+            out.push_str("  ");
+        }
+    };
+    while let Some(c) = chars.next() {
+        if in_str {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_str = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                while chars.peek().is_some_and(|n| n.is_ascii_whitespace()) {
+                    chars.next();
+                }
+                if matches!(chars.peek(), Some('}') | Some(']')) {
+                    if let Some(close) = chars.next() {
+                        out.push(close);
+                    }
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_ascii_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 pub fn go_duration(d: Duration) -> String {
     nats_common::monitor::go_duration_string(d)
 }
@@ -180,6 +273,20 @@ mod tests {
         assert_eq!(iec_bytes(1024), "1.0 KiB");
         assert_eq!(iec_bytes(10 * 1024), "10 KiB");
         assert_eq!(iec_bytes(5), "5 B");
+    }
+
+    #[test]
+    fn durations_and_json() {
+        assert_eq!(humanize_duration(Duration::from_millis(5123)), "5.12s");
+        assert_eq!(humanize_duration(Duration::from_secs(65)), "1m5s");
+        assert_eq!(
+            humanize_duration(Duration::from_secs(3 * 86_400 + 61)),
+            "3d0h1m1s"
+        );
+        assert_eq!(
+            indent_json(r#"[{"a":{},"b":[1,2],"c":"x,{:}\"y"}]"#),
+            "[\n  {\n    \"a\": {},\n    \"b\": [\n      1,\n      2\n    ],\n    \"c\": \"x,{:}\\\"y\"\n  }\n]"
+        );
     }
 
     #[test]

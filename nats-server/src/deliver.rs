@@ -21,7 +21,8 @@ use tracing::{debug, trace};
 /// read in the batch, and queues the connection's own replies (PONG, +OK).
 #[derive(Default)]
 pub struct FlushSet {
-    clients: Vec<Arc<Client>>,
+    /// Writers to wake, and whether a message was delivered to each (its activity).
+    clients: Vec<(Arc<Client>, bool)>,
     out_msgs: u64,
     out_bytes: u64,
     in_msgs: u64,
@@ -55,7 +56,7 @@ impl FlushSet {
 
     #[inline]
     pub fn push(&mut self, c: Arc<Client>) {
-        self.clients.push(c);
+        self.clients.push((c, false));
     }
 
     /// Counts one message read in this batch.
@@ -109,8 +110,10 @@ impl FlushSet {
         if !self.clients.is_empty() {
             // Delivery is activity too (monitoring's last_activity and idle).
             let now = crate::client::unix_nanos();
-            for c in self.clients.drain(..) {
-                c.last_activity.store(now, Ordering::Relaxed);
+            for (c, delivered) in self.clients.drain(..) {
+                if delivered {
+                    c.last_activity.store(now, Ordering::Relaxed);
+                }
                 c.out.flush();
             }
         }
@@ -499,7 +502,7 @@ fn append_msg(
     d.flush.out_bytes += size as u64;
     d.flush.count_out(d.account, size);
     if queue_flush {
-        d.flush.push(client.clone());
+        d.flush.clients.push((client.clone(), true));
     }
     if stalled && !d.flush.stalled.iter().any(|c| Arc::ptr_eq(c, client)) {
         d.flush.stalled.push(client.clone());
