@@ -348,3 +348,71 @@ fn a_mixed_cluster_keeps_accounts_apart_both_ways() {
         "reference first"
     );
 }
+
+/// SIGHUP reload adds an import (a client's existing subscription starts receiving the
+/// stream), and removes an account with its user (whose client is closed).
+fn reload_accounts(exe: &Path) -> Vec<Vec<String>> {
+    let dir = TempDir::new("acc-reload");
+    let before = r#"
+accounts {
+  A: { users: [{user: a, password: a}], exports: [{stream: "foo.>"}] }
+  B: { users: [{user: b, password: b}] }
+}
+"#;
+    let f = dir.write("s.conf", before);
+    let s = ServerProc::start(exe, &["-c", f.to_str().unwrap()]);
+    let mut b = login(s.port, "b");
+    b.send(b"SUB foo.> 1\r\n");
+    b.sync();
+    publish(s.port, "a", b"PUB foo.x 2\r\nhi\r\n");
+    let first = received(&mut b);
+    let reload = |text: &str, n: usize| {
+        dir.write("s.conf", text);
+        s.proc.signal(libc::SIGHUP);
+        assert!(
+            wait_until(T, || {
+                s.proc
+                    .log_text()
+                    .matches("Reloaded server configuration")
+                    .count()
+                    >= n
+            }),
+            "{}",
+            s.proc.log_text()
+        );
+    };
+    reload(
+        r#"
+accounts {
+  A: { users: [{user: a, password: a}], exports: [{stream: "foo.>"}] }
+  B: { users: [{user: b, password: b}], imports: [{stream: {account: A, subject: "foo.>"}}] }
+}
+"#,
+        1,
+    );
+    publish(s.port, "a", b"PUB foo.y 2\r\nhi\r\n");
+    let second = received(&mut b);
+    reload(
+        r#"
+accounts {
+  A: { users: [{user: a, password: a}], exports: [{stream: "foo.>"}] }
+}
+"#,
+        2,
+    );
+    let mut third = Vec::new();
+    while let Some(l) = b.try_line() {
+        third.push(l);
+    }
+    if b.closed_within(T) {
+        third.push("<EOF>".into());
+    }
+    vec![first, second, third]
+}
+
+#[test]
+fn reload_adds_imports_and_removes_accounts() {
+    let theirs = reload_accounts(&reference());
+    assert_eq!(theirs[1], ["MSG foo.y 1 2\r\n", "hi\r\n"], "reference");
+    assert_eq!(reload_accounts(&ours()), theirs);
+}

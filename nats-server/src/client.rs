@@ -1002,40 +1002,8 @@ impl Reader {
         let sub = Arc::new(Subscription::new(&c, &self.account, subj, queue, sid));
         c.subs.lock().insert(sid.into(), sub.clone());
         self.server.add_sub(&sub);
-        self.add_shadows(&sub);
+        self.server.add_shadows(&sub);
         self.ok();
-    }
-
-    /// A copy of `sub` in each account it imports a stream from, where the subscription
-    /// overlaps the import.
-    fn add_shadows(&mut self, sub: &Arc<Subscription>) {
-        let imports = self.account.stream_imports.read().clone();
-        if imports.is_empty() {
-            return;
-        }
-        let subj = String::from_utf8_lossy(&sub.subject).into_owned();
-        for im in imports {
-            let Some(from) = im.shadow_subject(&subj) else {
-                continue;
-            };
-            debug!(
-                "{} - Creating import subscription on {:?} from account {:?}",
-                self.client.prefix(),
-                from,
-                im.exporter.name
-            );
-            let mut shadow = Subscription::new(
-                &self.client,
-                &im.exporter,
-                from.as_bytes(),
-                sub.queue.as_deref(),
-                &sub.sid,
-            );
-            shadow.import = Some(im.clone());
-            let shadow = Arc::new(shadow);
-            self.server.add_sub(&shadow);
-            sub.shadows.lock().push(shadow);
-        }
     }
 
     fn unsubscribe(&mut self, sid: &[u8], max: Option<u64>) {

@@ -63,6 +63,8 @@ pub fn reload(server: &Arc<Server>, flags: &Flags) -> Result<(), String> {
     for c in &changes {
         info!("Reloaded: {c}");
     }
+    // Accounts are always reconfigured, as the reference does.
+    server.reconfigure_accounts(&new);
     if auth_changed {
         crate::auth::bump_generation();
         recheck_clients(server);
@@ -179,18 +181,13 @@ fn diff(old: &Options, new: &Options) -> Result<Vec<String>, String> {
     if old.max_connections != new.max_connections {
         out.push(format!("max_connections = {}", new.max_connections));
     }
-    let mut accounts = false;
     if old.nkeys != new.nkeys {
         out.push("authorization nkey users".into());
-        accounts = true;
     }
-    if old.users != new.users {
-        out.push("authorization users".into());
-        accounts = true;
-    }
-    if accounts {
-        out.push("accounts".into());
-    }
+    // The reference never compares users and accounts (they hold live state): every
+    // reload reports them, and reconfigures them.
+    out.push("authorization users".into());
+    out.push("accounts".into());
     if old.no_auth_user != new.no_auth_user {
         out.push(format!("no_auth_user = {}", new.no_auth_user));
     }
@@ -285,9 +282,43 @@ fn diff(old: &Options, new: &Options) -> Result<Vec<String>, String> {
 /// Closes clients whose credentials no longer pass, and drops subscriptions the new
 /// permissions refuse (with the reference's error).
 fn recheck_clients(server: &Arc<Server>) {
+    let opts = server.opts();
     for c in server.client_conns() {
-        if c.meta.lock().auth.connect.is_none() {
+        let Some(connect) = c.meta.lock().auth.connect.clone() else {
             continue;
+        };
+        // A client whose user is gone or now belongs to another account is closed (it
+        // reconnects into the right one), as the reference does.
+        let nkey = connect.nkey.as_deref().unwrap_or_default();
+        let user = connect.user.as_deref().unwrap_or_default();
+        let target = if !nkey.is_empty() {
+            Some(
+                opts.nkeys
+                    .iter()
+                    .find(|n| n.nkey == nkey)
+                    .map(|n| &n.account),
+            )
+        } else if !user.is_empty() {
+            Some(
+                opts.users
+                    .iter()
+                    .find(|u| u.username == user)
+                    .map(|u| &u.account),
+            )
+        } else {
+            None
+        };
+        if let Some(target) = target {
+            let current = c.account.read().name.clone();
+            let moved = match target {
+                None => true,
+                Some(a) if a.is_empty() => current != crate::options::GLOBAL_ACCOUNT,
+                Some(a) => *a != current,
+            };
+            if moved {
+                c.close(ClosedState::ClientClosed);
+                continue;
+            }
         }
         match crate::auth::recheck(server, &c) {
             None => {

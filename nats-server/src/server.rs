@@ -450,20 +450,82 @@ impl Server {
         self.system.get().cloned()
     }
 
+    /// A copy of a client's subscription in each account its account imports a stream
+    /// from, where the subscription overlaps the import.
+    pub fn add_shadows(self: &Arc<Self>, sub: &Arc<Subscription>) {
+        let imports = sub.account.stream_imports.read().clone();
+        if imports.is_empty() {
+            return;
+        }
+        let subj = String::from_utf8_lossy(&sub.subject).into_owned();
+        for im in imports {
+            let Some(from) = im.shadow_subject(&subj) else {
+                continue;
+            };
+            debug!(
+                "{} - Creating import subscription on {:?} from account {:?}",
+                sub.client.prefix(),
+                from,
+                im.exporter.name
+            );
+            let mut shadow = Subscription::new(
+                &sub.client,
+                &im.exporter,
+                from.as_bytes(),
+                sub.queue.as_deref(),
+                &sub.sid,
+            );
+            shadow.import = Some(im.clone());
+            let shadow = Arc::new(shadow);
+            self.add_sub(&shadow);
+            sub.shadows.lock().push(shadow);
+        }
+    }
+
+    /// Reloaded accounts: new ones appear; every account's exports, imports and mappings
+    /// are replaced, with their internal subscriptions and the clients' stream-import
+    /// copies. (Clients of users that went away are closed by the credentials recheck.)
+    pub fn reconfigure_accounts(self: &Arc<Self>, opts: &crate::options::Options) {
+        for acc in self.accounts.all() {
+            let Some(c) = acc.internal.get() else {
+                continue;
+            };
+            let old: Vec<Arc<Subscription>> = c
+                .subs
+                .lock()
+                .values()
+                .filter(|s| matches!(s.internal, Some(crate::client::Internal::ServiceImport(_))))
+                .cloned()
+                .collect();
+            for s in old {
+                self.remove_sub(&s);
+            }
+        }
+        for a in &opts.accounts {
+            self.accounts.get_or_create(&a.name);
+        }
+        self.accounts.configure(opts);
+        for acc in self.accounts.all() {
+            self.install_account_imports(&acc, opts);
+        }
+        for c in self.client_conns() {
+            let subs: Vec<Arc<Subscription>> = c.subs.lock().values().cloned().collect();
+            for s in subs {
+                let shadows = std::mem::take(&mut *s.shadows.lock());
+                for sh in &shadows {
+                    sh.closed.store(true, Ordering::Release);
+                    self.unindex(sh);
+                }
+                self.add_shadows(&s);
+            }
+        }
+    }
+
     /// The internal subscriptions of every account's service imports, with the imports of
     /// the system account's services every other account gets (kept to this server, as
     /// the reference keeps service import subscriptions).
     pub fn install_imports(self: &Arc<Self>) {
-        let sys = self.accounts.system();
         let opts = self.opts();
-        if let Some(sys) = &sys {
-            // "Simple mixed mode": a clustered server with no accounts of its own lets its
-            // global account reach the JetStream API through the system account.
-            if opts.accounts.is_empty() && opts.cluster.port != 0 {
-                self.accounts
-                    .add_jetstream_import(&self.accounts.global, sys);
-            }
-        }
         let mut all = self.accounts.all();
         // The global account's first, as the reference sets them up.
         all.sort_by_key(|a| !Arc::ptr_eq(a, &self.accounts.global));
@@ -472,21 +534,37 @@ impl Server {
                 // The reference's send-queue connection takes the next connection id.
                 self.next_cid();
             }
-            if let Some(sys) = &sys {
-                if !Arc::ptr_eq(sys, &acc) {
-                    self.accounts.add_system_imports(&acc, sys);
-                }
+            self.install_account_imports(&acc, &opts);
+        }
+    }
+
+    fn install_account_imports(
+        self: &Arc<Self>,
+        acc: &Arc<crate::accounts::Account>,
+        opts: &crate::options::Options,
+    ) {
+        if let Some(sys) = self.accounts.system() {
+            if !Arc::ptr_eq(&sys, acc) {
+                self.accounts.add_system_imports(acc, &sys);
             }
-            let imports = acc.service_imports.read().clone();
-            for si in imports {
-                let from = si.from.clone();
-                self.subscribe_internal(
-                    &acc,
-                    &from,
-                    crate::client::Internal::ServiceImport(si),
-                    false,
-                );
+            // "Simple mixed mode": a clustered server with no accounts of its own lets its
+            // global account reach the JetStream API through the system account.
+            if Arc::ptr_eq(acc, &self.accounts.global)
+                && opts.accounts.is_empty()
+                && opts.cluster.port != 0
+            {
+                self.accounts.add_jetstream_import(acc, &sys);
             }
+        }
+        let imports = acc.service_imports.read().clone();
+        for si in imports {
+            let from = si.from.clone();
+            self.subscribe_internal(
+                acc,
+                &from,
+                crate::client::Internal::ServiceImport(si),
+                false,
+            );
         }
     }
 

@@ -108,6 +108,17 @@ pub enum Mapped {
     Dropped,
 }
 
+/// Adds an export unless the account has one for that subject already.
+fn add_export(acc: &Account, x: ExportOptions) {
+    let mut exports = acc.exports.write();
+    if !exports
+        .iter()
+        .any(|e| e.subject == x.subject && e.service == x.service)
+    {
+        exports.push(x);
+    }
+}
+
 /// Every account of the server, by name, with the global and system accounts at hand.
 pub struct Accounts {
     by_name: RwLock<HashMap<String, Arc<Account>>>,
@@ -140,23 +151,6 @@ impl Accounts {
             *accounts.system.lock() = Some(sys.clone());
         }
         accounts.configure(opts);
-        if let Some(sys) = accounts.system() {
-            // What the system account offers every other account (the reference's).
-            let service = |subject: &str, rt, pos| ExportOptions {
-                subject: subject.to_string(),
-                service: true,
-                accounts: None,
-                response_type: rt,
-                response_threshold: None,
-                account_token_position: pos,
-            };
-            use crate::options::ResponseType::{Singleton, Streamed};
-            sys.exports.write().extend([
-                service("$SYS.REQ.ACCOUNT.*.CONNZ", Streamed, 4),
-                service("$SYS.REQ.ACCOUNT.*.STATZ", Streamed, 4),
-                service("$SYS.DEBUG.SUBSCRIBERS", Singleton, 0),
-            ]);
-        }
         accounts
     }
 
@@ -200,6 +194,25 @@ impl Accounts {
             *acc.stream_imports.write() = streams;
             *acc.service_imports.write() = services;
         }
+        if let Some(sys) = self.system() {
+            // What the system account offers every other account (the reference's).
+            let service = |subject: &str, rt, pos| ExportOptions {
+                subject: subject.to_string(),
+                service: true,
+                accounts: None,
+                response_type: rt,
+                response_threshold: None,
+                account_token_position: pos,
+            };
+            use crate::options::ResponseType::{Singleton, Streamed};
+            for x in [
+                service("$SYS.REQ.ACCOUNT.*.CONNZ", Streamed, 4),
+                service("$SYS.REQ.ACCOUNT.*.STATZ", Streamed, 4),
+                service("$SYS.DEBUG.SUBSCRIBERS", Singleton, 0),
+            ] {
+                add_export(&sys, x);
+            }
+        }
     }
 
     /// Gives `acc` the imports of the system account's services every other account has:
@@ -226,11 +239,14 @@ impl Accounts {
     /// `$JS.API.>` imported from the system account, which exports it.
     pub fn add_jetstream_import(&self, acc: &Arc<Account>, sys: &Arc<Account>) {
         const JS_API: &str = "$JS.API.>";
-        sys.exports.write().push(ExportOptions {
-            subject: JS_API.to_string(),
-            service: true,
-            ..Default::default()
-        });
+        add_export(
+            sys,
+            ExportOptions {
+                subject: JS_API.to_string(),
+                service: true,
+                ..Default::default()
+            },
+        );
         let im = crate::options::ImportOptions {
             service: true,
             account: sys.name.clone(),
