@@ -237,3 +237,13 @@ fn cli_server_standalone_go() {
 fn cli_server_cluster_go() {
     two_node_cluster(&reference());
 }
+
+#[test]
+fn cli_server_standalone_ours() {
+    standalone(&crate::support::ours());
+}
+
+#[test]
+fn cli_server_cluster_ours() {
+    two_node_cluster(&crate::support::ours());
+}
