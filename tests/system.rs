@@ -339,3 +339,71 @@ fn a_mixed_cluster_answers_ping_from_every_server() {
         );
     }
 }
+
+/// A request's `Accept-Encoding` compresses the answer: the header and the decoded body.
+fn compressed(exe: &Path) -> Vec<(String, Value)> {
+    let (s, _d) = start(exe, CONF, &[]);
+    let mut sys = login(s.port, "sys");
+    let mut out = Vec::new();
+    for enc in ["snappy", "gzip", "br", ""] {
+        let inbox = format!("_INBOX.z{}", free_port());
+        let hdr = if enc.is_empty() {
+            "NATS/1.0\r\nX: y\r\n\r\n".to_string()
+        } else {
+            format!("NATS/1.0\r\nAccept-Encoding: {enc}\r\n\r\n")
+        };
+        sys.send(
+            format!(
+                "SUB {inbox} 7\r\nHPUB $SYS.REQ.SERVER.PING.HEALTHZ {inbox} {} {}\r\n{hdr}\r\n",
+                hdr.len(),
+                hdr.len()
+            )
+            .as_bytes(),
+        );
+        let l = sys.line();
+        let parts: Vec<&str> = l.trim_end().split(' ').collect();
+        let (h, n) = if parts[0] == "HMSG" {
+            (
+                parts[parts.len() - 2].parse().unwrap(),
+                parts.last().unwrap().parse().unwrap(),
+            )
+        } else {
+            (0usize, parts.last().unwrap().parse::<usize>().unwrap())
+        };
+        let b = sys.bytes(n + 2);
+        let (head, body) = (
+            String::from_utf8_lossy(&b[..h]).into_owned(),
+            b[h..n].to_vec(),
+        );
+        let plain = match enc {
+            "snappy" => {
+                let mut d = snap::read::FrameDecoder::new(&body[..]);
+                let mut v = Vec::new();
+                std::io::Read::read_to_end(&mut d, &mut v).expect("snappy");
+                v
+            }
+            "gzip" => {
+                let mut d = flate2::read::GzDecoder::new(&body[..]);
+                let mut v = Vec::new();
+                std::io::Read::read_to_end(&mut d, &mut v).expect("gzip");
+                v
+            }
+            _ => body,
+        };
+        let v = json(&String::from_utf8_lossy(&plain));
+        out.push((head, v["data"].clone()));
+        sys.send(b"UNSUB 7\r\n");
+        sys.sync();
+    }
+    out
+}
+
+#[test]
+fn system_answers_are_compressed_on_request() {
+    let theirs = compressed(&reference());
+    assert_eq!(
+        theirs[0].0, "NATS/1.0\r\nContent-Encoding: snappy\r\n\r\n",
+        "reference"
+    );
+    assert_eq!(compressed(&ours()), theirs);
+}

@@ -212,6 +212,7 @@ pub fn handle(d: &mut Delivery<'_>, handler: Handler, msg: &Message<'_>) -> bool
     let req = requests::Request {
         subject: String::from_utf8_lossy(msg.subject).into_owned(),
         reply: msg.reply.map(|r| r.to_vec()),
+        headers: msg.headers.map(|h| h.to_vec()),
         payload: msg.payload.to_vec(),
     };
     match handler {

@@ -14,7 +14,65 @@ use std::sync::Arc;
 pub struct Request {
     pub subject: String,
     pub reply: Option<Vec<u8>>,
+    pub headers: Option<Vec<u8>>,
     pub payload: Vec<u8>,
+}
+
+/// How an answer may be compressed, from the request's `Accept-Encoding` header.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    None,
+    Snappy,
+    Gzip,
+    /// Asked for something else: sent plain, labelled `identity`.
+    Identity,
+}
+
+fn accept_encoding(headers: Option<&[u8]>) -> Encoding {
+    let Some(h) = headers else {
+        return Encoding::None;
+    };
+    let value = nats_common::headers::Headers::parse(h)
+        .ok()
+        .and_then(|h| h.get("Accept-Encoding").map(str::to_ascii_lowercase))
+        .unwrap_or_default();
+    if value.is_empty() {
+        Encoding::None
+    } else if value.contains("snappy") || value.contains("s2") {
+        Encoding::Snappy
+    } else if value.contains("gzip") {
+        Encoding::Gzip
+    } else {
+        Encoding::Identity
+    }
+}
+
+/// The answer's body and `Content-Encoding` header, compressed as asked (the snappy
+/// framing format, as the reference's s2 writer in snappy-compatible mode produces).
+fn encode(body: Vec<u8>, enc: Encoding) -> (Option<Vec<u8>>, Vec<u8>) {
+    use std::io::Write as _;
+    let (name, out) = match enc {
+        Encoding::None => return (None, body),
+        Encoding::Identity => ("identity", body),
+        Encoding::Snappy => {
+            let mut w = snap::write::FrameEncoder::new(Vec::new());
+            let ok = w.write_all(&body).is_ok();
+            match w.into_inner() {
+                Ok(v) if ok => ("snappy", v),
+                _ => return (None, body),
+            }
+        }
+        Encoding::Gzip => {
+            let mut w = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            let ok = w.write_all(&body).is_ok();
+            match w.finish() {
+                Ok(v) if ok => ("gzip", v),
+                _ => return (None, body),
+            }
+        }
+    };
+    let hdr = format!("NATS/1.0\r\nContent-Encoding: {name}\r\n\r\n").into_bytes();
+    (Some(hdr), out)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,6 +272,13 @@ pub fn answer(sys: &Arc<System>, handler: Handler, req: Request) {
     let Some(reply) = req.reply.as_deref() else {
         return;
     };
+    // Only the monitoring answers are compressed, never errors, statistics or counts.
+    let enc = match (&answer, handler) {
+        (Answer::Data(_), Handler::Server(_) | Handler::Account(_)) => {
+            accept_encoding(req.headers.as_deref())
+        }
+        _ => Encoding::None,
+    };
     let json = match answer {
         Answer::Silent => return,
         Answer::Raw(s) => s,
@@ -238,7 +303,8 @@ pub fn answer(sys: &Arc<System>, handler: Handler, req: Request) {
             }),
         }),
     };
-    server.send_internal(&sys.account, reply, None, None, json.as_bytes());
+    let (headers, body) = encode(json.into_bytes(), enc);
+    server.send_internal(&sys.account, reply, None, headers.as_deref(), &body);
 }
 
 fn flag(v: &Value, key: &str) -> bool {
