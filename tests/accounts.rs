@@ -3,7 +3,7 @@
 //! scenario runs against both servers and the transcripts are compared.
 
 use crate::config::TempDir;
-use crate::support::{free_port, ours, reference, wait_until, Raw, ServerProc};
+use crate::support::{free_port, ours, reference, start_with_config, wait_until, Raw, ServerProc};
 use std::path::Path;
 use std::time::Duration;
 
@@ -34,25 +34,12 @@ mappings: { "m.*": "n.$1" }
 "#;
 
 fn start(exe: &Path, conf: &str) -> (ServerProc, TempDir) {
-    let dir = TempDir::new("accounts");
-    let f = dir.write("s.conf", conf);
-    let s = ServerProc::start(exe, &["-c", f.to_str().unwrap()]);
-    (s, dir)
+    start_with_config(exe, "accounts", conf, &[])
 }
 
 /// A raw client logged in as `user` (password = user name), with headers on.
 fn login(port: u16, user: &str) -> Raw {
-    let mut r = Raw::connect(port);
-    r.info();
-    r.send(
-        format!(
-            "CONNECT {{\"verbose\":false,\"headers\":true,\"user\":\"{user}\",\"pass\":\"{user}\"}}\r\n"
-        )
-        .as_bytes(),
-    );
-    let got = r.sync();
-    assert!(got.is_empty(), "login {user}: {got:?}");
-    r
+    crate::support::login(port, user, "")
 }
 
 /// Everything `r` received until a round trip, as sorted lines (the order among one

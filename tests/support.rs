@@ -294,3 +294,35 @@ pub fn run_bounded(exe: &Path, args: &[&str], timeout: Duration) -> (Option<i32>
     let _ = std::fs::remove_file(&err);
     (code, stdout, stderr)
 }
+
+/// Starts `exe` with the configuration `text` (and `extra` flags); the directory holding the
+/// file lives as long as the returned guard.
+pub fn start_with_config(
+    exe: &Path,
+    tag: &str,
+    text: &str,
+    extra: &[&str],
+) -> (ServerProc, crate::config::TempDir) {
+    let dir = crate::config::TempDir::new(tag);
+    let f = dir.write("s.conf", text);
+    let mut args = vec!["-c", f.to_str().expect("utf-8 path")];
+    args.extend_from_slice(extra);
+    let s = ServerProc::start(exe, &args);
+    (s, dir)
+}
+
+/// A raw client logged in as `user` (password: the user name) with headers on; `extra` adds
+/// CONNECT fields (`,"name":"x"`). Panics unless the server accepts it.
+pub fn login(port: u16, user: &str, extra: &str) -> Raw {
+    let mut r = Raw::connect(port);
+    r.info();
+    r.send(
+        format!(
+            "CONNECT {{\"verbose\":false,\"headers\":true,\"user\":\"{user}\",\"pass\":\"{user}\"{extra}}}\r\n"
+        )
+        .as_bytes(),
+    );
+    let got = r.sync();
+    assert!(got.is_empty(), "login {user}: {got:?}");
+    r
+}

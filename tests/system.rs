@@ -4,7 +4,7 @@
 
 use crate::config::TempDir;
 use crate::monitor::keys;
-use crate::support::{free_port, ours, reference, wait_until, Raw, ServerProc};
+use crate::support::{free_port, ours, reference, start_with_config, wait_until, Raw, ServerProc};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -21,26 +21,17 @@ accounts {
 "#;
 
 fn start(exe: &Path, conf: &str, extra: &[&str]) -> (ServerProc, TempDir) {
-    let dir = TempDir::new("system");
-    let f = dir.write("s.conf", conf);
-    let mut args = vec!["-c", f.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let s = ServerProc::start(exe, &args);
-    (s, dir)
+    start_with_config(exe, "system", conf, extra)
 }
 
 fn login(port: u16, user: &str) -> Raw {
-    let mut r = Raw::connect(port);
-    r.info();
-    r.send(
-        format!(
-            "CONNECT {{\"verbose\":false,\"headers\":true,\"no_responders\":true,\"user\":\"{user}\",\"pass\":\"{user}\",\"name\":\"{user}-conn\",\"lang\":\"raw\",\"version\":\"1.0\"}}\r\n"
-        )
-        .as_bytes(),
-    );
-    let got = r.sync();
-    assert!(got.is_empty(), "login {user}: {got:?}");
-    r
+    crate::support::login(
+        port,
+        user,
+        &format!(
+            ",\"no_responders\":true,\"name\":\"{user}-conn\",\"lang\":\"raw\",\"version\":\"1.0\""
+        ),
+    )
 }
 
 /// Sends a request and collects the replies that arrive within `wait` after the first

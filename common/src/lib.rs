@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod fasthash;
+pub mod gofmt;
 pub mod headers;
 pub mod info;
 pub mod monitor;

@@ -111,7 +111,7 @@ pub enum MappingError {
 impl fmt::Display for MappingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::DuplicateEntry(s) => write!(f, "duplicate entry for {}", go_quote(s)),
+            Self::DuplicateEntry(s) => write!(f, "duplicate entry for {}", crate::gofmt::quote(s)),
             Self::WeightOver100 => f.write_str("individual weights need to be <= 100"),
             Self::TotalWeightOver100 => f.write_str("total weight needs to be <= 100"),
             Self::Transform(e) => fmt::Display::fmt(e, f),
@@ -887,32 +887,6 @@ fn utf8_sequence_len(s: &[u8]) -> usize {
     } else {
         1
     }
-}
-
-/// Go's `%q` for the texts in error messages: `"`, `\` and control characters escaped.
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\x07' => out.push_str("\\a"),
-            '\x08' => out.push_str("\\b"),
-            '\x0c' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\x0b' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -137,12 +137,10 @@ impl Writer {
 }
 
 fn connect_error(e: String) -> String {
-    format!("error connecting to syslog: {}", go_quote(&e))
-}
-
-/// Go's `%q` for the texts that appear here (ASCII, quotes and backslashes escaped).
-fn go_quote(s: &str) -> String {
-    format!("{s:?}")
+    format!(
+        "error connecting to syslog: {}",
+        nats_common::gofmt::quote(&e)
+    )
 }
 
 /// The executable's file name, the tag the reference uses.
@@ -251,11 +249,14 @@ fn dial(network: &str, addr: &str) -> Result<Conn, String> {
 /// The reference's reading of the `-r` URL (Go's `net/url` rules for the forms that occur,
 /// and its error texts): the network is the scheme; udp and tcp take the host, unix the path.
 fn network_and_addr(raw: &str) -> Result<(String, String), String> {
-    let u = parse_url(raw).map_err(|e| format!("parse {}: {e}", go_quote(raw)))?;
+    let u = parse_url(raw).map_err(|e| format!("parse {}: {e}", nats_common::gofmt::quote(raw)))?;
     match u.scheme.as_str() {
         "udp" | "tcp" => Ok((u.scheme, u.host)),
         "unix" => Ok((u.scheme, u.path)),
-        other => Err(format!("error invalid network type: {}", go_quote(other))),
+        other => Err(format!(
+            "error invalid network type: {}",
+            nats_common::gofmt::quote(other)
+        )),
     }
 }
 
@@ -338,12 +339,18 @@ fn parse_host(host: &str) -> Result<String, String> {
         };
         let port = &host[i + 1..];
         if !valid_optional_port(port) {
-            return Err(format!("invalid port {} after host", go_quote(port)));
+            return Err(format!(
+                "invalid port {} after host",
+                nats_common::gofmt::quote(port)
+            ));
         }
     } else if let Some(i) = host.rfind(':') {
         let port = &host[i..];
         if !valid_optional_port(port) {
-            return Err(format!("invalid port {} after host", go_quote(port)));
+            return Err(format!(
+                "invalid port {} after host",
+                nats_common::gofmt::quote(port)
+            ));
         }
     }
     for (i, c) in host.bytes().enumerate() {
@@ -355,7 +362,7 @@ fn parse_host(host: &str) -> Result<String, String> {
         if !ok {
             return Err(format!(
                 "invalid character {} in host name",
-                go_quote(&host[i..i + 1])
+                nats_common::gofmt::quote(&host[i..i + 1])
             ));
         }
     }
@@ -368,7 +375,7 @@ fn check_escape(s: &str, i: usize) -> Result<(), String> {
         let end = (i + 3).min(s.len());
         return Err(format!(
             "invalid URL escape {}",
-            go_quote(&String::from_utf8_lossy(&b[i..end]))
+            nats_common::gofmt::quote(&String::from_utf8_lossy(&b[i..end]))
         ));
     }
     Ok(())

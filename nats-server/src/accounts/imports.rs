@@ -24,6 +24,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+/// Where a subject goes through an import: rewritten by its transform, kept (a wildcard
+/// import onto itself), or the import's literal subject.
+fn mapped(transform: Option<&Transform>, use_pub: bool, to: &str, subject: &[u8]) -> Vec<u8> {
+    match transform {
+        Some(t) => t.apply(subject),
+        None if use_pub => subject.to_vec(),
+        None => to.as_bytes().to_vec(),
+    }
+}
+
 /// The reference's default response threshold of a service export.
 pub const DEFAULT_RESPONSE_THRESHOLD: Duration = Duration::from_secs(120);
 
@@ -72,14 +82,7 @@ impl StreamImport {
 
     /// The subject a message published on `subject` in the exporter is delivered with.
     pub fn delivered_subject(&self, subject: &[u8]) -> Vec<u8> {
-        if let Some(t) = &self.transform {
-            return t.apply(subject);
-        }
-        if self.use_pub {
-            subject.to_vec()
-        } else {
-            self.to.as_bytes().to_vec()
-        }
+        mapped(self.transform.as_ref(), self.use_pub, &self.to, subject)
     }
 
     /// The subject of the shadow subscription in the exporting account for a client
@@ -175,14 +178,7 @@ impl ServiceImport {
 
     /// The subject a request published on `subject` goes to in the exporting account.
     pub fn request_subject(&self, subject: &[u8]) -> Vec<u8> {
-        if let Some(t) = &self.transform {
-            return t.apply(subject);
-        }
-        if self.use_pub {
-            subject.to_vec()
-        } else {
-            self.to.as_bytes().to_vec()
-        }
+        mapped(self.transform.as_ref(), self.use_pub, &self.to, subject)
     }
 }
 

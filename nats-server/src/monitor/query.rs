@@ -33,7 +33,7 @@ impl Params {
         v.parse::<i64>().map_err(|e| {
             format!(
                 "Error decoding int for '{name}': strconv.Atoi: parsing {}: {}",
-                go_quote(v),
+                nats_common::gofmt::quote(v),
                 num_error(&e)
             )
         })
@@ -48,7 +48,7 @@ impl Params {
         let err = |why: &str| {
             format!(
                 "Error decoding uint64 for '{name}': strconv.ParseUint: parsing {}: {why}",
-                go_quote(v)
+                nats_common::gofmt::quote(v)
             )
         };
         if v.starts_with('+') {
@@ -66,7 +66,7 @@ impl Params {
             "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
             _ => Err(format!(
                 "Error decoding boolean for '{name}': strconv.ParseBool: parsing {}: invalid syntax",
-                go_quote(v)
+                nats_common::gofmt::quote(v)
             )),
         }
     }
@@ -87,27 +87,6 @@ fn num_error(e: &std::num::ParseIntError) -> &'static str {
         PosOverflow | NegOverflow => "value out of range",
         _ => "invalid syntax",
     }
-}
-
-/// Go's `%q` for the common cases: double quotes with `"`, `\` and control characters escaped.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

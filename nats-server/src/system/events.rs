@@ -425,17 +425,7 @@ pub fn account_conns_json(sys: &System, server: &Server, acc: &Account) -> Strin
 /// Announces `acc`'s connection count (on the old and the new subject, as the reference),
 /// and keeps announcing it every 30 s while it has connections.
 pub fn account_conns(sys: &Arc<System>, server: &Arc<Server>, acc: &Arc<Account>) {
-    let json = account_conns_json(sys, server, acc);
-    sys.publish(
-        server,
-        &format!("$SYS.SERVER.ACCOUNT.{}.CONNS", acc.name),
-        &json,
-    );
-    sys.publish(
-        server,
-        &format!("$SYS.ACCOUNT.{}.SERVER.CONNS", acc.name),
-        &json,
-    );
+    publish_conns(sys, server, acc);
     if acc.num_clients.load(Relaxed) == 0 {
         // Nothing left to keep announcing.
         sys.conns_sent.lock().remove(&acc.name);
@@ -448,6 +438,17 @@ pub fn account_conns(sys: &Arc<System>, server: &Arc<Server>, acc: &Arc<Account>
         .is_none();
     if first {
         heartbeat(sys, acc);
+    }
+}
+
+/// The same count on the old subject (the one servers listen to) and the new one.
+fn publish_conns(sys: &System, server: &Arc<Server>, acc: &Account) {
+    let json = account_conns_json(sys, server, acc);
+    for subject in [
+        format!("$SYS.SERVER.ACCOUNT.{}.CONNS", acc.name),
+        format!("$SYS.ACCOUNT.{}.SERVER.CONNS", acc.name),
+    ] {
+        sys.publish(server, &subject, &json);
     }
 }
 
@@ -476,17 +477,7 @@ fn heartbeat(sys: &Arc<System>, acc: &Arc<Account>) {
                 if acc.num_clients.load(Relaxed) == 0 {
                     // One last count, then quiet until the next connection.
                     s.conns_sent.lock().remove(&acc.name);
-                    let json = account_conns_json(&s, &server, &acc);
-                    s.publish(
-                        &server,
-                        &format!("$SYS.SERVER.ACCOUNT.{}.CONNS", acc.name),
-                        &json,
-                    );
-                    s.publish(
-                        &server,
-                        &format!("$SYS.ACCOUNT.{}.SERVER.CONNS", acc.name),
-                        &json,
-                    );
+                    publish_conns(&s, &server, &acc);
                     return;
                 }
                 account_conns(&s, &server, &acc);
