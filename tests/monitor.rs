@@ -1153,3 +1153,28 @@ fn unconfigured_subsystem_endpoints_answer_as_the_reference() {
         );
     }
 }
+
+/// A message delivered to a client is activity: its `last_activity` moves (and `idle`
+/// restarts) though it sent nothing, as on the reference (nats-top's LAST_ACTIVITY).
+#[test]
+fn delivery_moves_last_activity() {
+    for exe in both() {
+        let m = Mon::start(&exe, &[]);
+        let mut sub = client(m.srv.port, r#"{"name":"quiet","verbose":false}"#);
+        sub.send(b"SUB news 1\r\n");
+        sub.sync();
+        let before = nanos(&conn(&m.json("/connz"), "quiet")["last_activity"]);
+        let mut p = client(m.srv.port, r#"{"name":"talker","verbose":false}"#);
+        p.send(b"PUB news 2\r\nhi\r\n");
+        p.sync();
+        line_with(&mut sub, "MSG news 1 2");
+        let v = m.wait_json("/connz", |v| {
+            nanos(&conn(v, "quiet")["last_activity"]) > before
+        });
+        assert!(
+            nanos(&conn(&v, "quiet")["last_activity"]) > before,
+            "{}",
+            m.name
+        );
+    }
+}
