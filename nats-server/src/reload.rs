@@ -286,7 +286,16 @@ fn diff(old: &Options, new: &Options) -> Result<Vec<String>, String> {
 /// permissions refuse (with the reference's error).
 fn recheck_clients(server: &Arc<Server>) {
     for c in server.client_conns() {
-        if c.meta.lock().auth.connect.is_none() {
+        let jwt_login = c
+            .meta
+            .lock()
+            .auth
+            .connect
+            .as_ref()
+            .is_some_and(|i| i.jwt.is_some());
+        if c.meta.lock().auth.connect.is_none()
+            || (jwt_login && crate::accounts::jwt::trusted_mode(&server.opts()))
+        {
             continue;
         }
         match crate::auth::recheck(server, &c) {
