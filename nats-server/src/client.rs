@@ -962,16 +962,6 @@ impl Reader {
                 opts.max_subscriptions
             );
         }
-        if msubs == 0 {
-            // At the limit already: refused shortly after the login.
-            let c2 = c.clone();
-            tokio::spawn(async move {
-                error!("{} - maximum subscriptions exceeded", c2.prefix());
-                c2.send_err("maximum subscriptions exceeded");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                c2.close(ClosedState::MaxSubscriptionsExceeded);
-            });
-        }
         let max_conns = aj.as_ref().map_or(jwt::NO_LIMIT, |a| a.max_conns);
         if max_conns != jwt::NO_LIMIT
             && u.account.num_clients.load(Ordering::Relaxed) as i64 >= max_conns
@@ -982,6 +972,16 @@ impl Reader {
             c.close(ClosedState::MaxAccountConnectionsExceeded);
             error!("{prefix} - {TEXT}");
             return false;
+        }
+        if msubs == 0 {
+            // At the limit already: refused shortly after the login.
+            let c2 = c.clone();
+            tokio::spawn(async move {
+                error!("{} - maximum subscriptions exceeded", c2.prefix());
+                c2.send_err("maximum subscriptions exceeded");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                c2.close(ClosedState::MaxSubscriptionsExceeded);
+            });
         }
         debug!("{prefix} - {}", u.authenticated);
         c.meta.lock().auth.connect = Some(Arc::new(info.clone()));

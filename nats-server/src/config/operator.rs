@@ -235,17 +235,21 @@ pub(super) fn preload(e: &Entry, opts: &mut Options, r: &mut Report) {
     opts.resolver_preload.sort();
 }
 
-/// A string or an array of strings, with the reference's messages naming `what`.
-fn string_list(e: &Entry, what: &str, r: &mut Report) -> Option<Vec<String>> {
-    match &e.value.kind {
+/// A string or an array of strings, with the reference's messages naming `what`; also
+/// the position later errors are reported at (the reference's last token read: the
+/// array's last element, else the entry).
+fn string_list(e: &Entry, what: &str, r: &mut Report) -> (Option<Vec<String>>, super::Pos) {
+    let mut at = e.key_pos.clone();
+    let list = match &e.value.kind {
         Kind::String(s) => Some(vec![s.clone()]),
         Kind::Array(items) => {
             let mut out = Vec::new();
             for v in items {
+                at = v.pos.clone();
                 match v.as_str() {
                     Some(s) => out.push(s.to_string()),
                     None => r.err(
-                        &e.key_pos,
+                        &v.pos,
                         format!(
                             "error parsing {what}: unsupported type in array {}",
                             v.type_name()
@@ -265,17 +269,19 @@ fn string_list(e: &Entry, what: &str, r: &mut Report) -> Option<Vec<String>> {
             );
             None
         }
-    }
+    };
+    (list, at)
 }
 
 pub(super) fn trusted(e: &Entry, opts: &mut Options, r: &mut Report) {
-    if let Some(keys) = string_list(e, "trusted", r) {
+    let (keys, at) = string_list(e, "trusted", r);
+    if let Some(keys) = keys {
         opts.trusted_keys = keys;
     }
     for key in &opts.trusted_keys {
         if !claims::is_operator_key(key) {
             r.err(
-                &e.key_pos,
+                &at,
                 format!("trust key {key:?} required to be a valid public operator nkey"),
             );
         }
@@ -283,7 +289,7 @@ pub(super) fn trusted(e: &Entry, opts: &mut Options, r: &mut Report) {
 }
 
 pub(super) fn pinned(e: &Entry, opts: &mut Options, r: &mut Report) {
-    if let Some(keys) = string_list(e, "resolver_pinned_accounts", r) {
+    if let (Some(keys), _) = string_list(e, "resolver_pinned_accounts", r) {
         opts.resolver_pinned_accounts = Some(keys);
     }
 }
