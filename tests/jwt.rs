@@ -580,9 +580,10 @@ fn user_jwt_expiry_closes_the_connection() {
     let mut s = Setup::new("jwt-expiry");
     let a = s.account("A", json!({}));
     let u = KeyPair::new_user();
-    let jwt = user_jwt("u", &u, &a, json!({}), json!({"exp": now() + 2}));
     let conf = s.conf("");
     for srv in both(&conf) {
+        // Made per server: it expires two seconds after the login.
+        let jwt = user_jwt("u", &u, &a, json!({}), json!({"exp": now() + 2}));
         let (mut r, pre) = login(srv.port, &jwt, Some(&u));
         assert!(pre.is_empty(), "{pre:?}");
         r.stream

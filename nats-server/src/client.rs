@@ -364,7 +364,7 @@ impl Client {
         let mut b = Vec::with_capacity(text.len() + 10);
         proto::err(&mut b, text);
         if logging::trace_enabled() {
-            trace!("{} - ->> [-ERR '{}']", self.prefix(), text);
+            trace!("{} - ->> [-ERR {}]", self.prefix(), text);
         }
         self.out.send(&b);
     }
