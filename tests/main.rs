@@ -8,6 +8,7 @@ mod cluster;
 mod config;
 mod core;
 mod flow;
+mod jwt;
 mod logs;
 mod mkpasswd;
 mod monitor;

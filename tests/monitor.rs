@@ -807,6 +807,32 @@ fn clustered_varz_and_routez_keys_match_the_reference() {
     });
 }
 
+/// A route with no client interest still lists the system account's subscriptions its
+/// peer announced, so `subscriptions_list` is there on both servers (the key is omitted
+/// only when a route carries no interest at all).
+#[test]
+fn routez_lists_system_interest_without_client_subscriptions() {
+    for exe in both() {
+        let (c1, c2) = (free_port(), free_port());
+        let a = cluster_node(&exe, c1, &[]);
+        let _b = cluster_node(&exe, c2, &[c1]);
+        let r = a.wait_json("/routez?subs=1", |r| {
+            r["num_routes"] == 1
+                && r["routes"][0]["subscriptions_list"]
+                    .as_array()
+                    .is_some_and(|l| {
+                        l.iter()
+                            .any(|s| s.as_str().is_some_and(|s| s.starts_with("$SYS.")))
+                    })
+        });
+        assert!(
+            r["routes"][0]["subscriptions"].as_u64() > Some(0),
+            "{}: {r:#}",
+            exe.display()
+        );
+    }
+}
+
 /// Runs `f` on a two-node cluster of ours and one of the reference, each with interest
 /// on both sides and a route up.
 fn for_pair(f: impl Fn(&Mon, &Mon)) {

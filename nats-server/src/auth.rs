@@ -468,7 +468,9 @@ fn pass_value_span(b: &[u8]) -> Option<(usize, usize)> {
 /// The reference's authentication-error log text: with NKey users configured it names
 /// the CONNECT's nkey, with a user list the CONNECT's user, otherwise nothing.
 pub fn violation(opts: &Options, user: &str, nkey: &str) -> String {
-    if !opts.nkeys.is_empty() {
+    if crate::accounts::jwt::trusted_mode(opts) {
+        "authentication error".to_string()
+    } else if !opts.nkeys.is_empty() {
         format!("authentication error - Nkey {nkey:?}")
     } else if !opts.users.is_empty() {
         format!("authentication error - User {user:?}")

@@ -57,6 +57,9 @@ pub enum ClosedState {
     NoRespondersRequiresHeaders,
     ClusterNameConflict,
     DuplicateServerName,
+    MaxAccountConnectionsExceeded,
+    MaxSubscriptionsExceeded,
+    AuthenticationExpired,
 }
 
 impl ClosedState {
@@ -85,6 +88,9 @@ impl ClosedState {
             NoRespondersRequiresHeaders => "No Responders Requires Headers",
             ClusterNameConflict => "Cluster Name Conflict",
             DuplicateServerName => "Duplicate Server Name",
+            MaxAccountConnectionsExceeded => "Maximum Account Connections Exceeded",
+            MaxSubscriptionsExceeded => "Maximum Subscriptions Exceeded",
+            AuthenticationExpired => "Authentication Expired",
         }
     }
 
@@ -221,6 +227,9 @@ pub struct Client {
     pub replies: auth::Replies,
     /// The account the connection is bound to (the global one until CONNECT says else).
     pub account: parking_lot::RwLock<Arc<Account>>,
+    /// The payload limit of a JWT user (from its JWT, its account and the server), shown
+    /// in the INFO it is sent; -1 when the server's applies.
+    pub max_payload: std::sync::atomic::AtomicI64,
     closed: AtomicBool,
     reason: Mutex<Option<ClosedState>>,
     kill: tokio::sync::Notify,
@@ -254,6 +263,7 @@ impl Client {
             has_deliver_deny: AtomicBool::new(false),
             replies: auth::Replies::default(),
             account: parking_lot::RwLock::new(server.accounts.global.clone()),
+            max_payload: std::sync::atomic::AtomicI64::new(-1),
             closed: AtomicBool::new(false),
             reason: Mutex::new(None),
             kill: tokio::sync::Notify::new(),
@@ -354,7 +364,7 @@ impl Client {
         let mut b = Vec::with_capacity(text.len() + 10);
         proto::err(&mut b, text);
         if logging::trace_enabled() {
-            trace!("{} - ->> [-ERR '{}']", self.prefix(), text);
+            trace!("{} - ->> [-ERR {}]", self.prefix(), text);
         }
         self.out.send(&b);
     }
@@ -394,6 +404,12 @@ struct Reader {
     last_in: Instant,
     /// When the peer last sent us a PING (our own PING is then put off).
     last_remote_ping: Option<Instant>,
+    /// A JWT user's limits: subscriptions (-1: none) and payload.
+    jwt_max_subs: Option<i64>,
+    jwt_max_payload: Option<i64>,
+    /// When a JWT login expires, and whether the account's expiry is the one that comes
+    /// first; set at CONNECT, armed by the read loop.
+    expiry: Option<(Duration, bool)>,
     /// Answered the first PING after CONNECT; async INFO may be sent from then on.
     pong_sent: bool,
 }
@@ -435,6 +451,9 @@ where
         last_remote_ping: None,
         last_in: Instant::now(),
         pong_sent: false,
+        jwt_max_subs: None,
+        jwt_max_payload: None,
+        expiry: None,
     };
     reader
         .read_loop(rd, opts.ping_interval, opts.effective_auth_timeout())
@@ -466,6 +485,10 @@ impl Reader {
         tokio::pin!(ping);
         let auth = tokio::time::sleep(auth_timeout);
         tokio::pin!(auth);
+        // A JWT login's expiry; armed once CONNECT sets it.
+        let expiry = tokio::time::sleep(Duration::from_secs(86400 * 365));
+        tokio::pin!(expiry);
+        let mut account_expiry = None;
         let client = self.client.clone();
         loop {
             if client.is_closed() {
@@ -487,6 +510,10 @@ impl Reader {
                         self.refresh_limits();
                         let used = self.process(&buf);
                         buf.advance(used);
+                        if let Some((d, acc)) = self.expiry.take() {
+                            expiry.as_mut().reset(tokio::time::Instant::now() + d);
+                            account_expiry = Some(acc);
+                        }
                         self.flush.end_batch(&self.server, &self.client);
                         self.flush.wait_stalled(&client).await;
                     }
@@ -499,6 +526,17 @@ impl Reader {
                     self.ping_timer();
                     let next = self.server.opts().ping_interval;
                     ping.as_mut().reset(tokio::time::Instant::now() + next);
+                }
+                _ = &mut expiry, if account_expiry.is_some() => {
+                    let text = if account_expiry == Some(true) {
+                        "Account Authentication Expired"
+                    } else {
+                        "User Authentication Expired"
+                    };
+                    client.send_err(text);
+                    debug!("{} - {text}", client.prefix());
+                    client.close(ClosedState::AuthenticationExpired);
+                    break;
                 }
                 _ = &mut auth, if self.auth_required && !self.connected => {
                     debug!("{} - Authentication Timeout", client.prefix());
@@ -578,6 +616,11 @@ impl Reader {
             self.limits_gen = gen;
             let opts = self.server.opts();
             self.parser.max_payload = opts.max_payload;
+            if let Some(p) = self.jwt_max_payload {
+                if p >= 0 && (p as usize) < opts.max_payload {
+                    self.parser.max_payload = p as usize;
+                }
+            }
             self.parser.max_control_line = opts.max_control_line;
         }
     }
@@ -608,6 +651,12 @@ impl Reader {
         }
         if self.auth_required && !self.connected && !matches!(op, Op::Connect(_)) {
             self.client.send_err("Authorization Violation");
+            if crate::accounts::jwt::trusted_mode(&self.server.opts()) {
+                debug!(
+                    "{} - Authentication requires a user JWT",
+                    self.client.prefix()
+                );
+            }
             error!(
                 "{} - {}",
                 self.client.prefix(),
@@ -616,7 +665,7 @@ impl Reader {
             self.client.close(ClosedState::AuthenticationViolation);
             return false;
         }
-        if self.connected && self.auth_gen != auth::generation() {
+        if self.connected && self.auth_gen != auth::generation() && self.jwt_max_payload.is_none() {
             // A reload changed authorization: pick up this user's new permissions.
             self.auth_gen = auth::generation();
             if let Some(p) = auth::recheck(&self.server, &self.client) {
@@ -633,6 +682,15 @@ impl Reader {
                 if self.connected && !self.pong_sent {
                     self.pong_sent = true;
                     self.server.client_ready(&self.client);
+                    // A JWT user with a payload limit of its own learns it now.
+                    let mpay = self.client.max_payload.load(Ordering::Relaxed);
+                    if self.opts.protocol >= 1
+                        && mpay >= 0
+                        && mpay != self.server.opts().max_payload as i64
+                    {
+                        let info = self.server.async_info(&self.client);
+                        self.reply(&info);
+                    }
                 }
                 true
             }
@@ -783,7 +841,11 @@ impl Reader {
             c.close(ClosedState::NoRespondersRequiresHeaders);
             return false;
         }
-        if self.auth_required || !self.connected {
+        if crate::accounts::jwt::trusted_mode(&self.server.opts()) {
+            if !self.login_jwt(&info) {
+                return false;
+            }
+        } else if self.auth_required || !self.connected {
             match auth::authenticate(&self.server, &c, &info) {
                 auth::Outcome::Allowed {
                     user,
@@ -823,6 +885,141 @@ impl Reader {
         true
     }
 
+    /// The reference's `getAuthUser`, for violation log lines.
+    fn auth_user(&self) -> String {
+        let meta = self.client.meta.lock();
+        let connect = meta.auth.connect.clone();
+        let nkey = connect
+            .as_ref()
+            .and_then(|i| i.nkey.clone())
+            .unwrap_or_default();
+        let jwt = connect
+            .as_ref()
+            .and_then(|i| i.jwt.clone())
+            .unwrap_or_default();
+        if !nkey.is_empty() {
+            format!("Nkey {nkey:?}")
+        } else if !meta.user.is_empty() && jwt.is_empty() {
+            format!("User {:?}", meta.user)
+        } else if !jwt.is_empty() {
+            format!("JWT User {:?}", meta.user)
+        } else {
+            "User \"N/A\"".to_string()
+        }
+    }
+
+    /// Operator mode: the CONNECT must carry a user JWT of a trusted account, signed
+    /// nonce and all (see accounts/jwt.rs). Binds the connection to the JWT's account with
+    /// its permissions and limits, or refuses it as the reference does.
+    fn login_jwt(&mut self, info: &ConnectInfo) -> bool {
+        use crate::accounts::jwt;
+        let c = self.client.clone();
+        let prefix = c.prefix();
+        let nonce = c.meta.lock().auth.nonce.clone();
+        let got = jwt::authenticate(
+            &self.server.accounts,
+            &prefix,
+            info.jwt.as_deref().unwrap_or_default(),
+            info.sig.as_deref().unwrap_or_default(),
+            &nonce,
+            Some(c.addr.ip()),
+        );
+        let Some(u) = got else {
+            error!("{prefix} - authentication error");
+            c.send_err("Authorization Violation");
+            c.close(ClosedState::AuthenticationViolation);
+            c.meta.lock().user = info.user.clone().unwrap_or_default();
+            crate::system::auth_error(&self.server, &c);
+            return false;
+        };
+        self.server.finish_accounts(&u.built);
+        let aj = u.account.jwt.read().clone();
+        // The server's limits apply too (the reference's applyAccountLimits).
+        let opts = self.server.opts();
+        let mut mpay = u.max_payload;
+        let mut msubs = u.max_subs;
+        let server_pay = if opts.max_payload == 0 {
+            jwt::NO_LIMIT
+        } else {
+            opts.max_payload as i64
+        };
+        let was_unlimited = mpay == jwt::NO_LIMIT;
+        if jwt::min_limit(&mut mpay, server_pay) && !was_unlimited {
+            error!(
+                "{prefix} - Max Payload set to {} from server overrides account or user config",
+                opts.max_payload
+            );
+        }
+        let server_subs = if opts.max_subscriptions == 0 {
+            jwt::NO_LIMIT
+        } else {
+            opts.max_subscriptions as i64
+        };
+        let was_unlimited = msubs == jwt::NO_LIMIT;
+        if jwt::min_limit(&mut msubs, server_subs) && !was_unlimited {
+            error!(
+                "{prefix} - Max Subscriptions set to {} from server overrides account or user config",
+                opts.max_subscriptions
+            );
+        }
+        let max_conns = aj.as_ref().map_or(jwt::NO_LIMIT, |a| a.max_conns);
+        if max_conns != jwt::NO_LIMIT
+            && u.account.num_clients.load(Ordering::Relaxed) as i64 >= max_conns
+        {
+            const TEXT: &str = "maximum account active connections exceeded";
+            c.send_err(TEXT);
+            error!("{prefix} - {TEXT}");
+            c.close(ClosedState::MaxAccountConnectionsExceeded);
+            error!("{prefix} - {TEXT}");
+            return false;
+        }
+        if msubs == 0 {
+            // At the limit already: refused shortly after the login.
+            let c2 = c.clone();
+            tokio::spawn(async move {
+                error!("{} - maximum subscriptions exceeded", c2.prefix());
+                c2.send_err("maximum subscriptions exceeded");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                c2.close(ClosedState::MaxSubscriptionsExceeded);
+            });
+        }
+        debug!("{prefix} - {}", u.authenticated);
+        c.meta.lock().auth.connect = Some(Arc::new(info.clone()));
+        c.meta.lock().user = u.user.clone();
+        let perms = u
+            .permissions
+            .as_ref()
+            .map(|p| Arc::new(auth::Permissions::from_options(p)));
+        match perms.as_ref().and_then(|p| p.response) {
+            Some((max, ttl)) => c.replies.enable(max, ttl),
+            None => c.replies.disable(),
+        }
+        self.set_perms(perms);
+        c.max_payload.store(mpay, Ordering::Relaxed);
+        self.jwt_max_payload = Some(mpay);
+        self.jwt_max_subs = Some(msubs);
+        if mpay >= 0 && (mpay as usize) < self.parser.max_payload {
+            self.parser.max_payload = mpay as usize;
+        }
+        // The login expires with the user JWT (or its connect window), or with the
+        // account JWT when that comes first.
+        let account_in = aj.as_ref().and_then(|a| {
+            let exp = a.claims.data.exp;
+            (exp != 0).then(|| {
+                Duration::from_secs((exp - crate::accounts::claims::now_unix()).max(0) as u64)
+            })
+        });
+        self.expiry = match (u.expires_in, account_in) {
+            (Some(user), Some(acc)) if acc < user => Some((acc, true)),
+            (Some(user), _) => Some((user, false)),
+            (None, Some(acc)) => Some((acc, true)),
+            (None, None) => None,
+        };
+        let name = u.account.name.clone();
+        self.bind_account(&name);
+        true
+    }
+
     fn publish(&mut self, msg: Message<'_>) {
         self.flush.count_in(msg.size());
         if self.opts.pedantic && !subject::is_valid_literal_subject(msg.subject) {
@@ -834,9 +1031,9 @@ impl Reader {
                 self.client
                     .send_err(&format!("Permissions Violation for Publish to \"{subj}\""));
                 error!(
-                    "{} - Publish Violation - User {:?}, Subject {:?}",
+                    "{} - Publish Violation - {}, Subject {:?}",
                     self.client.prefix(),
-                    self.client.meta.lock().user,
+                    self.auth_user(),
                     subj
                 );
                 return;
@@ -954,7 +1151,7 @@ impl Reader {
         if let Some(p) = &self.perms {
             if !p.can_subscribe(subj, queue) {
                 let s = String::from_utf8_lossy(subj);
-                let user = c.meta.lock().user.clone();
+                let user = self.auth_user();
                 match queue {
                     Some(q) => {
                         let q = String::from_utf8_lossy(q);
@@ -962,7 +1159,7 @@ impl Reader {
                             "Permissions Violation for Subscription to \"{s}\" using queue \"{q}\""
                         ));
                         error!(
-                            "{} - Subscription Violation - User {user:?}, Subject {s:?}, Queue: {q:?}, SID {}",
+                            "{} - Subscription Violation - {user}, Subject {s:?}, Queue: {q:?}, SID {}",
                             c.prefix(),
                             String::from_utf8_lossy(sid)
                         );
@@ -972,7 +1169,7 @@ impl Reader {
                             "Permissions Violation for Subscription to \"{s}\""
                         ));
                         error!(
-                            "{} - Subscription Violation - User {user:?}, Subject {s:?}, SID {}",
+                            "{} - Subscription Violation - {user}, Subject {s:?}, SID {}",
                             c.prefix(),
                             String::from_utf8_lossy(sid)
                         );
@@ -981,7 +1178,15 @@ impl Reader {
                 return;
             }
         }
-        let max_subs = self.server.opts().max_subscriptions;
+        // A JWT user's limit (-1: none; 0 refuses every subscription), else the server's
+        // (0: none).
+        let max_subs: Option<usize> = match self.jwt_max_subs {
+            Some(n) => (n >= 0).then_some(n as usize),
+            None => {
+                let n = self.server.opts().max_subscriptions;
+                (n > 0).then_some(n)
+            }
+        };
         {
             let subs = c.subs.lock();
             if let Some(existing) = subs.get(sid) {
@@ -992,7 +1197,7 @@ impl Reader {
                     return;
                 }
             }
-            if max_subs > 0 && subs.len() >= max_subs {
+            if max_subs.is_some_and(|m| subs.len() >= m) {
                 drop(subs);
                 error!("{} - maximum subscriptions exceeded", c.prefix());
                 c.send_err("maximum subscriptions exceeded");

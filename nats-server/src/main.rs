@@ -91,7 +91,9 @@ fn main() -> ExitCode {
     }
     if let Err(e) = opts
         .validate()
+        .and_then(|_| accounts::jwt::validate_trusted_operators(&opts))
         .and_then(|_| config::apply::validate_auth(&opts))
+        .and_then(|_| accounts::jwt::check_startup(&opts))
     {
         eprintln!("nats-server: {e}");
         return ExitCode::FAILURE;

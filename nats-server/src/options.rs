@@ -126,6 +126,17 @@ pub struct Permissions {
     pub response: Option<ResponsePermission>,
 }
 
+/// `resolver`: where operator mode finds account JWTs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResolverOptions {
+    /// `MEMORY`: the JWTs of `resolver_preload`.
+    Memory,
+    /// `URL(...)`, or the operator's account server.
+    Url(String),
+    /// `{ type: full | cache, dir: ... }`.
+    Dir { full: bool, dir: String },
+}
+
 /// TLS settings of one listener (clients, routes or monitoring).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TlsOptions {
@@ -218,6 +229,16 @@ pub struct Options {
     pub allow_non_tls: bool,
 
     pub cluster: ClusterOptions,
+
+    // Operator mode (JWT).
+    /// Decoded `operator` JWTs.
+    pub trusted_operators: Vec<crate::accounts::claims::OperatorClaims>,
+    /// `trusted_keys`: operator public keys.
+    pub trusted_keys: Vec<String>,
+    pub resolver: Option<ResolverOptions>,
+    /// `resolver_preload`: account public key and JWT, sorted by key.
+    pub resolver_preload: Vec<(String, String)>,
+    pub resolver_pinned_accounts: Option<Vec<String>>,
 }
 
 impl Default for Options {
@@ -270,6 +291,11 @@ impl Default for Options {
             tls: None,
             allow_non_tls: false,
             cluster: ClusterOptions::default(),
+            trusted_operators: Vec::new(),
+            trusted_keys: Vec::new(),
+            resolver: None,
+            resolver_preload: Vec::new(),
+            resolver_pinned_accounts: None,
         }
     }
 }
@@ -281,6 +307,7 @@ impl Options {
             || !self.token.is_empty()
             || !self.users.is_empty()
             || !self.nkeys.is_empty()
+            || crate::accounts::jwt::trusted_mode(self)
     }
 
     /// The auth timeout in force: configured, else 2 s, or the TLS timeout plus 1 s.

@@ -112,6 +112,38 @@ fn diff(old: &Options, new: &Options) -> Result<Vec<String>, String> {
     if old.port != new.port {
         return Err(refuse("Port", old.port, new.port));
     }
+    // Operator mode: the account resolver can be neither added nor removed, and the
+    // trusted operators, keys and preloaded accounts stay as started (the reference
+    // refuses these too; it prints the operators as pointers, here their keys).
+    if old.resolver.is_some() != new.resolver.is_some() {
+        return Err("config reload does not support moving to or from an account resolver".into());
+    }
+    let go_list = |v: &[String]| format!("[{}]", v.join(" "));
+    if old.trusted_keys != new.trusted_keys {
+        return Err(refuse(
+            "TrustedKeys",
+            go_list(&old.trusted_keys),
+            go_list(&new.trusted_keys),
+        ));
+    }
+    if old.trusted_operators != new.trusted_operators {
+        let subs = |o: &Options| {
+            let v: Vec<String> = o
+                .trusted_operators
+                .iter()
+                .map(|c| c.data.sub.clone())
+                .collect();
+            go_list(&v)
+        };
+        return Err(refuse("TrustedOperators", subs(old), subs(new)));
+    }
+    if old.resolver_preload != new.resolver_preload {
+        let keys = |o: &Options| {
+            let v: Vec<String> = o.resolver_preload.iter().map(|(k, _)| k.clone()).collect();
+            go_list(&v)
+        };
+        return Err(refuse("resolverPreloads", keys(old), keys(new)));
+    }
     if old.no_header_support != new.no_header_support {
         return Err(refuse(
             "NoHeaderSupport",
@@ -287,6 +319,10 @@ fn recheck_clients(server: &Arc<Server>) {
         let Some(connect) = c.meta.lock().auth.connect.clone() else {
             continue;
         };
+        // JWT logins are checked against their claims, not the config's users.
+        if connect.jwt.is_some() && crate::accounts::jwt::trusted_mode(&opts) {
+            continue;
+        }
         // A client whose user is gone or now belongs to another account is closed (it
         // reconnects into the right one), as the reference does.
         let nkey = connect.nkey.as_deref().unwrap_or_default();

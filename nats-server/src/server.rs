@@ -141,6 +141,10 @@ impl Server {
         if let Some(f) = &opts.config_file {
             info!("Using configuration file: {}", f.display());
         }
+        crate::accounts::jwt::log_operators(&opts);
+        if !opts.trusted_operators.is_empty() {
+            crate::accounts::jwt::log_preload_issues(&opts);
+        }
     }
 
     /// Binds the client listener and starts accepting.
@@ -228,7 +232,7 @@ impl Server {
         };
         self.stats.total_connections.fetch_add(1, Ordering::Relaxed);
         debug!("{} - Client connection created", client.prefix());
-        if !opts.nkeys.is_empty() {
+        if !opts.nkeys.is_empty() || crate::accounts::jwt::trusted_mode(&opts) {
             client.meta.lock().auth.nonce = crate::auth::make_nonce();
         }
         if let Some(t) = &opts.tls {
@@ -256,6 +260,39 @@ impl Server {
         let mut out = Vec::with_capacity(json.len() + 8);
         proto::info(&mut out, &json);
         out
+    }
+
+    /// An INFO sent after the first one: no nonce, and the client's own payload limit.
+    pub fn async_info(&self, client: &Client) -> Vec<u8> {
+        let mut info = self.base_info();
+        info.client_id = client.cid;
+        info.client_ip = client.addr.ip().to_string();
+        let mpay = client.max_payload.load(Ordering::Relaxed);
+        if mpay >= 0 {
+            info.max_payload = mpay;
+        }
+        let json = serde_json::to_vec(&info).unwrap_or_default();
+        let mut out = Vec::with_capacity(json.len() + 8);
+        proto::info(&mut out, &json);
+        out
+    }
+
+    /// Finishes accounts fetched from the resolver while the server runs: the system
+    /// account's imports every account has, and the subscriptions of service imports.
+    pub fn finish_accounts(self: &Arc<Self>, built: &[Arc<crate::accounts::Account>]) {
+        let sys = self.accounts.system();
+        for acc in built {
+            if let Some(sys) = &sys {
+                if !Arc::ptr_eq(sys, acc) {
+                    self.accounts.add_system_imports(acc, sys);
+                }
+            }
+            let imports = acc.service_imports.read().clone();
+            for si in imports {
+                let from = si.from.clone();
+                self.subscribe_internal(acc, &from, client::Internal::ServiceImport(si), false);
+            }
+        }
     }
 
     /// The INFO fields shared by every client.
@@ -363,7 +400,7 @@ impl Server {
     pub fn broadcast_info(&self) {
         for c in self.client_conns() {
             if c.info_ready.load(Ordering::Acquire) {
-                c.out.send(&self.client_info(&c));
+                c.out.send(&self.async_info(&c));
             }
         }
     }

@@ -28,7 +28,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// Go's wording for file errors: `open /x: no such file or directory`.
-fn open_error(path: &Path, e: &std::io::Error) -> String {
+pub(crate) fn open_error(path: &Path, e: &std::io::Error) -> String {
     let mut text = e.to_string();
     if let Some(i) = text.find(" (os error") {
         text.truncate(i);

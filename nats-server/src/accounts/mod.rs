@@ -4,7 +4,9 @@
 //! subject mappings. Every connection is bound to one account; a message never leaves its
 //! account except through an import (see `imports`).
 
+pub mod claims;
 pub mod imports;
+pub mod jwt;
 
 use crate::client::Client;
 use crate::client::SubRef;
@@ -44,6 +46,8 @@ pub struct Account {
     pub next_sid: AtomicU64,
     /// When the account was set up (`update_time` in monitoring).
     pub created: std::time::SystemTime,
+    /// What its JWT says, for an account of operator mode.
+    pub jwt: RwLock<Option<Arc<jwt::AccountJwt>>>,
 }
 
 /// Message counters of one account, as `/accstatz` and the system account report them.
@@ -75,6 +79,7 @@ impl Account {
             internal: OnceLock::new(),
             next_sid: AtomicU64::new(0),
             created: std::time::SystemTime::now(),
+            jwt: RwLock::new(None),
         })
     }
 
@@ -98,6 +103,22 @@ impl Account {
             },
         }
     }
+}
+
+/// Replaces an account's subject mappings.
+pub fn set_mappings(acc: &Arc<Account>, maps: &[crate::options::Mapping]) {
+    let mut built = Mappings::new();
+    for m in maps {
+        let spec = m
+            .dests
+            .iter()
+            .map(|d| (d.subject.as_str(), d.weight, d.cluster.as_str()));
+        if let Ok(m) = Mapping::new(&m.source, spec) {
+            built.add(m);
+        }
+    }
+    acc.has_mappings.store(!built.is_empty(), Ordering::Release);
+    *acc.mappings.write() = Arc::new(built);
 }
 
 /// The outcome of an account's subject mappings for one publish.
@@ -124,6 +145,8 @@ pub struct Accounts {
     by_name: RwLock<HashMap<String, Arc<Account>>>,
     pub global: Arc<Account>,
     system: Mutex<Option<Arc<Account>>>,
+    /// Operator mode: trusted keys and the account resolver.
+    pub trust: Option<jwt::Trust>,
 }
 
 impl Accounts {
@@ -136,19 +159,35 @@ impl Accounts {
         for a in &opts.accounts {
             by_name.insert(a.name.clone(), Account::new(&a.name));
         }
+        let trusted = jwt::trusted_mode(opts);
+        let trust = (trusted || opts.resolver.is_some()).then(|| jwt::Trust::new(opts));
         let accounts = Accounts {
             by_name: RwLock::new(by_name),
             global,
             system: Mutex::new(None),
+            trust,
         };
-        if !opts.no_system_account {
-            let name = if opts.system_account.is_empty() {
-                SYSTEM_ACCOUNT
-            } else {
-                &opts.system_account
-            };
-            let sys = accounts.get_or_create(name);
-            *accounts.system.lock() = Some(sys.clone());
+        if trusted && opts.system_account.is_empty() {
+            // Operator mode without a system account: the reference's default `$SYS`
+            // cannot be fetched (not an account key), so there is none.
+        } else if opts.system_account.is_empty() || !trusted {
+            if !opts.no_system_account {
+                let name = if opts.system_account.is_empty() {
+                    SYSTEM_ACCOUNT
+                } else {
+                    &opts.system_account
+                };
+                let sys = accounts.get_or_create(name);
+                *accounts.system.lock() = Some(sys.clone());
+            }
+        } else {
+            // Checked at start-up (jwt::check_startup), so the lookup succeeds.
+            let mut built = Vec::new();
+            jwt::set_quiet(true);
+            if let Ok(sys) = accounts.lookup(&opts.system_account, &mut built) {
+                *accounts.system.lock() = Some(sys);
+            }
+            jwt::set_quiet(false);
         }
         accounts.configure(opts);
         accounts
@@ -156,20 +195,7 @@ impl Accounts {
 
     /// Installs exports, imports and mappings from the options on the existing accounts.
     pub fn configure(&self, opts: &Options) {
-        let set_maps = |acc: &Arc<Account>, maps: &[crate::options::Mapping]| {
-            let mut built = Mappings::new();
-            for m in maps {
-                let spec = m
-                    .dests
-                    .iter()
-                    .map(|d| (d.subject.as_str(), d.weight, d.cluster.as_str()));
-                if let Ok(m) = Mapping::new(&m.source, spec) {
-                    built.add(m);
-                }
-            }
-            acc.has_mappings.store(!built.is_empty(), Ordering::Release);
-            *acc.mappings.write() = Arc::new(built);
-        };
+        let set_maps = set_mappings;
         set_maps(&self.global, &opts.mappings);
         for a in &opts.accounts {
             let acc = self.get_or_create(&a.name);

@@ -726,7 +726,12 @@ fn resolve(e: &Entry, opts: &mut Options, r: &mut Report) {
 
 /// Whether `exports` (of the exporting account) lets `importer` take `subj`: an export
 /// with exactly that subject, else the first whose subject covers it.
-fn export_approves(exports: &[ExportOptions], service: bool, importer: &str, subj: &str) -> bool {
+pub(crate) fn export_approves(
+    exports: &[ExportOptions],
+    service: bool,
+    importer: &str,
+    subj: &str,
+) -> bool {
     let candidates = || exports.iter().filter(|x| x.service == service);
     let x = candidates().find(|x| x.subject == subj).or_else(|| {
         candidates().find(|x| subject::is_subset(subj.as_bytes(), x.subject.as_bytes()))

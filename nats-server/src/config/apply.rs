@@ -215,13 +215,7 @@ const IGNORED_TOP: &[&str] = &[
     "leaf",
     "websocket",
     "mqtt",
-    "operator",
-    "operators",
-    "resolver",
     "resolver_tls",
-    "resolver_preload",
-    "trusted",
-    "trusted_keys",
     "max_traced_msg_len",
     "prof_port",
     "http_base_path",
@@ -233,6 +227,7 @@ const IGNORED_TOP: &[&str] = &[
 ];
 
 fn apply_top(m: &Map, opts: &mut Options, r: &mut Report) {
+    let mut op = super::operator::Pending::default();
     for e in m.entries() {
         if e.used_as_variable {
             continue;
@@ -463,10 +458,20 @@ fn apply_top(m: &Map, opts: &mut Options, r: &mut Report) {
                     opts.http_base_path = s;
                 }
             }
+            "operator" | "operators" | "roots" | "root" | "root_operators" | "root_operator" => {
+                super::operator::operator(e, opts, &mut op, r)
+            }
+            "resolver" | "account_resolver" | "accounts_resolver" => {
+                super::operator::resolver(e, opts, &mut op, r)
+            }
+            "resolver_preload" => super::operator::preload(e, opts, r),
+            "resolver_pinned_accounts" => super::operator::pinned(e, opts, r),
+            "trusted" | "trusted_keys" => super::operator::trusted(e, opts, r),
             k if IGNORED_TOP.contains(&k) => {}
             _ => r.err(&e.key_pos, format!("unknown field {:?}", e.key)),
         }
     }
+    super::operator::finish(opts, &op);
 }
 
 /// The parts of an `authorization` block.

@@ -14,9 +14,11 @@
 //! its [`Pos`] so option validation can report `<file>:<line>:<col>: ...`.
 
 mod accounts;
+pub(crate) use accounts::export_approves;
 pub mod apply;
 mod error;
 mod lexer;
+pub mod operator;
 mod parser;
 mod value;
 
