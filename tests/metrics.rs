@@ -264,6 +264,27 @@ fn prometheus_scrapes_the_exporters_names_with_varz_figures() {
     prom.wait_value(&format!("gnatsd_varz_server_id{{value=\"{id}\"}}"), 1.0);
     prom.wait_value("up{job=\"nats\"}", 1.0);
     prom.wait_value("up{job=\"nats_prefixed\"}", 1.0);
+    // Prometheus negotiated OpenMetrics (the counters arrive typed `unknown`, see above) and
+    // kept the gauges' types.
+    for (metric, want) in [
+        ("gnatsd_connz_in_msgs", "unknown"),
+        ("gnatsd_varz_in_msgs", "gauge"),
+    ] {
+        let path = format!("/api/v1/targets/metadata?metric={metric}");
+        let mut last = String::new();
+        assert!(
+            wait_until(T, || {
+                last = try_get(prom.port, &path)
+                    .map(|r| r.body)
+                    .unwrap_or_default();
+                let v: Value = serde_json::from_str(&last).unwrap_or_default();
+                v["data"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty() && a.iter().all(|m| m["type"] == want))
+            }),
+            "{metric} metadata: {last}"
+        );
+    }
 
     // The queries of the exporter's example Grafana dashboard (walkthrough/grafana-nats-dash.json)
     // all return data for this server alone.
