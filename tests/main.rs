@@ -10,6 +10,7 @@ mod core;
 mod flow;
 mod jwt;
 mod logs;
+mod metrics;
 mod mkpasswd;
 mod monitor;
 mod operator;

@@ -1,6 +1,7 @@
 //! HTTP monitoring (`-m` / `-ms`): `/`, `/varz`, `/connz`, `/routez`, `/subsz`
 //! (`/subscriptionsz`) and `/healthz`, answering with the reference server's JSON shapes,
-//! query parameters, error texts, JSONP and request counters.
+//! query parameters, error texts, JSONP and request counters; `/metrics` serves the same
+//! data to Prometheus under prometheus-nats-exporter's names (metrics.rs).
 //!
 //! Everything here only reads what the message path already maintains (atomics and
 //! per-connection state); no lock is added to the message path for monitoring.
@@ -9,6 +10,7 @@ mod absent;
 mod accountz;
 mod connz;
 mod healthz;
+mod metrics;
 mod procstat;
 mod query;
 mod routez;
@@ -216,6 +218,7 @@ fn router(base: &str, mon: Arc<Monitor>) -> Router {
         .route(&join_base(base, "/subsz"), any(subsz::handle))
         .route(&join_base(base, "/subscriptionsz"), any(subsz::handle))
         .route(&join_base(base, "/healthz"), any(healthz::handle))
+        .route(&join_base(base, "/metrics"), any(metrics::handle))
         .route(&join_base(base, "/jsz"), any(absent::jsz))
         .route(&join_base(base, "/accountz"), any(accountz::accountz))
         .route(&join_base(base, "/accstatz"), any(accountz::accstatz))
@@ -303,6 +306,7 @@ async fn root(State(mon): Mon, RawQuery(_q): RawQuery) -> Response {
         ("leafz", "LeafNodes"),
         ("gatewayz", "Gateways"),
         ("healthz", "Health Probe"),
+        ("metrics", "Prometheus Metrics"),
     ];
     let mut page = String::from(
         "<html lang=\"en\">\n<head>\n<title>NATS Server Monitoring</title>\n</head>\n<body>\n",
