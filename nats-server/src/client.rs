@@ -230,6 +230,8 @@ pub struct Client {
     /// The payload limit of a JWT user (from its JWT, its account and the server), shown
     /// in the INFO it is sent; -1 when the server's applies.
     pub max_payload: std::sync::atomic::AtomicI64,
+    /// Set for a websocket client (before anything is logged about it).
+    pub ws: std::sync::OnceLock<crate::websocket::WsMeta>,
     closed: AtomicBool,
     reason: Mutex<Option<ClosedState>>,
     kill: tokio::sync::Notify,
@@ -264,6 +266,7 @@ impl Client {
             replies: auth::Replies::default(),
             account: parking_lot::RwLock::new(server.accounts.global.clone()),
             max_payload: std::sync::atomic::AtomicI64::new(-1),
+            ws: std::sync::OnceLock::new(),
             closed: AtomicBool::new(false),
             reason: Mutex::new(None),
             kill: tokio::sync::Notify::new(),
@@ -273,10 +276,24 @@ impl Client {
 
     /// Log prefix: `127.0.0.1:43512 - cid:4 - "v1.22.1:go:name"`.
     pub fn prefix(&self) -> String {
+        let ws = self.ws.get();
         let tag = if self.kind == Kind::Router {
             "rid"
+        } else if ws.is_some() {
+            "wid"
         } else {
             "cid"
+        };
+        // A websocket client behind a proxy: `forwarded/address`.
+        let addr = match ws {
+            Some(m) if !m.forwarded_ip.is_empty() => {
+                if m.forwarded_ip.contains(':') {
+                    format!("[{}]/{}", m.forwarded_ip, self.addr)
+                } else {
+                    format!("{}/{}", m.forwarded_ip, self.addr)
+                }
+            }
+            _ => self.addr.to_string(),
         };
         let meta = self.meta.lock();
         // The reference's client tag: `v<version>`, `<lang>` and `<name>`, each only when
@@ -297,9 +314,9 @@ impl Client {
             }
         }
         if ncs.is_empty() {
-            format!("{} - {tag}:{}", self.addr, self.cid)
+            format!("{addr} - {tag}:{}", self.cid)
         } else {
-            format!("{} - {tag}:{} - {ncs:?}", self.addr, self.cid)
+            format!("{addr} - {tag}:{} - {ncs:?}", self.cid)
         }
     }
 
@@ -517,7 +534,14 @@ impl Reader {
                         self.flush.end_batch(&self.server, &self.client);
                         self.flush.wait_stalled(&client).await;
                     }
-                    Err(_) => {
+                    Err(e) => {
+                        // A broken websocket frame is logged as the reference does.
+                        if let Some(pe) = e
+                            .get_ref()
+                            .and_then(|e| e.downcast_ref::<nats_common::ws::ProtocolError>())
+                        {
+                            error!("{} - read error: {pe}", client.prefix());
+                        }
                         client.close(ClosedState::ReadError);
                         break;
                     }

@@ -20,6 +20,7 @@ mod signals;
 mod syslog;
 mod system;
 mod tls;
+mod websocket;
 
 use cli::{CliError, Flags};
 use options::Options;
@@ -94,9 +95,14 @@ fn main() -> ExitCode {
         .and_then(|_| accounts::jwt::validate_trusted_operators(&opts))
         .and_then(|_| config::apply::validate_auth(&opts))
         .and_then(|_| accounts::jwt::check_startup(&opts))
+        .and_then(|_| config::apply::validate_websocket(&opts))
     {
         eprintln!("nats-server: {e}");
         return ExitCode::FAILURE;
+    }
+    let mut opts = opts;
+    if opts.websocket.port != 0 && opts.websocket.host.is_empty() {
+        opts.websocket.host = options::DEFAULT_HOST.to_string();
     }
     run(opts, flags)
 }
@@ -152,6 +158,10 @@ fn run(opts: Options, flags: Flags) -> ExitCode {
         server.set_monitor(&mon);
         if let Err(e) = monitor::start(&mon).await {
             tracing::error!(target: logging::FATAL, "Can't start monitoring: {e}");
+            return ExitCode::FAILURE;
+        }
+        if let Err(e) = websocket::start(&server).await {
+            tracing::error!(target: logging::FATAL, "{e}");
             return ExitCode::FAILURE;
         }
         if let Err(e) = server.start_clients().await {
