@@ -18,3 +18,4 @@ mod syslog;
 mod system;
 mod tls;
 mod top;
+mod websocket;

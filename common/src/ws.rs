@@ -170,18 +170,38 @@ pub type Shared = Arc<Mutex<Control>>;
 
 /// A broken frame from the peer: the reference's text for it.
 #[derive(Debug)]
-pub struct ProtocolError(pub String);
+pub struct ProtocolError {
+    pub text: String,
+    /// Answered with a protocol-error close frame (frame errors; not inflate errors).
+    pub close: bool,
+}
 
 impl std::fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
 impl std::error::Error for ProtocolError {}
 
 fn proto_err(msg: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, ProtocolError(msg.into()))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        ProtocolError {
+            text: msg.into(),
+            close: true,
+        },
+    )
+}
+
+fn flate_err(msg: impl Into<String>) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        ProtocolError {
+            text: msg.into(),
+            close: false,
+        },
+    )
 }
 
 enum RState {
@@ -419,7 +439,7 @@ impl<R> WsRead<R> {
                 let (bi, bo) = (d.total_in(), d.total_out());
                 let st = d
                     .decompress_vec(&input[pos..], &mut plain, flate2::FlushDecompress::Sync)
-                    .map_err(|e| proto_err(format!("flate: {e}")))?;
+                    .map_err(|e| flate_err(format!("flate: {e}")))?;
                 pos += (d.total_in() - bi) as usize;
                 if st == flate2::Status::StreamEnd
                     || (pos >= input.len() && plain.len() < plain.capacity())
@@ -427,7 +447,7 @@ impl<R> WsRead<R> {
                     break;
                 }
                 if d.total_in() == bi && d.total_out() == bo && plain.len() < plain.capacity() {
-                    return Err(proto_err("flate: corrupt input"));
+                    return Err(flate_err("flate: corrupt input"));
                 }
             }
             self.out.extend_from_slice(&plain);
@@ -505,6 +525,13 @@ impl<R: AsyncRead + Unpin> AsyncRead for WsRead<R> {
                     }
                 };
                 if let Err(e) = r {
+                    // The reference queues a protocol-error close frame for a broken frame.
+                    if let Some(pe) = e.get_ref().and_then(|e| e.downcast_ref::<ProtocolError>()) {
+                        if pe.close {
+                            let body = close_payload(CLOSE_PROTOCOL_ERROR, &pe.text);
+                            me.queue_control(OP_CLOSE, &body);
+                        }
+                    }
                     // What was decoded before the bad frame is still delivered.
                     if dst.filled().len() > start || !me.out.is_empty() {
                         me.error = Some(e);

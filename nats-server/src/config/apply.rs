@@ -950,22 +950,24 @@ fn apply_websocket(m: &Map, opts: &mut Options, r: &mut Report) {
             "same_origin" => w.same_origin = get_bool(e, r).unwrap_or(false),
             "allowed_origins" | "allowed_origin" | "allow_origins" | "allow_origin" | "origins"
             | "origin" => match (e.value.as_array(), e.value.as_str()) {
-                (Some(a), _) => w.allowed_origins = a
-                    .iter()
-                    .filter_map(|v| match v.as_str() {
-                        Some(s) => Some(s.to_string()),
-                        None => {
-                            r.err(
-                                &v.pos,
-                                format!(
+                (Some(a), _) => {
+                    w.allowed_origins = a
+                        .iter()
+                        .filter_map(|v| match v.as_str() {
+                            Some(s) => Some(s.to_string()),
+                            None => {
+                                r.err(
+                                    &v.pos,
+                                    format!(
                                     "error parsing allowed origins: unsupported type in array {}",
                                     v.type_name()
                                 ),
-                            );
-                            None
-                        }
-                    })
-                    .collect(),
+                                );
+                                None
+                            }
+                        })
+                        .collect()
+                }
                 (None, Some(s)) => w.allowed_origins = vec![s.to_string()],
                 _ => r.err(
                     &e.key_pos,

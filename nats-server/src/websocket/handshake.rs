@@ -119,11 +119,12 @@ pub fn parse(buf: &[u8]) -> Parsed {
 pub const MALFORMED: &[u8] =
     b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request";
 pub const MISSING_HOST: &[u8] =
-    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request: missing required Host header";
+    b"HTTP/1.1 400 Bad Request: missing required Host header\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request: missing required Host header";
 pub const HEADERS_TOO_LARGE: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n431 Request Header Fields Too Large";
 
-/// The reference's refusal of an upgrade (Go's `http.Error` with the status text).
-pub fn error_response(status: u16, close: bool) -> Vec<u8> {
+/// The reference's refusal of an upgrade (Go's `http.Error` with the status text), in the
+/// request's HTTP version; `close` when the connection ends after it.
+pub fn error_response(status: u16, version: u8, close: bool) -> Vec<u8> {
     let text = match status {
         400 => "Bad Request",
         403 => "Forbidden",
@@ -131,9 +132,14 @@ pub fn error_response(status: u16, close: bool) -> Vec<u8> {
         _ => "Internal Server Error",
     };
     let date = httpdate::fmt_http_date(SystemTime::now());
-    let conn = if close { "Connection: close\r\n" } else { "" };
+    // An HTTP/1.0 request is answered in 1.0, which closes without saying so.
+    let conn = if close && version >= 1 {
+        "Connection: close\r\n"
+    } else {
+        ""
+    };
     format!(
-        "HTTP/1.1 {status} {text}\r\nContent-Type: text/plain; charset=utf-8\r\nSec-Websocket-Version: 13\r\nX-Content-Type-Options: nosniff\r\nDate: {date}\r\nContent-Length: {}\r\n{conn}\r\n{text}\n",
+        "HTTP/1.{version} {status} {text}\r\nContent-Type: text/plain; charset=utf-8\r\nSec-Websocket-Version: 13\r\nX-Content-Type-Options: nosniff\r\nDate: {date}\r\nContent-Length: {}\r\n{conn}\r\n{text}\n",
         text.len() + 1
     )
     .into_bytes()

@@ -150,7 +150,11 @@ async fn upgrade<S>(
             error!("{addr} - websocket handshake error: {}", refusal.reason);
             let keep = req.keep_alive();
             let _ = stream
-                .write_all(&handshake::error_response(refusal.status, !keep))
+                .write_all(&handshake::error_response(
+                    refusal.status,
+                    req.version,
+                    !keep,
+                ))
                 .await;
             if !keep {
                 return;

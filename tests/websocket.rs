@@ -1,0 +1,865 @@
+//! WebSocket clients against both servers with the same scenarios: async-nats with its
+//! websocket feature, raw frames for compression and bad input, the official JavaScript
+//! client nats.ws from Node, and a page using nats.ws in headless Chromium.
+
+use crate::config::TempDir;
+use crate::support::{free_port, ours, reference, run_bounded, wait_until, ServerProc};
+use futures::StreamExt;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+fn servers() -> [(&'static str, std::path::PathBuf); 2] {
+    [("reference", reference()), ("ours", ours())]
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A server with a websocket listener configured by `ws_body` (inside `websocket {}`,
+/// after the port), plus `top` at the top level.
+pub struct WsServer {
+    pub srv: ServerProc,
+    pub ws_port: u16,
+    pub http_port: u16,
+    _dir: TempDir,
+}
+
+impl WsServer {
+    pub fn start(exe: &Path, ws_body: &str, top: &str) -> WsServer {
+        Self::start_on(exe, free_port(), free_port(), ws_body, top)
+    }
+
+    pub fn start_on(exe: &Path, port: u16, ws_port: u16, ws_body: &str, top: &str) -> WsServer {
+        let http_port = free_port();
+        let dir = TempDir::new("ws");
+        let conf = dir.write(
+            "ws.conf",
+            &format!("http: {http_port}\n{top}\nwebsocket {{\n port: {ws_port}\n {ws_body}\n}}\n"),
+        );
+        let srv = ServerProc::start_on(exe, port, &["-c", conf.to_str().unwrap()]);
+        assert!(
+            wait_until(Duration::from_secs(10), || TcpStream::connect((
+                "127.0.0.1",
+                ws_port
+            ))
+            .is_ok()),
+            "websocket port did not open; log:\n{}",
+            srv.proc.log_text()
+        );
+        WsServer {
+            srv,
+            ws_port,
+            http_port,
+            _dir: dir,
+        }
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.ws_port)
+    }
+
+    fn http_json(&self, path: &str) -> serde_json::Value {
+        let mut s = TcpStream::connect(("127.0.0.1", self.http_port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let body = out.split_once("\r\n\r\n").unwrap().1;
+        serde_json::from_str(body).unwrap()
+    }
+}
+
+// ---------------------------------------------------------------- raw websocket frames
+
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/// A websocket connection driven frame by frame.
+struct WsRaw {
+    s: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// What the server sent back: a frame, or the end of the connection.
+#[derive(Debug, PartialEq)]
+enum Got {
+    Frame { b0: u8, payload: Vec<u8> },
+    Eof,
+    Timeout,
+}
+
+fn request(extra: &str) -> String {
+    format!(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    )
+}
+
+/// A frame as a client sends it.
+fn frame(op: u8, payload: &[u8], fin: bool, masked: bool, rsv1: bool) -> Vec<u8> {
+    let mut out = vec![(if fin { 0x80 } else { 0 }) | (if rsv1 { 0x40 } else { 0 }) | op];
+    let m = if masked { 0x80 } else { 0 };
+    let n = payload.len();
+    if n < 126 {
+        out.push(m | n as u8);
+    } else if n < 65536 {
+        out.push(m | 126);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        out.push(m | 127);
+        out.extend_from_slice(&(n as u64).to_be_bytes());
+    }
+    let key = [0x11, 0x22, 0x33, 0x44];
+    if masked {
+        out.extend_from_slice(&key);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    } else {
+        out.extend_from_slice(payload);
+    }
+    out
+}
+
+fn bin(payload: &[u8]) -> Vec<u8> {
+    frame(2, payload, true, true, false)
+}
+
+fn deflate(data: &[u8]) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    let mut c = Compress::new(Compression::fast(), false);
+    let mut out = Vec::with_capacity(data.len() + 64);
+    c.compress_vec(data, &mut out, FlushCompress::Sync).unwrap();
+    assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+    out.truncate(out.len() - 4);
+    out
+}
+
+fn inflate(data: &[u8]) -> Vec<u8> {
+    let mut input = data.to_vec();
+    input.extend_from_slice(&[0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff]);
+    let mut out = Vec::new();
+    flate2::read::DeflateDecoder::new(&input[..])
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+impl WsRaw {
+    /// Connects and sends `req`; returns the connection and the response head.
+    fn open(port: u16, req: &str) -> (WsRaw, String) {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut w = WsRaw { s, buf: Vec::new() };
+        w.s.write_all(req.as_bytes()).unwrap();
+        let head = w.head();
+        (w, head)
+    }
+
+    /// Reads an HTTP response head (with the body when it has a Content-Length).
+    fn head(&mut self) -> String {
+        loop {
+            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..i + 4]).into_owned();
+                self.buf.drain(..i + 4);
+                let len = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Content-Length: "))
+                    .and_then(|v| v.trim().parse::<usize>().ok());
+                let mut body = String::new();
+                if let Some(n) = len {
+                    while self.buf.len() < n {
+                        if !self.more() {
+                            break;
+                        }
+                    }
+                    body = String::from_utf8_lossy(&self.buf[..n.min(self.buf.len())]).into();
+                    self.buf.drain(..n.min(self.buf.len()));
+                } else if !head.starts_with("HTTP/1.1 101") {
+                    while self.more() {}
+                    body = String::from_utf8_lossy(&self.buf).into();
+                    self.buf.clear();
+                }
+                return head + &body;
+            }
+            if !self.more() {
+                return String::from_utf8_lossy(&self.buf).into_owned();
+            }
+        }
+    }
+
+    fn more(&mut self) -> bool {
+        let mut b = [0u8; 65536];
+        match self.s.read(&mut b) {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&b[..n]);
+                true
+            }
+        }
+    }
+
+    /// The client's upgrade, then the INFO frame; returns the 101 head.
+    fn connect(port: u16, extra: &str) -> (WsRaw, String) {
+        let (mut w, head) = WsRaw::open(port, &request(extra));
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        match w.frame(Duration::from_secs(5)) {
+            Got::Frame { .. } => {}
+            other => panic!("no INFO: {other:?}"),
+        }
+        (w, head)
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.s.write_all(bytes).unwrap();
+    }
+
+    fn frame(&mut self, timeout: Duration) -> Got {
+        self.s.set_read_timeout(Some(timeout)).unwrap();
+        loop {
+            if self.buf.len() >= 2 {
+                let len7 = (self.buf[1] & 0x7f) as usize;
+                let (hl, len) = match len7 {
+                    126 if self.buf.len() >= 4 => {
+                        (4, u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize)
+                    }
+                    127 if self.buf.len() >= 10 => (
+                        10,
+                        u64::from_be_bytes(self.buf[2..10].try_into().unwrap()) as usize,
+                    ),
+                    126 | 127 => (usize::MAX, 0),
+                    n => (2, n),
+                };
+                if hl != usize::MAX && self.buf.len() >= hl + len {
+                    let b0 = self.buf[0];
+                    let payload = self.buf[hl..hl + len].to_vec();
+                    self.buf.drain(..hl + len);
+                    return Got::Frame { b0, payload };
+                }
+            }
+            let mut b = [0u8; 65536];
+            match self.s.read(&mut b) {
+                Ok(0) => return Got::Eof,
+                Ok(n) => self.buf.extend_from_slice(&b[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    return Got::Timeout
+                }
+                Err(_) => return Got::Eof,
+            }
+        }
+    }
+
+    /// Every frame until the connection ends or goes quiet for `quiet`.
+    fn rest(&mut self, quiet: Duration) -> Vec<Got> {
+        let mut out = Vec::new();
+        loop {
+            let g = self.frame(quiet);
+            let end = g != Got::Timeout && !matches!(g, Got::Frame { .. });
+            if g == Got::Timeout {
+                out.push(g);
+                return out;
+            }
+            out.push(g);
+            if end {
+                return out;
+            }
+        }
+    }
+}
+
+/// A response head without its Date line (it differs by the second).
+fn without_date(head: &str) -> String {
+    head.lines()
+        .filter(|l| !l.starts_with("Date: "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+// ---------------------------------------------------------------- configuration
+
+#[test]
+fn websocket_requires_tls_unless_no_tls() {
+    let dir = TempDir::new("wsnotls");
+    let port = free_port();
+    let conf = dir.write("n.conf", &format!("websocket {{ port: {port} }}\n"));
+    for (name, exe) in servers() {
+        let (code, _, err) = run_bounded(
+            &exe,
+            &["-c", conf.to_str().unwrap()],
+            Duration::from_secs(10),
+        );
+        assert_eq!(code, Some(1), "{name}: {err}");
+        assert_eq!(
+            err.trim_end(),
+            "nats-server: websocket requires TLS configuration",
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn varz_and_connz_show_websocket() {
+    let mut got = Vec::new();
+    for (name, exe) in servers() {
+        let s = WsServer::start(
+            &exe,
+            "no_tls: true\n compression: true\n same_origin: false\n allowed_origins: [\"http://a.example\"]\n handshake_timeout: \"3s\"",
+            "",
+        );
+        let varz = s.http_json("/varz");
+        let mut ws = varz["websocket"].clone();
+        assert_eq!(ws["port"], s.ws_port, "{name}");
+        ws["port"] = 0.into();
+        let (mut c, _) = WsRaw::connect(s.ws_port, "");
+        c.send(&bin(
+            b"CONNECT {\"verbose\":false,\"name\":\"w1\"}\r\nSUB foo 1\r\nPING\r\n",
+        ));
+        assert!(matches!(c.frame(Duration::from_secs(5)), Got::Frame { .. }));
+        let connz = s.http_json("/connz?subs=1");
+        let conn = &connz["connections"][0];
+        got.push((
+            ws,
+            conn["type"].clone(),
+            conn["name"].clone(),
+            conn["subscriptions_list"].clone(),
+        ));
+    }
+    assert_eq!(got[0], got[1]);
+    assert_eq!(got[1].1, "websocket");
+}
+
+// ---------------------------------------------------------------- async-nats
+
+async fn pubsub_request_headers(url: &str, who: &str) {
+    let c = async_nats::connect(url).await.expect("ws connect");
+    let mut sub = c.subscribe("ws.foo").await.unwrap();
+    c.flush().await.unwrap();
+    c.publish("ws.foo", "hello".into()).await.unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(5), sub.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&m.payload[..], b"hello", "{who}");
+    // Headers.
+    let mut h = async_nats::HeaderMap::new();
+    h.insert("X-Test", "1");
+    c.publish_with_headers("ws.foo", h, "with headers".into())
+        .await
+        .unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(5), sub.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        m.headers
+            .as_ref()
+            .and_then(|h| h.get("X-Test"))
+            .map(|v| v.as_str()),
+        Some("1"),
+        "{who}"
+    );
+    // Request/reply, with a big payload crossing many frames.
+    let mut svc = c.subscribe("ws.svc").await.unwrap();
+    let responder = c.clone();
+    let task = tokio::spawn(async move {
+        while let Some(m) = svc.next().await {
+            if let Some(r) = m.reply {
+                let mut p = m.payload.to_vec();
+                p.reverse();
+                responder.publish(r, p.into()).await.unwrap();
+            }
+        }
+    });
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 256) as u8).collect();
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        c.request("ws.svc", big.clone().into()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let mut want = big;
+    want.reverse();
+    assert_eq!(&r.payload[..], &want[..], "{who}");
+    // Many messages in a row arrive in order.
+    for i in 0..1000 {
+        c.publish("ws.foo", i.to_string().into()).await.unwrap();
+    }
+    for i in 0..1000 {
+        let m = tokio::time::timeout(Duration::from_secs(5), sub.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.payload, i.to_string(), "{who}");
+    }
+    task.abort();
+}
+
+#[test]
+fn async_nats_pubsub_request_and_headers() {
+    for (name, exe) in servers() {
+        for compression in [false, true] {
+            let s = WsServer::start(
+                &exe,
+                &format!("no_tls: true\n compression: {compression}"),
+                "",
+            );
+            rt().block_on(pubsub_request_headers(&s.ws_url(), name));
+        }
+    }
+}
+
+#[test]
+fn async_nats_websocket_and_tcp_clients_share_subjects() {
+    for (name, exe) in servers() {
+        let s = WsServer::start(&exe, "no_tls: true", "");
+        rt().block_on(async {
+            let ws = async_nats::connect(s.ws_url()).await.unwrap();
+            let tcp = async_nats::connect(s.srv.url()).await.unwrap();
+            let mut a = ws.subscribe("x").await.unwrap();
+            let mut b = tcp.subscribe("y").await.unwrap();
+            ws.flush().await.unwrap();
+            tcp.flush().await.unwrap();
+            tcp.publish("x", "to ws".into()).await.unwrap();
+            ws.publish("y", "to tcp".into()).await.unwrap();
+            ws.flush().await.unwrap();
+            let m = tokio::time::timeout(Duration::from_secs(5), a.next())
+                .await
+                .unwrap_or_else(|_| panic!("{name}: nothing on the websocket subscriber"))
+                .unwrap();
+            assert_eq!(m.payload, "to ws", "{name}");
+            let m = tokio::time::timeout(Duration::from_secs(5), b.next())
+                .await
+                .unwrap_or_else(|_| panic!("{name}: nothing on the TCP subscriber"))
+                .unwrap();
+            assert_eq!(m.payload, "to tcp", "{name}");
+        });
+    }
+}
+
+#[test]
+fn async_nats_reconnects_after_restart() {
+    for (name, exe) in servers() {
+        let port = free_port();
+        let ws_port = free_port();
+        let s = WsServer::start_on(&exe, port, ws_port, "no_tls: true", "");
+        let rt = rt();
+        // The subscriber's drop talks to the runtime.
+        let _guard = rt.enter();
+        let c = rt.block_on(async {
+            async_nats::ConnectOptions::new()
+                .retry_on_initial_connect()
+                .connect(format!("ws://127.0.0.1:{ws_port}"))
+                .await
+                .unwrap()
+        });
+        let mut sub = rt.block_on(async {
+            let sub = c.subscribe("r").await.unwrap();
+            c.flush().await.unwrap();
+            sub
+        });
+        drop(s);
+        let _s2 = WsServer::start_on(&exe, port, ws_port, "no_tls: true", "");
+        rt.block_on(async {
+            // The subscription is replayed after the reconnect; publish until it delivers.
+            let got = tokio::time::timeout(Duration::from_secs(20), async {
+                loop {
+                    let _ = c.publish("r", "again".into()).await;
+                    let _ = c.flush().await;
+                    if let Ok(Some(m)) =
+                        tokio::time::timeout(Duration::from_millis(200), sub.next()).await
+                    {
+                        return m;
+                    }
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("{name}: no message after restart"));
+            assert_eq!(got.payload, "again");
+        });
+    }
+}
+
+#[test]
+fn async_nats_over_wss_with_test_pki() {
+    let pki = crate::tls::pki();
+    let body = format!(
+        "tls {{ cert_file: \"{}\", key_file: \"{}\" }}",
+        pki.server_cert.display(),
+        pki.server_key.display()
+    );
+    for (name, exe) in servers() {
+        let s = WsServer::start(&exe, &body, "");
+        assert!(
+            s.srv.proc.wait_log(
+                &format!(
+                    "Listening for websocket clients on wss://0.0.0.0:{}",
+                    s.ws_port
+                ),
+                Duration::from_secs(5)
+            ),
+            "{name}: {}",
+            s.srv.proc.log_text()
+        );
+        rt().block_on(async {
+            let c = async_nats::ConnectOptions::new()
+                .add_root_certificates(pki.ca.clone())
+                .connect(format!("wss://localhost:{}", s.ws_port))
+                .await
+                .unwrap_or_else(|e| panic!("{name}: wss connect: {e}"));
+            let mut sub = c.subscribe("t").await.unwrap();
+            c.flush().await.unwrap();
+            c.publish("t", "over tls".into()).await.unwrap();
+            let m = tokio::time::timeout(Duration::from_secs(5), sub.next())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(m.payload, "over tls", "{name}");
+        });
+        // Plain ws:// to the TLS port fails.
+        let r = rt().block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                async_nats::connect(format!("ws://127.0.0.1:{}", s.ws_port)),
+            )
+            .await
+        });
+        assert!(!matches!(r, Ok(Ok(_))), "{name}");
+    }
+}
+
+// ---------------------------------------------------------------- compression
+
+#[test]
+fn compression_negotiated_as_the_reference() {
+    let ext = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+    for (name, exe) in servers() {
+        // Off: the extension is not accepted and frames are plain.
+        let s = WsServer::start(&exe, "no_tls: true", "");
+        let (mut w, head) = WsRaw::open(s.ws_port, &request(ext));
+        assert!(!head.contains("permessage-deflate"), "{name}: {head}");
+        match w.frame(Duration::from_secs(5)) {
+            Got::Frame { b0, payload } => {
+                assert_eq!(b0, 0x82, "{name}");
+                assert!(payload.starts_with(b"INFO "), "{name}");
+            }
+            g => panic!("{name}: {g:?}"),
+        }
+        drop(s);
+        // On: the reference's answer, compressed frames both ways.
+        let s = WsServer::start(&exe, "no_tls: true\n compression: true", "");
+        // Without the client asking, nothing is compressed.
+        let (_, head) = WsRaw::connect(s.ws_port, "");
+        assert!(!head.contains("permessage-deflate"), "{name}: {head}");
+        let (mut w, head) = WsRaw::open(s.ws_port, &request(ext));
+        assert!(
+            head.contains("\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n"),
+            "{name}: {head}"
+        );
+        let info = match w.frame(Duration::from_secs(5)) {
+            Got::Frame { b0, payload } => {
+                assert_eq!(b0, 0xc2, "{name}: INFO is compressed");
+                inflate(&payload)
+            }
+            g => panic!("{name}: {g:?}"),
+        };
+        assert!(info.starts_with(b"INFO {"), "{name}");
+        // A compressed CONNECT/SUB/PUB split over a compressed first frame and continuation.
+        let payload = vec![b'z'; 5000];
+        let mut ops = b"CONNECT {\"verbose\":false}\r\nSUB big 1\r\nPUB big 5000\r\n".to_vec();
+        ops.extend_from_slice(&payload);
+        ops.extend_from_slice(b"\r\nPING\r\n");
+        let z = deflate(&ops);
+        let (a, b) = z.split_at(z.len() / 2);
+        let mut bytes = frame(2, a, false, true, true);
+        bytes.extend(frame(0, b, true, true, false));
+        w.send(&bytes);
+        let mut text = Vec::new();
+        while !text.ends_with(b"PONG\r\n") {
+            match w.frame(Duration::from_secs(5)) {
+                Got::Frame { b0, payload } if b0 & 0x40 != 0 => text.extend(inflate(&payload)),
+                Got::Frame { payload, .. } => text.extend(payload),
+                g => panic!("{name}: {g:?} after {:?}", String::from_utf8_lossy(&text)),
+            }
+        }
+        let mut want = b"MSG big 1 5000\r\n".to_vec();
+        want.extend_from_slice(&payload);
+        want.extend_from_slice(b"\r\nPONG\r\n");
+        assert_eq!(text, want, "{name}");
+    }
+}
+
+// ---------------------------------------------------------------- origins and bad input
+
+#[test]
+fn refused_origin_gets_403_as_the_reference() {
+    let mut heads = Vec::new();
+    for (name, exe) in servers() {
+        let s = WsServer::start(
+            &exe,
+            "no_tls: true\n allowed_origins: [\"http://good.example:8080\"]",
+            "",
+        );
+        let (_, ok) = WsRaw::open(s.ws_port, &request("Origin: http://good.example:8080\r\n"));
+        assert!(ok.starts_with("HTTP/1.1 101"), "{name}: {ok}");
+        let (_, bad) = WsRaw::open(s.ws_port, &request("Origin: http://evil.example:8080\r\n"));
+        assert!(
+            bad.starts_with("HTTP/1.1 403 Forbidden\r\n"),
+            "{name}: {bad}"
+        );
+        assert!(s.srv.proc.wait_log(
+            "websocket handshake error: origin not allowed: not in the allowed list",
+            Duration::from_secs(5)
+        ));
+        heads.push(without_date(&bad));
+        drop(s);
+        let s = WsServer::start(&exe, "no_tls: true\n same_origin: true", "");
+        let (_, bad) = WsRaw::open(s.ws_port, &request("Origin: http://127.0.0.1:1\r\n"));
+        heads.push(without_date(&bad));
+        let (_, ok) = WsRaw::open(s.ws_port, &request("Origin: http://127.0.0.1\r\n"));
+        assert!(ok.starts_with("HTTP/1.1 101"), "{name}: {ok}");
+        assert!(s.srv.proc.wait_log(
+            "origin not allowed: not same origin",
+            Duration::from_secs(5)
+        ));
+    }
+    assert_eq!(heads[0], heads[2]);
+    assert_eq!(heads[1], heads[3]);
+}
+
+/// HTTP requests that are not a valid upgrade, answered as the reference does.
+#[test]
+fn bad_upgrade_requests_answered_as_the_reference() {
+    let base = |skip: &str, extra: &str| {
+        let mut r = String::from("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+        for (k, v) in [
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", KEY),
+            ("Sec-WebSocket-Version", "13"),
+        ] {
+            if k != skip {
+                r.push_str(&format!("{k}: {v}\r\n"));
+            }
+        }
+        r.push_str(extra);
+        r.push_str("\r\n");
+        r
+    };
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "plain GET",
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".into(),
+        ),
+        (
+            "POST",
+            base("", "Content-Length: 0\r\n").replacen("GET", "POST", 1),
+        ),
+        ("no Upgrade", base("Upgrade", "")),
+        ("no Connection", base("Connection", "")),
+        ("no key", base("Sec-WebSocket-Key", "")),
+        (
+            "empty key",
+            base("Sec-WebSocket-Key", "Sec-WebSocket-Key: \r\n"),
+        ),
+        (
+            "wrong version",
+            base("Sec-WebSocket-Version", "Sec-WebSocket-Version: 8\r\n"),
+        ),
+        ("not HTTP", "hello there\r\n\r\n".into()),
+        (
+            "HTTP/1.1 without Host",
+            "GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n".into(),
+        ),
+        (
+            "HTTP/1.0",
+            "GET / HTTP/1.0\r\nUpgrade: websocket\r\n\r\n".into(),
+        ),
+        (
+            "Connection: close",
+            base("Upgrade", "Connection: close\r\n"),
+        ),
+    ];
+    let mut answers: Vec<Vec<String>> = Vec::new();
+    for (name, exe) in servers() {
+        let s = WsServer::start(&exe, "no_tls: true", "");
+        // A healthy websocket client beside the bad ones.
+        let (mut good, _) = WsRaw::connect(s.ws_port, "");
+        good.send(&bin(b"CONNECT {\"verbose\":false}\r\n"));
+        let mut got = Vec::new();
+        for (what, req) in &cases {
+            let (_, head) = WsRaw::open(s.ws_port, req);
+            got.push(format!("{what}: {}", without_date(&head)));
+        }
+        // The same connection may ask again after a refusal (HTTP keep-alive).
+        let (mut w, first) = WsRaw::open(s.ws_port, &base("Upgrade", ""));
+        assert!(first.starts_with("HTTP/1.1 400"), "{name}: {first}");
+        w.send(request("").as_bytes());
+        let again = w.head();
+        got.push(format!(
+            "keep-alive: {}",
+            again.lines().next().unwrap_or("")
+        ));
+        good.send(&bin(b"PING\r\n"));
+        assert_eq!(
+            good.frame(Duration::from_secs(5)),
+            Got::Frame {
+                b0: 0x82,
+                payload: b"PONG\r\n".to_vec()
+            },
+            "{name}"
+        );
+        answers.push(got);
+    }
+    assert_eq!(answers[0], answers[1]);
+}
+
+/// Broken frames: each answered as the reference (close frame or just the end of the
+/// connection), and a client beside them unharmed.
+#[test]
+fn bad_frames_answered_as_the_reference() {
+    let connect = b"CONNECT {\"verbose\":false,\"protocol\":1}\r\n".to_vec();
+    let cat = |parts: &[Vec<u8>]| parts.concat();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("unmasked frame", frame(2, b"PING\r\n", true, false, false)),
+        (
+            "op split over frames",
+            cat(&[
+                frame(
+                    2,
+                    &cat(&[connect.clone(), b"PI".to_vec()]),
+                    false,
+                    true,
+                    false,
+                ),
+                frame(0, b"NG\r\n", true, true, false),
+            ]),
+        ),
+        (
+            "ops in a text frame",
+            frame(
+                1,
+                &cat(&[connect.clone(), b"PING\r\nPING\r\n".to_vec()]),
+                true,
+                true,
+                false,
+            ),
+        ),
+        ("ping", frame(9, b"hello", true, true, false)),
+        (
+            "close with status",
+            frame(8, b"\x03\xe8bye", true, true, false),
+        ),
+        ("close without status", frame(8, b"", true, true, false)),
+        (
+            "close with bad utf-8",
+            frame(8, b"\x03\xe8\xff\xfe", true, true, false),
+        ),
+        (
+            "oversized control frame",
+            frame(9, &[b'x'; 126], true, true, false),
+        ),
+        (
+            "fragmented control frame",
+            frame(9, b"x", false, true, false),
+        ),
+        ("unknown opcode", frame(3, b"x", true, true, false)),
+        ("continuation first", frame(0, b"x", true, true, false)),
+        (
+            "close in the middle of a message",
+            cat(&[
+                frame(
+                    2,
+                    &cat(&[connect.clone(), b"PUB foo 10\r\n01234".to_vec()]),
+                    false,
+                    true,
+                    false,
+                ),
+                frame(8, b"\x03\xe8", true, true, false),
+            ]),
+        ),
+        (
+            "payload over max_payload",
+            bin(&cat(&[
+                connect.clone(),
+                b"PUB foo 2000000\r\n".to_vec(),
+                vec![b'x'; 2_000_000],
+                b"\r\n".to_vec(),
+            ])),
+        ),
+        ("protocol error", bin(b"FOO\r\n")),
+    ];
+    let mut answers = Vec::new();
+    for (name, exe) in servers() {
+        let s = WsServer::start(&exe, "no_tls: true", "");
+        let (mut good, _) = WsRaw::connect(s.ws_port, "");
+        good.send(&bin(b"CONNECT {\"verbose\":false}\r\nSUB bystander 1\r\n"));
+        let mut got = Vec::new();
+        for (what, bytes) in &cases {
+            let (mut w, _) = WsRaw::connect(s.ws_port, "");
+            w.send(bytes);
+            let mut frames = w.rest(Duration::from_millis(700));
+            // After a broken frame the reference queues a close frame (1002 and the
+            // reason) but may drop the connection before it is written; ours always
+            // writes it. Compared without it, checked apart below.
+            let frame_error = |g: &Got| match g {
+                Got::Frame { b0: 0x88, payload } => {
+                    payload.starts_with(&[0x03, 0xea]) && &payload[2..] != b"Protocol Violation"
+                }
+                _ => false,
+            };
+            if name == "ours" && *what == "unmasked frame" {
+                assert_eq!(
+                    frames.first(),
+                    Some(&Got::Frame {
+                        b0: 0x88,
+                        payload: b"\x03\xeamask bit missing".to_vec()
+                    })
+                );
+            }
+            frames.retain(|g| !frame_error(g));
+            // Whether a refused connection ends with EOF or a reset is the OS's business.
+            if frames.last() == Some(&Got::Eof) || frames.last() == Some(&Got::Timeout) {
+            } else {
+                frames.push(Got::Eof);
+            }
+            got.push(format!("{what}: {frames:?}"));
+        }
+        good.send(&bin(b"PUB bystander 2\r\nok\r\nPING\r\n"));
+        let mut text = Vec::new();
+        while !text.ends_with(b"PONG\r\n") {
+            match good.frame(Duration::from_secs(5)) {
+                // The server's own RTT PING may come first.
+                Got::Frame { payload, .. } if payload == b"PING\r\n" => {}
+                Got::Frame { payload, .. } => text.extend(payload),
+                g => panic!("{name}: bystander harmed: {g:?}"),
+            }
+        }
+        assert_eq!(text, b"MSG bystander 1 2\r\nok\r\nPONG\r\n", "{name}");
+        for needle in [
+            "read error: mask bit missing",
+            "read error: control frame length bigger than maximum allowed of 125 bytes",
+            "read error: control frame does not have final bit set",
+            "read error: unknown opcode 3",
+            "read error: invalid continuation frame",
+        ] {
+            assert!(
+                s.srv.proc.wait_log(needle, Duration::from_secs(5)),
+                "{name}: {needle}"
+            );
+        }
+        answers.push(got);
+    }
+    for (r, o) in answers[0].iter().zip(&answers[1]) {
+        assert_eq!(r, o);
+    }
+}
