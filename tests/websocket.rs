@@ -863,3 +863,173 @@ fn bad_frames_answered_as_the_reference() {
         assert_eq!(r, o);
     }
 }
+
+// ---------------------------------------------------------------- nats.ws from Node
+
+/// tests/js with nats.ws installed from the npm registry (once per test run).
+fn js_dir() -> std::path::PathBuf {
+    static READY: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("js");
+    let mut ready = READY.lock().unwrap_or_else(|e| e.into_inner());
+    if !*ready {
+        if !dir.join("node_modules/nats.ws/package.json").exists()
+            || !dir.join("node_modules/ws/package.json").exists()
+        {
+            let st = std::process::Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(&dir)
+                .status()
+                .expect("npm is needed for the nats.ws tests (scripts/test.sh installs it)");
+            assert!(st.success(), "npm install in {} failed", dir.display());
+        }
+        *ready = true;
+    }
+    dir
+}
+
+/// A Node process running tests/js/client.mjs.
+struct Node {
+    child: std::process::Child,
+    out: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Node {
+    fn start(env: &[(&str, &str)]) -> Node {
+        let dir = js_dir();
+        let mut cmd = std::process::Command::new("node");
+        cmd.arg("client.mjs")
+            .current_dir(&dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .spawn()
+            .expect("node is needed for the nats.ws tests (scripts/test.sh installs it)");
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        Node { child, out }
+    }
+
+    /// The next JSON line (panics after `timeout`).
+    fn line(&mut self, timeout: Duration) -> serde_json::Value {
+        use std::io::BufRead;
+        let pid = self.child.id();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            if rx.recv_timeout(timeout).is_err() {
+                // SAFETY: kill(2) on our own child's pid.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
+        });
+        let mut l = String::new();
+        let _ = self.out.read_line(&mut l);
+        let _ = tx.send(());
+        let _ = watchdog.join();
+        serde_json::from_str(l.trim()).unwrap_or_else(|_| panic!("node said {l:?}"))
+    }
+
+    fn say(&mut self, text: &str) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(text.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn nats_ws_from_node_with_and_without_compression() {
+    for (name, exe) in servers() {
+        for compression in [false, true] {
+            let s = WsServer::start(
+                &exe,
+                &format!("no_tls: true\n compression: {compression}"),
+                "",
+            );
+            let url = s.ws_url();
+            let mut n = Node::start(&[("NATS_URL", url.as_str()), ("SCENARIO", "basic")]);
+            let r = n.line(Duration::from_secs(30));
+            assert_eq!(r["ok"], true, "{name}: {r}");
+            // The `ws` package offers permessage-deflate; it is taken only when configured.
+            let want = if compression {
+                "permessage-deflate"
+            } else {
+                ""
+            };
+            assert_eq!(r["extensions"], want, "{name}");
+        }
+    }
+}
+
+#[test]
+fn nats_ws_from_node_over_wss() {
+    let pki = crate::tls::pki();
+    let body = format!(
+        "compression: true\n tls {{ cert_file: \"{}\", key_file: \"{}\" }}",
+        pki.server_cert.display(),
+        pki.server_key.display()
+    );
+    for (name, exe) in servers() {
+        let s = WsServer::start(&exe, &body, "");
+        let url = format!("wss://localhost:{}", s.ws_port);
+        let ca = pki.ca.to_str().unwrap();
+        let mut n = Node::start(&[
+            ("NATS_URL", url.as_str()),
+            ("SCENARIO", "basic"),
+            ("NODE_EXTRA_CA_CERTS", ca),
+        ]);
+        let r = n.line(Duration::from_secs(30));
+        assert_eq!(r["ok"], true, "{name}: {r}");
+        assert_eq!(r["extensions"], "permessage-deflate", "{name}");
+    }
+}
+
+#[test]
+fn nats_ws_from_node_reconnects_after_restart() {
+    for (name, exe) in servers() {
+        let port = free_port();
+        let ws_port = free_port();
+        let s = WsServer::start_on(&exe, port, ws_port, "no_tls: true", "");
+        let url = s.ws_url();
+        let mut n = Node::start(&[("NATS_URL", url.as_str()), ("SCENARIO", "reconnect")]);
+        let r = n.line(Duration::from_secs(30));
+        assert_eq!(r["ready"], true, "{name}: {r}");
+        drop(s);
+        let _s2 = WsServer::start_on(&exe, port, ws_port, "no_tls: true", "");
+        n.say("restarted\n");
+        let r = n.line(Duration::from_secs(40));
+        assert_eq!(r["ok"], true, "{name}: {r}");
+    }
+}
+
+#[test]
+fn nats_ws_from_node_refused_origin() {
+    for (name, exe) in servers() {
+        let s = WsServer::start(
+            &exe,
+            "no_tls: true\n allowed_origins: [\"http://good.example\"]",
+            "",
+        );
+        let url = s.ws_url();
+        let mut n = Node::start(&[
+            ("NATS_URL", url.as_str()),
+            ("SCENARIO", "origin"),
+            ("WS_ORIGIN", "http://evil.example"),
+        ]);
+        let r = n.line(Duration::from_secs(30));
+        assert_eq!(r["refused"], true, "{name}: {r}");
+        let mut n = Node::start(&[
+            ("NATS_URL", url.as_str()),
+            ("SCENARIO", "basic"),
+            ("WS_ORIGIN", "http://good.example"),
+        ]);
+        let r = n.line(Duration::from_secs(30));
+        assert_eq!(r["ok"], true, "{name}: {r}");
+    }
+}
