@@ -1033,3 +1033,178 @@ fn nats_ws_from_node_refused_origin() {
         assert_eq!(r["ok"], true, "{name}: {r}");
     }
 }
+
+// ---------------------------------------------------------------- a browser
+
+/// Serves tests/js/page.html and nats.ws's browser bundle; the page POSTs its result to
+/// /result, which arrives on the returned channel.
+fn page_server() -> (u16, std::sync::mpsc::Receiver<String>) {
+    let dir = js_dir();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { return };
+            let dir = dir.clone();
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                c.set_read_timeout(Some(Duration::from_secs(10))).ok();
+                let mut buf = Vec::new();
+                let mut b = [0u8; 8192];
+                let (head, mut body) = loop {
+                    match c.read(&mut b) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&b[..n]),
+                    }
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break (
+                            String::from_utf8_lossy(&buf[..i]).into_owned(),
+                            buf[i + 4..].to_vec(),
+                        );
+                    }
+                };
+                let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                while body.len() < len {
+                    match c.read(&mut b) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => body.extend_from_slice(&b[..n]),
+                    }
+                }
+                let (ctype, content) = if path.starts_with("/page.html") {
+                    ("text/html", std::fs::read(dir.join("page.html")).unwrap())
+                } else if path == "/nats.js" {
+                    (
+                        "text/javascript",
+                        std::fs::read(dir.join("node_modules/nats.ws/esm/nats.js")).unwrap(),
+                    )
+                } else if path == "/result" {
+                    let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+                    ("text/plain", b"ok".to_vec())
+                } else {
+                    let _ = c.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    return;
+                };
+                let _ = write!(
+                    c,
+                    "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    content.len()
+                );
+                let _ = c.write_all(&content);
+            });
+        }
+    });
+    (port, rx)
+}
+
+/// Headless Chromium on `url`, in a fresh profile, killed when dropped.
+struct Browser {
+    child: std::process::Child,
+    _profile: TempDir,
+}
+
+impl Browser {
+    fn open(url: &str) -> Browser {
+        let profile = TempDir::new("chromium");
+        let child = std::process::Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--no-default-browser-check",
+                &format!("--user-data-dir={}", profile.0.display()),
+                url,
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("chromium is needed for the browser test (scripts/test.sh installs it)");
+        Browser {
+            child,
+            _profile: profile,
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn nats_ws_in_headless_chromium() {
+    let (http, results) = page_server();
+    let results = std::sync::Arc::new(std::sync::Mutex::new(results));
+    for (name, exe) in servers() {
+        let s = WsServer::start(&exe, "no_tls: true\n compression: true", "");
+        // A TCP client answers one of the page's requests.
+        let rt = rt();
+        let _guard = rt.enter();
+        let tcp = rt.block_on(async { async_nats::connect(s.srv.url()).await.unwrap() });
+        let mut svc = rt.block_on(async {
+            let sub = tcp.subscribe("browser.svc.big").await.unwrap();
+            tcp.flush().await.unwrap();
+            sub
+        });
+        let url = format!(
+            "http://127.0.0.1:{http}/page.html?ws=ws://127.0.0.1:{}",
+            s.ws_port
+        );
+        let browser = Browser::open(&url);
+        let results = results.clone();
+        let got = rt.block_on(async {
+            let tcp2 = tcp.clone();
+            let answer = tokio::spawn(async move {
+                while let Some(m) = svc.next().await {
+                    if let Some(r) = m.reply {
+                        let _ = tcp2.publish(r, m.payload).await;
+                        let _ = tcp2.flush().await;
+                    }
+                }
+            });
+            let r = tokio::task::spawn_blocking(move || {
+                results
+                    .lock()
+                    .unwrap()
+                    .recv_timeout(Duration::from_secs(60))
+            })
+            .await
+            .unwrap();
+            answer.abort();
+            r
+        });
+        drop(browser);
+        let got = got.unwrap_or_else(|_| panic!("{name}: the page reported nothing"));
+        let v: serde_json::Value = serde_json::from_str(&got).unwrap();
+        assert_eq!(v["error"], serde_json::Value::Null, "{name}: {v}");
+        assert_eq!(v["subject"], "browser.hello", "{name}");
+        assert_eq!(v["data"], "hi from the page", "{name}");
+        assert_eq!(v["header"], "browser", "{name}");
+        assert_eq!(v["reply"], "re: ping", "{name}");
+        assert_eq!(v["big"], 100000, "{name}");
+        // Chromium offers permessage-deflate and the server takes it.
+        assert_eq!(
+            v["extensions"],
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+            "{name}"
+        );
+        assert_eq!(v["userAgentBrowser"], true, "{name}");
+    }
+}
