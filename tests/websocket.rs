@@ -1208,3 +1208,69 @@ fn nats_ws_in_headless_chromium() {
         assert_eq!(v["userAgentBrowser"], true, "{name}");
     }
 }
+
+// ---------------------------------------------------------------- our nats CLI
+
+#[test]
+fn nats_cli_over_ws_and_wss() {
+    use crate::cli::{nats, text, Bg, TempDir as CliDir};
+    let pki = crate::tls::pki();
+    let wss_body = format!(
+        "tls {{ cert_file: \"{}\", key_file: \"{}\" }}",
+        pki.server_cert.display(),
+        pki.server_key.display()
+    );
+    let ca = pki.ca.to_str().unwrap().to_string();
+    for (name, exe) in servers() {
+        for tls in [false, true] {
+            let s = WsServer::start(&exe, if tls { &wss_body } else { "no_tls: true" }, "");
+            let url = if tls {
+                format!("wss://localhost:{}", s.ws_port)
+            } else {
+                s.ws_url()
+            };
+            let mut common = vec!["-s", url.as_str()];
+            if tls {
+                common.extend(["--tlsca", ca.as_str()]);
+            }
+            let cfg = CliDir::new();
+            let args = |extra: &[&str]| -> Vec<String> {
+                common.iter().chain(extra).map(|s| s.to_string()).collect()
+            };
+            let sub_args = args(&["sub", "ws.cli", "--count", "1"]);
+            let sub = Bg::start(
+                &cfg,
+                &sub_args.iter().map(String::as_str).collect::<Vec<_>>(),
+            );
+            sub.wait_stderr("Subscribing on ws.cli");
+            let rep_args = args(&["reply", "ws.svc", "pong"]);
+            let _rep = Bg::start(
+                &cfg,
+                &rep_args.iter().map(String::as_str).collect::<Vec<_>>(),
+            );
+            let out = nats(
+                &cfg,
+                &args(&["pub", "ws.cli", "hello over websocket"])
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+            );
+            assert!(
+                out.status.success(),
+                "{name} tls={tls}: {}",
+                text(&out.stderr)
+            );
+            sub.wait_stdout("hello over websocket");
+            // The replier logs nothing until a request arrives: retry while it starts.
+            let req_args = args(&["request", "ws.svc", "ping"]);
+            let req_args: Vec<&str> = req_args.iter().map(String::as_str).collect();
+            assert!(
+                wait_until(Duration::from_secs(10), || text(
+                    &nats(&cfg, &req_args).stdout
+                )
+                .contains("pong")),
+                "{name} tls={tls}: no reply"
+            );
+        }
+    }
+}
