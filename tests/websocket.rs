@@ -1274,3 +1274,133 @@ fn nats_cli_over_ws_and_wss() {
         }
     }
 }
+
+// ---------------------------------------------------------------- websocket authorization
+
+/// The `websocket {}` block's own authorization and no_auth_user, and a TCP client beside
+/// them: the answers (frames, then the end) compared with the reference.
+#[test]
+fn websocket_authorization_as_the_reference() {
+    let configs = [
+        (
+            "user/password",
+            "no_tls: true\n authorization { user: wsu, password: wsp }",
+            "",
+        ),
+        ("token", "no_tls: true\n authorization { token: s3cr3t }", ""),
+        (
+            "no_auth_user",
+            "no_tls: true\n no_auth_user: b",
+            "authorization { users: [ {user: a, password: a}, {user: b, password: b, permissions: {publish: \"b.>\"}} ] }",
+        ),
+    ];
+    let connects = [
+        "{\"verbose\":false}",
+        "{\"verbose\":false,\"user\":\"wsu\",\"pass\":\"wsp\"}",
+        "{\"verbose\":false,\"user\":\"wsu\",\"pass\":\"bad\"}",
+        "{\"verbose\":false,\"auth_token\":\"s3cr3t\"}",
+        "{\"verbose\":false,\"user\":\"a\",\"pass\":\"a\"}",
+    ];
+    let mut answers = Vec::new();
+    for (name, exe) in servers() {
+        let mut got = Vec::new();
+        for (what, body, top) in &configs {
+            let s = WsServer::start(&exe, body, top);
+            let (mut w, _) = WsRaw::open(s.ws_port, &request(""));
+            let info = match w.frame(Duration::from_secs(5)) {
+                Got::Frame { payload, .. } => payload,
+                g => panic!("{name}: {g:?}"),
+            };
+            let info: serde_json::Value = serde_json::from_slice(&info[5..info.len() - 2]).unwrap();
+            got.push(format!(
+                "{what}: INFO auth_required={}",
+                info["auth_required"]
+            ));
+            for c in connects {
+                let (mut w, _) = WsRaw::connect(s.ws_port, "");
+                w.send(&bin(
+                    format!("CONNECT {c}\r\nPUB x 1\r\nx\r\nPING\r\n").as_bytes()
+                ));
+                let mut frames = w.rest(Duration::from_millis(500));
+                frames
+                    .retain(|g| !matches!(g, Got::Frame { payload, .. } if payload == b"PING\r\n"));
+                got.push(format!("{what}: {c}: {frames:?}"));
+            }
+            // A TCP client is not affected.
+            let mut raw = crate::support::Raw::connect(s.srv.port);
+            let tcp_info = raw.info();
+            got.push(format!(
+                "{what}: tcp auth_required={}",
+                tcp_info["auth_required"]
+            ));
+        }
+        answers.push(got);
+    }
+    for (r, o) in answers[0].iter().zip(&answers[1]) {
+        assert_eq!(r, o);
+    }
+}
+
+// ---------------------------------------------------------------- cluster
+
+/// Websocket URLs are gossiped over routes: a websocket client learns the cluster's
+/// websocket URLs (a TCP client its TCP ones), and /varz lists them.
+#[test]
+fn cluster_gossips_websocket_urls() {
+    for (name, exe) in servers() {
+        let (ca, cb) = (free_port(), free_port());
+        let (wa, wb) = (free_port(), free_port());
+        let top = |own: u16, other: u16| {
+            format!(
+                "cluster {{ listen: \"127.0.0.1:{own}\", routes: [\"nats://127.0.0.1:{other}\"] }}"
+            )
+        };
+        let ws = "host: \"127.0.0.1\"\n no_tls: true";
+        let a = WsServer::start_on(&exe, free_port(), wa, ws, &top(ca, cb));
+        let b = WsServer::start_on(&exe, free_port(), wb, ws, &top(cb, ca));
+        let mut want = vec![format!("127.0.0.1:{wa}"), format!("127.0.0.1:{wb}")];
+        want.sort();
+        let mut last = serde_json::Value::Null;
+        assert!(
+            wait_until(Duration::from_secs(15), || {
+                last = a.http_json("/varz")["ws_connect_urls"].clone();
+                let mut got: Vec<String> = last
+                    .as_array()
+                    .map(|v| {
+                        v.iter()
+                            .filter_map(|s| s.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                got.sort();
+                got == want
+            }),
+            "{name}: /varz ws_connect_urls {last}"
+        );
+        // A websocket client's INFO carries the websocket URLs.
+        let (mut w, _) = WsRaw::open(wa, &request(""));
+        let info = match w.frame(Duration::from_secs(5)) {
+            Got::Frame { payload, .. } => payload,
+            g => panic!("{name}: {g:?}"),
+        };
+        let info: serde_json::Value = serde_json::from_slice(&info[5..info.len() - 2]).unwrap();
+        let mut urls: Vec<String> = info["connect_urls"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: no connect_urls in {info}"))
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect();
+        urls.sort();
+        assert_eq!(urls, want, "{name}");
+        // A TCP client's INFO carries the TCP URLs.
+        let mut raw = crate::support::Raw::connect(a.srv.port);
+        let tcp_info = raw.info();
+        let tcp_urls = tcp_info["connect_urls"].to_string();
+        assert!(
+            tcp_urls.contains(&format!("127.0.0.1:{}", a.srv.port)),
+            "{name}: {tcp_urls}"
+        );
+        assert!(!tcp_urls.contains(&wa.to_string()), "{name}: {tcp_urls}");
+        drop(b);
+    }
+}

@@ -121,10 +121,8 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], pos: usize) -> usize {
         c.copy_from_slice(&v.to_ne_bytes());
     }
     let rest = chunks.into_remainder();
-    let mut p = pos;
-    for b in rest.iter_mut() {
+    for (p, b) in (pos..).zip(rest.iter_mut()) {
         *b ^= key[p & 3];
-        p += 1;
     }
     (pos + buf.len()) & 3
 }
@@ -597,6 +595,9 @@ pub struct WriteConfig {
     pub no_compressed_fragments: bool,
 }
 
+/// Decides the close frame (status, text) sent at shutdown; none: just close.
+pub type CloseFn = Box<dyn Fn() -> Option<(u16, String)> + Send + Sync>;
+
 /// The write half: every write becomes one binary message.
 pub struct WsWrite<W> {
     inner: W,
@@ -607,7 +608,7 @@ pub struct WsWrite<W> {
     sent: usize,
     deflater: Option<flate2::Compress>,
     /// The close status and text to send on shutdown (none: just close).
-    on_close: Option<Box<dyn Fn() -> Option<(u16, String)> + Send + Sync>>,
+    on_close: Option<CloseFn>,
 }
 
 impl<W> WsWrite<W> {
@@ -624,7 +625,7 @@ impl<W> WsWrite<W> {
     }
 
     /// Sets what decides the close frame sent at shutdown.
-    pub fn on_close(&mut self, f: Box<dyn Fn() -> Option<(u16, String)> + Send + Sync>) {
+    pub fn on_close(&mut self, f: CloseFn) {
         self.on_close = Some(f);
     }
 

@@ -445,7 +445,10 @@ where
     ));
     let mut parser = Parser::new(Side::Client, opts.max_control_line, opts.max_payload);
     parser.headers = false;
-    let auth_required = server.auth_required();
+    // A websocket client may have its own authorization and auth timeout.
+    let auth_required =
+        server.auth_required() || (client.ws.get().is_some() && auth::ws_override(&opts.websocket));
+    let auth_timeout = auth::client_opts(opts.clone(), &client).effective_auth_timeout();
     let mut reader = Reader {
         server: server.clone(),
         client: client.clone(),
@@ -472,9 +475,7 @@ where
         jwt_max_payload: None,
         expiry: None,
     };
-    reader
-        .read_loop(rd, opts.ping_interval, opts.effective_auth_timeout())
-        .await;
+    reader.read_loop(rd, opts.ping_interval, auth_timeout).await;
     reader.cleanup();
     let _ = writer.await;
 }
@@ -831,7 +832,7 @@ impl Reader {
 
     fn connect(&mut self, json: &[u8]) -> bool {
         let c = self.client.clone();
-        let info: ConnectInfo = match serde_json::from_slice(json) {
+        let mut info: ConnectInfo = match serde_json::from_slice(json) {
             Ok(i) => i,
             Err(e) => {
                 error!("{} - {}", c.prefix(), e);
@@ -839,6 +840,12 @@ impl Reader {
                 return false;
             }
         };
+        // A websocket client's JWT may come in the `jwt_cookie` cookie of its upgrade.
+        if info.jwt.as_deref().unwrap_or_default().is_empty() {
+            if let Some(m) = c.ws.get().filter(|m| !m.cookie_jwt.is_empty()) {
+                info.jwt = Some(m.cookie_jwt.clone());
+            }
+        }
         {
             // Known before authentication, so its log lines carry the client's tag.
             let mut meta = c.meta.lock();

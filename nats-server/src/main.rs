@@ -100,7 +100,6 @@ fn main() -> ExitCode {
         eprintln!("nats-server: {e}");
         return ExitCode::FAILURE;
     }
-    let mut opts = opts;
     if opts.websocket.port != 0 && opts.websocket.host.is_empty() {
         opts.websocket.host = options::DEFAULT_HOST.to_string();
     }

@@ -297,6 +297,9 @@ impl Server {
     /// A websocket client is told the websocket URLs of the cluster.
     fn ws_info(&self, client: &Client, info: &mut ServerInfo) {
         if client.ws.get().is_some() {
+            if crate::auth::ws_override(&self.opts().websocket) {
+                info.auth_required = true;
+            }
             info.connect_urls = if self.opts().cluster.no_advertise {
                 Vec::new()
             } else {

@@ -177,18 +177,6 @@ fn route_host_port(url: &str) -> String {
     rest.split('/').next().unwrap_or(rest).to_string()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn route_urls_are_host_port() {
-        assert_eq!(route_host_port("nats://127.0.0.1:4245"), "127.0.0.1:4245");
-        assert_eq!(route_host_port("nats-route://u:p@h:1/"), "h:1");
-        assert_eq!(route_host_port("h:2"), "h:2");
-    }
-}
-
 /// The `websocket` block: the options, with the port actually bound.
 fn websocket(
     w: &crate::options::WebsocketOptions,
@@ -208,5 +196,17 @@ fn websocket(
         same_origin: w.same_origin,
         allowed_origins: w.allowed_origins.clone(),
         compression: w.compression,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_urls_are_host_port() {
+        assert_eq!(route_host_port("nats://127.0.0.1:4245"), "127.0.0.1:4245");
+        assert_eq!(route_host_port("nats-route://u:p@h:1/"), "h:1");
+        assert_eq!(route_host_port("h:2"), "h:2");
     }
 }

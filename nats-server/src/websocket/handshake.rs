@@ -252,9 +252,9 @@ fn check_origin(req: &Request, opts: &WebsocketOptions, tls: bool) -> Result<(),
         let entry = opts
             .allowed_origins
             .iter()
+            .rev()
             .filter_map(|e| allowed_origin(e))
-            .filter(|(h, _, _)| *h == oh)
-            .last();
+            .find(|(h, _, _)| *h == oh);
         match entry {
             Some((_, s, p)) if s == scheme && p == op => {}
             _ => return Err("not in the allowed list".into()),

@@ -22,6 +22,8 @@ use tracing::{error, info, warn};
 pub struct WsMeta {
     /// A valid IP from `X-Forwarded-For`, shown before the address in log lines.
     pub forwarded_ip: String,
+    /// The value of the `jwt_cookie` cookie, used when CONNECT has no JWT.
+    pub cookie_jwt: String,
 }
 
 /// Binds the websocket listener and starts accepting, as the reference logs it.
@@ -105,7 +107,7 @@ async fn serve(server: Arc<Server>, stream: TcpStream, addr: SocketAddr) {
                     let (version, cipher) = crate::tls::session_info(tls.get_ref().1);
                     upgrade(server, tls, addr, Some((version, cipher))).await
                 }
-                Err(e) => error!("websocket: http: TLS handshake error from {addr}: {e}"),
+                Err(e) => error!("websocket: TLS handshake error from {addr}: {e}"),
             }
         }
         None => upgrade(server, stream, addr, None).await,
@@ -206,7 +208,21 @@ async fn upgrade<S>(
             .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
             .unwrap_or("")
             .to_string();
-        run_client(server, stream, addr, cfg, !no_masking, forwarded_ip, tls).await;
+        let cookie_jwt = if w.jwt_cookie.is_empty() {
+            String::new()
+        } else {
+            req.all("Cookie")
+                .flat_map(|v| v.split(';'))
+                .filter_map(|c| c.trim().split_once('='))
+                .find(|(k, _)| *k == w.jwt_cookie)
+                .map(|(_, v)| v.trim_matches('"').to_string())
+                .unwrap_or_default()
+        };
+        let meta = WsMeta {
+            forwarded_ip,
+            cookie_jwt,
+        };
+        run_client(server, stream, addr, cfg, !no_masking, meta, tls).await;
         return;
     }
 }
@@ -293,14 +309,14 @@ async fn run_client<S>(
     addr: SocketAddr,
     cfg: ws::WriteConfig,
     expect_mask: bool,
-    forwarded_ip: String,
+    meta: WsMeta,
     tls: Option<(String, String)>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let cid = server.next_cid();
     let client = Client::new(&server, cid, Kind::Client, addr);
-    let _ = client.ws.set(WsMeta { forwarded_ip });
+    let _ = client.ws.set(meta);
     if let Some((version, cipher)) = tls {
         let mut meta = client.meta.lock();
         meta.tls_version = version;
