@@ -1423,3 +1423,47 @@ fn cluster_gossips_websocket_urls() {
         drop(b);
     }
 }
+
+/// `jwt_cookie`: a websocket client's JWT comes in a cookie of its upgrade request (a
+/// bearer-token user needs no nonce signature); CONNECT's own JWT still wins.
+#[test]
+fn jwt_cookie_logs_in_as_the_reference() {
+    use serde_json::json;
+    let mut setup = crate::jwt::Setup::new("ws-jwt-cookie");
+    let acc = setup.account("A", json!({}));
+    let u = nkeys::KeyPair::new_user();
+    let jwt = crate::jwt::user_jwt("u", &u, &acc, json!({"bearer_token": true}), json!({}));
+    let ws_port = free_port();
+    let conf = setup.conf(&format!(
+        "websocket {{ port: {ws_port}, no_tls: true, jwt_cookie: \"natsjwt\" }}"
+    ));
+    let mut answers = Vec::new();
+    for (name, exe) in servers() {
+        let s = ServerProc::start(&exe, &["-c", conf.to_str().unwrap()]);
+        assert!(wait_until(Duration::from_secs(10), || TcpStream::connect(
+            ("127.0.0.1", ws_port)
+        )
+        .is_ok()));
+        let mut got = Vec::new();
+        for (what, cookie) in [
+            ("cookie", format!("Cookie: other=1; natsjwt={jwt}\r\n")),
+            ("no cookie", String::new()),
+            ("wrong cookie name", format!("Cookie: jwt={jwt}\r\n")),
+        ] {
+            let (mut w, _) = WsRaw::connect(ws_port, &cookie);
+            w.send(&bin(
+                b"CONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\n",
+            ));
+            let mut frames = w.rest(Duration::from_millis(500));
+            frames.retain(|g| !matches!(g, Got::Frame { payload, .. } if payload == b"PING\r\n"));
+            got.push(format!("{what}: {frames:?}"));
+        }
+        assert!(
+            got[0].contains("[80, 79, 78, 71, 13, 10]"),
+            "{name}: {got:?}"
+        );
+        answers.push(got);
+        drop(s);
+    }
+    assert_eq!(answers[0], answers[1]);
+}
