@@ -1467,3 +1467,105 @@ fn jwt_cookie_logs_in_as_the_reference() {
     }
     assert_eq!(answers[0], answers[1]);
 }
+
+// ---------------------------------------------------------------- limits
+
+/// max_connections refuses a websocket client as the reference does (INFO, -ERR, close
+/// frame), and a websocket subscriber that stops reading is cut off as a slow consumer
+/// while a healthy one gets everything.
+#[test]
+fn limits_apply_to_websocket_clients() {
+    let mut answers = Vec::new();
+    for (name, exe) in servers() {
+        let s = WsServer::start(&exe, "no_tls: true", "max_connections: 1");
+        let (mut first, _) = WsRaw::connect(s.ws_port, "");
+        first.send(&bin(b"CONNECT {\"verbose\":false}\r\nPING\r\n"));
+        assert!(matches!(
+            first.frame(Duration::from_secs(5)),
+            Got::Frame { .. }
+        ));
+        let (mut w, head) = WsRaw::open(s.ws_port, &request(""));
+        assert!(head.starts_with("HTTP/1.1 101"), "{name}");
+        // Data frames may cut the stream anywhere: compare the bytes after the INFO line
+        // (which differs by server), then the close frame and the end.
+        let mut data = Vec::new();
+        let mut rest = Vec::new();
+        for g in w.rest(Duration::from_millis(700)) {
+            match g {
+                Got::Frame { b0: 0x82, payload } => data.extend(payload),
+                other => rest.push(other),
+            }
+        }
+        let text = String::from_utf8_lossy(&data).into_owned();
+        let after_info = text.split_once("\r\n").map(|x| x.1.to_string());
+        answers.push(format!("{after_info:?} {rest:?}"));
+        drop(s);
+
+        // A stuck websocket subscriber, a healthy TCP one, a fast TCP publisher.
+        let s = WsServer::start(
+            &exe,
+            "no_tls: true",
+            "max_pending: 2MB\nwrite_deadline: \"2s\"",
+        );
+        let (mut stuck, _) = WsRaw::connect(s.ws_port, "");
+        stuck.send(&bin(
+            b"CONNECT {\"verbose\":false,\"name\":\"stuck\"}\r\nSUB flood 1\r\nPING\r\n",
+        ));
+        assert!(matches!(
+            stuck.frame(Duration::from_secs(5)),
+            Got::Frame { .. }
+        ));
+        // Stop reading: a tiny receive window makes the server's writes block.
+        let rt = rt();
+        let _guard = rt.enter();
+        let n = 20_000;
+        rt.block_on(async {
+            let sub_c = async_nats::connect(s.ws_url()).await.unwrap();
+            let mut sub = sub_c.subscribe("flood").await.unwrap();
+            sub_c.flush().await.unwrap();
+            let pub_c = async_nats::connect(s.srv.url()).await.unwrap();
+            let payload = bytes::Bytes::from(vec![b'x'; 1024]);
+            let reader = tokio::spawn(async move {
+                let mut got = 0;
+                while got < n {
+                    match tokio::time::timeout(Duration::from_secs(20), sub.next()).await {
+                        Ok(Some(_)) => got += 1,
+                        _ => break,
+                    }
+                }
+                got
+            });
+            for _ in 0..n {
+                pub_c.publish("flood", payload.clone()).await.unwrap();
+            }
+            pub_c.flush().await.unwrap();
+            assert_eq!(
+                reader.await.unwrap(),
+                n,
+                "{name}: the healthy websocket subscriber"
+            );
+        });
+        assert!(
+            s.srv
+                .proc
+                .wait_log("Slow Consumer Detected", Duration::from_secs(20)),
+            "{name}: {}",
+            s.srv.proc.log_text()
+        );
+        let connz = s.http_json("/connz?state=closed");
+        let reason = connz["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "stuck")
+            .map(|c| c["reason"].clone());
+        assert!(
+            reason
+                .as_ref()
+                .and_then(|r| r.as_str())
+                .is_some_and(|r| r.starts_with("Slow Consumer")),
+            "{name}: {reason:?}"
+        );
+    }
+    assert_eq!(answers[0], answers[1]);
+}
