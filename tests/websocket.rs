@@ -1569,3 +1569,41 @@ fn limits_apply_to_websocket_clients() {
     }
     assert_eq!(answers[0], answers[1]);
 }
+
+/// A reload that changes the websocket block is refused with the reference's message.
+#[test]
+fn reload_refuses_websocket_changes_as_the_reference() {
+    let mut msgs = Vec::new();
+    for (name, exe) in servers() {
+        let dir = TempDir::new("wsreload");
+        let ws_port = free_port();
+        let text = |compression: bool| {
+            format!(
+                "websocket {{ port: {ws_port}, no_tls: true, compression: {compression}, allowed_origins: [\"http://a.example\"], handshake_timeout: \"3s\" }}\n"
+            )
+        };
+        let conf = dir.write("r.conf", &text(false));
+        let s = ServerProc::start(&exe, &["-c", conf.to_str().unwrap()]);
+        dir.write("r.conf", &text(true));
+        s.proc.signal(libc::SIGHUP);
+        assert!(
+            s.proc.wait_log(
+                "Failed to reload server configuration",
+                Duration::from_secs(10)
+            ),
+            "{name}: {}",
+            s.proc.log_text()
+        );
+        let log = s.proc.log_text();
+        let line = log
+            .lines()
+            .find(|l| l.contains("Failed to reload"))
+            .unwrap()
+            .split_once("[ERR] ")
+            .unwrap()
+            .1
+            .replace(&ws_port.to_string(), "PORT");
+        msgs.push(line);
+    }
+    assert_eq!(msgs[0], msgs[1]);
+}

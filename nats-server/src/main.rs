@@ -100,9 +100,6 @@ fn main() -> ExitCode {
         eprintln!("nats-server: {e}");
         return ExitCode::FAILURE;
     }
-    if opts.websocket.port != 0 && opts.websocket.host.is_empty() {
-        opts.websocket.host = options::DEFAULT_HOST.to_string();
-    }
     run(opts, flags)
 }
 

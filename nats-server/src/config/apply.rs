@@ -1006,6 +1006,10 @@ fn apply_websocket(m: &Map, opts: &mut Options, r: &mut Report) {
             _ => r.err(&e.key_pos, format!("unknown field {:?}", e.key)),
         }
     }
+    // The reference's baseline: a websocket listener without a host listens on all.
+    if w.port != 0 && w.host.is_empty() {
+        w.host = crate::options::DEFAULT_HOST.to_string();
+    }
 }
 
 /// The reference's checks of the `websocket {}` block at start.
