@@ -1607,3 +1607,61 @@ fn reload_refuses_websocket_changes_as_the_reference() {
     }
     assert_eq!(msgs[0], msgs[1]);
 }
+
+/// Bad `websocket {}` blocks: the reference's errors, at load (`-t`) and at start.
+#[test]
+fn websocket_config_errors_as_the_reference() {
+    let load = [
+        "websocket { port: 8080, no_tls: true, foo: 1 }",
+        "websocket { port: \"x\" }",
+        "websocket: 5",
+        "websocket { handshake_timeout: \"abc\", no_tls: true, port: 1 }",
+        "websocket { handshake_timeout: true }",
+        "websocket { allowed_origins: 5 }",
+        "websocket { allowed_origins: [\"http://a\", 5 ] }",
+        "websocket { no_tls: true, port: 8080, authorization { user: a, password: b, users: [] } }",
+        "websocket { no_tls: true, port: 8080, authorization { user: 5 } }",
+        "websocket { listen: \"127.0.0.1:x\" }",
+    ];
+    let start = [
+        "websocket { port: PORT }",
+        "authorization { users: [ {user: a, password: a} ] }\nwebsocket { port: PORT, no_tls: true, authorization { user: u, password: p } }",
+        "authorization { users: [ {user: a, password: a} ] }\nwebsocket { port: PORT, no_tls: true, authorization { token: t } }",
+        "websocket { port: PORT, no_tls: true, no_auth_user: nobody }",
+        "authorization { users: [ {user: a, password: a} ] }\nwebsocket { port: PORT, no_tls: true, no_auth_user: nobody }",
+        "websocket { port: PORT, no_tls: true, jwt_cookie: c }",
+    ];
+    let dir = TempDir::new("wsconf");
+    for (i, text) in load.iter().enumerate() {
+        let f = format!("l{i}.conf");
+        dir.write(&f, text);
+        let mut got = Vec::new();
+        for (_, exe) in servers() {
+            let out = std::process::Command::new(&exe)
+                .current_dir(&dir.0)
+                .args(["-c", &f, "-t"])
+                .output()
+                .unwrap();
+            got.push((
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ));
+        }
+        assert_eq!(got[0], got[1], "{text}");
+    }
+    for text in start {
+        let text = text.replace("PORT", &free_port().to_string());
+        let conf = dir.write("s.conf", &text);
+        let mut got = Vec::new();
+        for (_, exe) in servers() {
+            let (code, _, err) = run_bounded(
+                &exe,
+                &["-c", conf.to_str().unwrap(), "-p", &free_port().to_string()],
+                Duration::from_secs(10),
+            );
+            got.push((code, err));
+        }
+        assert_eq!(got[0], got[1], "{text}");
+        assert_eq!(got[0].0, Some(1), "{text}");
+    }
+}

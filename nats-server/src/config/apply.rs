@@ -993,12 +993,37 @@ fn apply_websocket(m: &Map, opts: &mut Options, r: &mut Report) {
             },
             "compress" | "compression" => w.compression = get_bool(e, r).unwrap_or(false),
             "authorization" | "authentication" => {
+                // The reference's simple authorization: no users lists here.
                 if let Some(am) = get_map(e, r) {
-                    let a = parse_authorization(am, r);
-                    w.username = a.user;
-                    w.password = a.pass;
-                    w.token = a.token;
-                    w.auth_timeout = a.timeout;
+                    let before = r.errors.len();
+                    for ae in am.entries() {
+                        if ae.used_as_variable {
+                            continue;
+                        }
+                        match ae.key.to_ascii_lowercase().as_str() {
+                            "user" | "username" => w.username = get_str(ae, r).unwrap_or_default(),
+                            "pass" | "password" => w.password = get_str(ae, r).unwrap_or_default(),
+                            "token" => w.token = get_str(ae, r).unwrap_or_default(),
+                            "timeout" => {
+                                w.auth_timeout =
+                                    Some(seconds(&ae.value).unwrap_or(Duration::from_secs(1)))
+                            }
+                            _ => r.err(&ae.key_pos, format!("unknown field {:?}", ae.key)),
+                        }
+                    }
+                    // A value of the wrong type leaves the reference without its parsed
+                    // block, which it then dereferences: a second error, and the rest of
+                    // the websocket block is not read.
+                    let conversion = r.errors[before..]
+                        .iter()
+                        .any(|m| m.contains("interface conversion"));
+                    if conversion {
+                        r.err(
+                            &e.key_pos,
+                            "runtime error: invalid memory address or nil pointer dereference",
+                        );
+                        return;
+                    }
                 }
             }
             "jwt_cookie" => w.jwt_cookie = get_str(e, r).unwrap_or_default(),
