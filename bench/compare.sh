@@ -25,7 +25,7 @@
 #   ROUNDS [3]            rounds of every workload
 #   BENCH_MD              also write the table as markdown to this file (same as --md)
 #   SCENARIOS [all]       subset, space separated: pub16 pub128 ps11 fan5 ps44 queue3 reqrep
-#                         subs100k cluster conns
+#                         subs100k cluster conns ws11
 #   DRIVERS ["nats go"]   which drivers run the pub/sub scenarios (same as --drivers)
 #   PUB_MSGS [1000000]    messages for publish-only runs
 #   PS_MSGS [500000]      messages for 1->1, queue group and the 100k-subscription run
@@ -33,6 +33,8 @@
 #   MANY_MSGS [200000]    messages for 4->4 (split over the publishers; each sub gets all)
 #   REQ_MSGS [20000]      request/reply round trips
 #   CLUSTER_MSGS [300000] messages through the 3-node cluster (pub on node 1, sub on node 2)
+#   WS_MSGS [500000]      messages for 1->1 over websocket (both clients on ws://, each server
+#                         with `websocket { no_tls: true }`)
 #   CONNS [10000]         idle connections for the memory measurement
 #   SUBS [100000]         subscriptions installed by the idle client (WILDCARD_PCT [10] % wildcards)
 #   BENCH_TIMEOUT [120]   seconds before a single bench run counts as hung
@@ -67,7 +69,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 case $ROUNDS in ''|*[!0-9]*|0) echo "compare.sh: ROUNDS must be a positive integer" >&2; exit 2 ;; esac
-[ "$SCENARIOS" = all ] && SCENARIOS="pub16 pub128 ps11 fan5 ps44 queue3 reqrep subs100k cluster conns"
+[ "$SCENARIOS" = all ] && SCENARIOS="pub16 pub128 ps11 fan5 ps44 queue3 reqrep subs100k cluster conns ws11"
 for d in $DRIVERS; do
   case $d in nats|go) ;; *) echo "compare.sh: unknown driver $d (nats, go)" >&2; exit 2 ;; esac
 done
@@ -78,6 +80,7 @@ FAN_MSGS=${FAN_MSGS:-200000}
 MANY_MSGS=${MANY_MSGS:-200000}
 REQ_MSGS=${REQ_MSGS:-20000}
 CLUSTER_MSGS=${CLUSTER_MSGS:-300000}
+WS_MSGS=${WS_MSGS:-500000}
 CONNS=${CONNS:-10000}
 SUBS=${SUBS:-100000}
 WILDCARD_PCT=${WILDCARD_PCT:-10}
@@ -86,7 +89,7 @@ GO_IDLE=${GO_IDLE:-10s}
 KEEP_GOING=${KEEP_GOING:-0}
 REF_SERVER=${REF_SERVER:-/usr/sbin/nats-server}
 HELPER="python3 $ROOT/bench/helper.py"
-export PUB_MSGS PS_MSGS FAN_MSGS MANY_MSGS REQ_MSGS CLUSTER_MSGS CONNS SUBS WILDCARD_PCT # for the labels
+export PUB_MSGS PS_MSGS FAN_MSGS MANY_MSGS REQ_MSGS CLUSTER_MSGS WS_MSGS CONNS SUBS WILDCARD_PCT # for the labels
 
 say() { printf '\n== %s\n' "$*" >&2; }
 die() { printf '\ncompare.sh: %s\n' "$*" >&2; exit 1; }
@@ -266,12 +269,15 @@ workload() {
     nats:queue3) ARGS=(bench.q --pub 1 --sub 3 --queue benchq --msgs "$PS_MSGS" --size 128) ;;
     go:queue3) ARGS=(-np 1 -ns 3 -queue benchq -n "$PS_MSGS" -ms 128) ;;
     nats:reqrep) ARGS=(bench.rr --pub 1 --sub 1 --request --reply --msgs "$REQ_MSGS" --size 128) ;;
+    nats:ws11) ARGS=(bench.ws --pub 1 --sub 1 --msgs "$WS_MSGS" --size 128) ;;
+    go:ws11) ARGS=(-np 1 -ns 1 -n "$WS_MSGS" -ms 128) ;;
     go:reqrep) ARGS=(-request -np 1 -ns 1 -n "$REQ_MSGS" -ms 128) ;;
     *) die "no workload $scen for driver $drv" ;;
   esac
   case $scen in
     pub16 | pub128) MSGS=$PUB_MSGS PAIRS="pub_rate=PUB_RATE" ;;
     ps11) MSGS=$PS_MSGS PAIRS="sub_rate=SUB_RATE load_p50=LAT_P50 load_p99=LAT_P99" ;;
+    ws11) MSGS=$WS_MSGS PAIRS="sub_rate=SUB_RATE" ;;
     subs100k | queue3) MSGS=$PS_MSGS PAIRS="sub_rate=SUB_RATE" ;;
     fan5) MSGS=$FAN_MSGS PAIRS="sub_rate=SUB_RATE" ;;
     ps44) MSGS=$MANY_MSGS PAIRS="sub_rate=SUB_RATE" ;;
@@ -279,15 +285,16 @@ workload() {
   esac
 }
 
-# driver_cmd DRIVER PUB_PORT SUB_PORT ARGS...: sets CMD (array).
+# driver_cmd DRIVER PUB_PORT SUB_PORT ARGS...: sets CMD (array). URL_SCHEME [nats]: ws for
+# the websocket scenario.
 driver_cmd() {
-  local drv=$1 pport=$2 sport=$3
+  local drv=$1 pport=$2 sport=$3 scheme=${URL_SCHEME:-nats}
   shift 3
   if [ "$drv" = go ]; then
-    CMD=("$GOBENCH" -pub-url "nats://127.0.0.1:$pport" -sub-url "nats://127.0.0.1:$sport"
+    CMD=("$GOBENCH" -pub-url "$scheme://127.0.0.1:$pport" -sub-url "$scheme://127.0.0.1:$sport"
       -idle "$GO_IDLE" -subject "bench.go" "$@")
   else
-    CMD=("$NATS" -s "nats://127.0.0.1:$pport" bench "$@" --no-progress)
+    CMD=("$NATS" -s "$scheme://127.0.0.1:$pport" bench "$@" --no-progress)
   fi
 }
 
@@ -451,6 +458,21 @@ cluster_nats() {
   fi
 }
 
+# 1 -> 1 over websocket: each server with a websocket listener (no TLS, no compression,
+# the same config file for both), both clients on ws:// URLs.
+ws11() {
+  local impl=$1 rnd=$2 ports drv
+  mapfile -t ports < <($HELPER freeports 2)
+  local conf=$WORK/r$rnd-ws11-$impl.conf
+  printf 'websocket {\n  port: %s\n  no_tls: true\n}\n' "${ports[1]}" >"$conf"
+  start_server "$impl" "r$rnd-ws11-$impl" "${ports[0]}" -c "$conf"
+  local pid=$SERVER_PID
+  for drv in $DRIVERS; do
+    URL_SCHEME=ws run_simple ws11 "$drv" "$impl" "$rnd" "${ports[1]}" "$pid"
+  done
+  stop_pid "$pid"
+}
+
 conns() {
   local impl=$1 rnd=$2 port
   port=$($HELPER freeports 1)
@@ -504,6 +526,9 @@ for rnd in $(seq 1 "$ROUNDS"); do
   fi
   if want conns; then
     for impl in ref ours; do conns "$impl" "$rnd"; done
+  fi
+  if want ws11; then
+    for impl in ref ours; do ws11 "$impl" "$rnd"; done
   fi
 done
 

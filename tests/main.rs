@@ -19,3 +19,4 @@ mod syslog;
 mod system;
 mod tls;
 mod top;
+mod websocket;

@@ -230,6 +230,8 @@ pub struct Client {
     /// The payload limit of a JWT user (from its JWT, its account and the server), shown
     /// in the INFO it is sent; -1 when the server's applies.
     pub max_payload: std::sync::atomic::AtomicI64,
+    /// Set for a websocket client (before anything is logged about it).
+    pub ws: std::sync::OnceLock<crate::websocket::WsMeta>,
     closed: AtomicBool,
     reason: Mutex<Option<ClosedState>>,
     kill: tokio::sync::Notify,
@@ -264,6 +266,7 @@ impl Client {
             replies: auth::Replies::default(),
             account: parking_lot::RwLock::new(server.accounts.global.clone()),
             max_payload: std::sync::atomic::AtomicI64::new(-1),
+            ws: std::sync::OnceLock::new(),
             closed: AtomicBool::new(false),
             reason: Mutex::new(None),
             kill: tokio::sync::Notify::new(),
@@ -273,10 +276,24 @@ impl Client {
 
     /// Log prefix: `127.0.0.1:43512 - cid:4 - "v1.22.1:go:name"`.
     pub fn prefix(&self) -> String {
+        let ws = self.ws.get();
         let tag = if self.kind == Kind::Router {
             "rid"
+        } else if ws.is_some() {
+            "wid"
         } else {
             "cid"
+        };
+        // A websocket client behind a proxy: `forwarded/address`.
+        let addr = match ws {
+            Some(m) if !m.forwarded_ip.is_empty() => {
+                if m.forwarded_ip.contains(':') {
+                    format!("[{}]/{}", m.forwarded_ip, self.addr)
+                } else {
+                    format!("{}/{}", m.forwarded_ip, self.addr)
+                }
+            }
+            _ => self.addr.to_string(),
         };
         let meta = self.meta.lock();
         // The reference's client tag: `v<version>`, `<lang>` and `<name>`, each only when
@@ -297,9 +314,9 @@ impl Client {
             }
         }
         if ncs.is_empty() {
-            format!("{} - {tag}:{}", self.addr, self.cid)
+            format!("{addr} - {tag}:{}", self.cid)
         } else {
-            format!("{} - {tag}:{} - {ncs:?}", self.addr, self.cid)
+            format!("{addr} - {tag}:{} - {ncs:?}", self.cid)
         }
     }
 
@@ -428,7 +445,10 @@ where
     ));
     let mut parser = Parser::new(Side::Client, opts.max_control_line, opts.max_payload);
     parser.headers = false;
-    let auth_required = server.auth_required();
+    // A websocket client may have its own authorization and auth timeout.
+    let auth_required =
+        server.auth_required() || (client.ws.get().is_some() && auth::ws_override(&opts.websocket));
+    let auth_timeout = auth::client_opts(opts.clone(), &client).effective_auth_timeout();
     let mut reader = Reader {
         server: server.clone(),
         client: client.clone(),
@@ -455,9 +475,7 @@ where
         jwt_max_payload: None,
         expiry: None,
     };
-    reader
-        .read_loop(rd, opts.ping_interval, opts.effective_auth_timeout())
-        .await;
+    reader.read_loop(rd, opts.ping_interval, auth_timeout).await;
     reader.cleanup();
     let _ = writer.await;
 }
@@ -517,7 +535,14 @@ impl Reader {
                         self.flush.end_batch(&self.server, &self.client);
                         self.flush.wait_stalled(&client).await;
                     }
-                    Err(_) => {
+                    Err(e) => {
+                        // A broken websocket frame is logged as the reference does.
+                        if let Some(pe) = e
+                            .get_ref()
+                            .and_then(|e| e.downcast_ref::<nats_common::ws::ProtocolError>())
+                        {
+                            error!("{} - read error: {pe}", client.prefix());
+                        }
                         client.close(ClosedState::ReadError);
                         break;
                     }
@@ -807,7 +832,7 @@ impl Reader {
 
     fn connect(&mut self, json: &[u8]) -> bool {
         let c = self.client.clone();
-        let info: ConnectInfo = match serde_json::from_slice(json) {
+        let mut info: ConnectInfo = match serde_json::from_slice(json) {
             Ok(i) => i,
             Err(e) => {
                 error!("{} - {}", c.prefix(), e);
@@ -815,6 +840,12 @@ impl Reader {
                 return false;
             }
         };
+        // A websocket client's JWT may come in the `jwt_cookie` cookie of its upgrade.
+        if info.jwt.as_deref().unwrap_or_default().is_empty() {
+            if let Some(m) = c.ws.get().filter(|m| !m.cookie_jwt.is_empty()) {
+                info.jwt = Some(m.cookie_jwt.clone());
+            }
+        }
         {
             // Known before authentication, so its log lines carry the client's tag.
             let mut meta = c.meta.lock();

@@ -337,6 +337,11 @@ impl Cluster {
             } else {
                 server.own_client_urls()
             },
+            ws_connect_urls: if opts.cluster.no_advertise {
+                Vec::new()
+            } else {
+                server.own_ws_urls()
+            },
             lnoc: true,
             import: info_perm(&opts.cluster.import),
             export: info_perm(&opts.cluster.export),
@@ -540,6 +545,7 @@ impl Cluster {
             let mut remote = route.remote.lock();
             if let Some(r) = remote.as_mut() {
                 r.connect_urls = info.connect_urls;
+                r.ws_connect_urls = info.ws_connect_urls;
                 r.ldm = info.ldm;
             }
         }
@@ -648,6 +654,8 @@ impl Cluster {
     fn refresh_connect_urls(&self, server: &Server) {
         let mut urls = server.own_client_urls();
         let own = urls.len();
+        let mut ws_urls = server.own_ws_urls();
+        let own_ws = ws_urls.len();
         {
             let routes = self.routes.lock();
             let mut peers: Vec<&Arc<Route>> = routes.values().collect();
@@ -662,13 +670,18 @@ impl Cluster {
                             urls.push(u.clone());
                         }
                     }
+                    for u in &info.ws_connect_urls {
+                        if !ws_urls.contains(u) {
+                            ws_urls.push(u.clone());
+                        }
+                    }
                 }
             }
         }
         if urls.len() > own {
             server.peer_urls_seen.store(true, Ordering::Relaxed);
         }
-        let changed = {
+        let mut changed = {
             let mut cur = server.connect_urls.write();
             if *cur != urls {
                 *cur = urls;
@@ -677,6 +690,14 @@ impl Cluster {
                 false
             }
         };
+        // Websocket URLs are announced once some peer has any, as on the reference.
+        {
+            let mut cur = server.ws_connect_urls.write();
+            if (ws_urls.len() > own_ws || !cur.is_empty()) && *cur != ws_urls {
+                *cur = ws_urls;
+                changed = true;
+            }
+        }
         if changed {
             server.broadcast_info();
         }

@@ -20,6 +20,7 @@ mod signals;
 mod syslog;
 mod system;
 mod tls;
+mod websocket;
 
 use cli::{CliError, Flags};
 use options::Options;
@@ -94,6 +95,7 @@ fn main() -> ExitCode {
         .and_then(|_| accounts::jwt::validate_trusted_operators(&opts))
         .and_then(|_| config::apply::validate_auth(&opts))
         .and_then(|_| accounts::jwt::check_startup(&opts))
+        .and_then(|_| config::apply::validate_websocket(&opts))
     {
         eprintln!("nats-server: {e}");
         return ExitCode::FAILURE;
@@ -152,6 +154,10 @@ fn run(opts: Options, flags: Flags) -> ExitCode {
         server.set_monitor(&mon);
         if let Err(e) = monitor::start(&mon).await {
             tracing::error!(target: logging::FATAL, "Can't start monitoring: {e}");
+            return ExitCode::FAILURE;
+        }
+        if let Err(e) = websocket::start(&server).await {
+            tracing::error!(target: logging::FATAL, "{e}");
             return ExitCode::FAILURE;
         }
         if let Err(e) = server.start_clients().await {

@@ -169,6 +169,28 @@ pub struct ClusterOptions {
     pub export: Option<SubjectPermission>,
 }
 
+/// The `websocket {}` block.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WebsocketOptions {
+    pub host: String,
+    /// 0: no websocket listener; -1 picks a random port.
+    pub port: i32,
+    pub advertise: String,
+    pub no_tls: bool,
+    pub tls: Option<TlsOptions>,
+    pub same_origin: bool,
+    pub allowed_origins: Vec<String>,
+    /// Zero: none.
+    pub handshake_timeout: Duration,
+    pub compression: bool,
+    pub username: String,
+    pub password: String,
+    pub token: String,
+    pub auth_timeout: Option<Duration>,
+    pub jwt_cookie: String,
+    pub no_auth_user: String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     pub config_file: Option<PathBuf>,
@@ -229,6 +251,7 @@ pub struct Options {
     pub allow_non_tls: bool,
 
     pub cluster: ClusterOptions,
+    pub websocket: WebsocketOptions,
 
     // Operator mode (JWT).
     /// Decoded `operator` JWTs.
@@ -291,6 +314,7 @@ impl Default for Options {
             tls: None,
             allow_non_tls: false,
             cluster: ClusterOptions::default(),
+            websocket: WebsocketOptions::default(),
             trusted_operators: Vec::new(),
             trusted_keys: Vec::new(),
             resolver: None,

@@ -213,7 +213,6 @@ const IGNORED_TOP: &[&str] = &[
     "gateway",
     "leafnodes",
     "leaf",
-    "websocket",
     "mqtt",
     "resolver_tls",
     "max_traced_msg_len",
@@ -442,6 +441,16 @@ fn apply_top(m: &Map, opts: &mut Options, r: &mut Report) {
                     apply_cluster(cm, opts, r);
                 }
             }
+            "websocket" => match e.value.as_map() {
+                Some(wm) => apply_websocket(wm, opts, r),
+                None => r.err(
+                    &e.key_pos,
+                    format!(
+                        "Expected websocket to be a map, got {}",
+                        e.value.type_name()
+                    ),
+                ),
+            },
             "trace_verbose" => {
                 if let Some(b) = get_bool(e, r) {
                     opts.trace_verbose = b;
@@ -891,23 +900,182 @@ fn apply_cluster(m: &Map, opts: &mut Options, r: &mut Report) {
     }
 }
 
+/// A `no_auth_user` must name a configured user.
+fn check_no_auth_user(opts: &Options, name: &str) -> Result<(), String> {
+    if opts.users.is_empty() && opts.nkeys.is_empty() {
+        return Err(format!(
+            "no_auth_user: {name:?} present, but users are not defined"
+        ));
+    }
+    if !opts.users.iter().any(|u| u.username == name) && !opts.nkeys.iter().any(|n| n.nkey == name)
+    {
+        return Err(format!(
+            "no_auth_user: {name:?} not present as user in authorization block or account configuration"
+        ));
+    }
+    Ok(())
+}
+
+/// The `websocket {}` block.
+fn apply_websocket(m: &Map, opts: &mut Options, r: &mut Report) {
+    let w = &mut opts.websocket;
+    for e in m.entries() {
+        if e.used_as_variable {
+            continue;
+        }
+        match e.key.to_ascii_lowercase().as_str() {
+            "listen" => {
+                if let Some((h, p)) = host_port(e, r) {
+                    if let Some(h) = h {
+                        w.host = h;
+                    }
+                    w.port = p;
+                }
+            }
+            "port" => {
+                if let Some(i) = get_int(e, r) {
+                    w.port = i as i32;
+                }
+            }
+            "host" | "net" => w.host = get_str(e, r).unwrap_or_default(),
+            "advertise" => w.advertise = get_str(e, r).unwrap_or_default(),
+            "no_tls" => w.no_tls = get_bool(e, r).unwrap_or(false),
+            "tls" => {
+                if let Some(tm) = get_map(e, r) {
+                    if let Some(t) = parse_tls(e, tm, r) {
+                        w.tls = Some(t);
+                    }
+                }
+            }
+            "same_origin" => w.same_origin = get_bool(e, r).unwrap_or(false),
+            "allowed_origins" | "allowed_origin" | "allow_origins" | "allow_origin" | "origins"
+            | "origin" => match (e.value.as_array(), e.value.as_str()) {
+                (Some(a), _) => {
+                    w.allowed_origins = a
+                        .iter()
+                        .filter_map(|v| match v.as_str() {
+                            Some(s) => Some(s.to_string()),
+                            None => {
+                                r.err(
+                                    &v.pos,
+                                    format!(
+                                    "error parsing allowed origins: unsupported type in array {}",
+                                    v.type_name()
+                                ),
+                                );
+                                None
+                            }
+                        })
+                        .collect()
+                }
+                (None, Some(s)) => w.allowed_origins = vec![s.to_string()],
+                _ => r.err(
+                    &e.key_pos,
+                    format!(
+                        "error parsing allowed origins: unsupported type {}",
+                        e.value.type_name()
+                    ),
+                ),
+            },
+            "handshake_timeout" => match &e.value.kind {
+                Kind::Integer(i) => w.handshake_timeout = Duration::from_secs((*i).max(0) as u64),
+                Kind::String(s) => match super::parse_duration(s) {
+                    Ok(d) => w.handshake_timeout = d,
+                    Err(msg) => r.err(&e.key_pos, msg),
+                },
+                _ => r.err(
+                    &e.key_pos,
+                    format!(
+                        "error parsing handshake timeout: unsupported type {}",
+                        e.value.type_name()
+                    ),
+                ),
+            },
+            "compress" | "compression" => w.compression = get_bool(e, r).unwrap_or(false),
+            "authorization" | "authentication" => {
+                // The reference's simple authorization: no users lists here.
+                if let Some(am) = get_map(e, r) {
+                    let before = r.errors.len();
+                    for ae in am.entries() {
+                        if ae.used_as_variable {
+                            continue;
+                        }
+                        match ae.key.to_ascii_lowercase().as_str() {
+                            "user" | "username" => w.username = get_str(ae, r).unwrap_or_default(),
+                            "pass" | "password" => w.password = get_str(ae, r).unwrap_or_default(),
+                            "token" => w.token = get_str(ae, r).unwrap_or_default(),
+                            "timeout" => {
+                                w.auth_timeout =
+                                    Some(seconds(&ae.value).unwrap_or(Duration::from_secs(1)))
+                            }
+                            _ => r.err(&ae.key_pos, format!("unknown field {:?}", ae.key)),
+                        }
+                    }
+                    // A value of the wrong type leaves the reference without its parsed
+                    // block, which it then dereferences: a second error, and the rest of
+                    // the websocket block is not read.
+                    let conversion = r.errors[before..]
+                        .iter()
+                        .any(|m| m.contains("interface conversion"));
+                    if conversion {
+                        r.err(
+                            &e.key_pos,
+                            "runtime error: invalid memory address or nil pointer dereference",
+                        );
+                        return;
+                    }
+                }
+            }
+            "jwt_cookie" => w.jwt_cookie = get_str(e, r).unwrap_or_default(),
+            "no_auth_user" => w.no_auth_user = get_str(e, r).unwrap_or_default(),
+            _ => r.err(&e.key_pos, format!("unknown field {:?}", e.key)),
+        }
+    }
+    // The reference's baseline: a websocket listener without a host listens on all.
+    if w.port != 0 && w.host.is_empty() {
+        w.host = crate::options::DEFAULT_HOST.to_string();
+    }
+}
+
+/// The reference's checks of the `websocket {}` block at start.
+pub fn validate_websocket(opts: &Options) -> Result<(), String> {
+    let w = &opts.websocket;
+    if w.port == 0 {
+        return Ok(());
+    }
+    if w.tls.is_none() && !w.no_tls {
+        return Err("websocket requires TLS configuration".into());
+    }
+    if !w.no_auth_user.is_empty() {
+        check_no_auth_user(opts, &w.no_auth_user)?;
+    }
+    if !opts.users.is_empty() || !opts.nkeys.is_empty() {
+        if !w.username.is_empty() {
+            return Err(
+                "websocket authentication username not compatible with presence of users/nkeys"
+                    .into(),
+            );
+        }
+        if !w.token.is_empty() {
+            return Err(
+                "websocket authentication token not compatible with presence of users/nkeys".into(),
+            );
+        }
+    }
+    if !w.jwt_cookie.is_empty() && opts.trusted_operators.is_empty() && opts.trusted_keys.is_empty()
+    {
+        return Err(format!(
+            "trusted operators or trusted keys configuration is required for JWT authentication via cookie {:?}",
+            w.jwt_cookie
+        ));
+    }
+    Ok(())
+}
+
 /// Start-up checks the reference makes after options are final (not under `-t`).
 pub fn validate_auth(opts: &Options) -> Result<(), String> {
     if !opts.no_auth_user.is_empty() {
-        if opts.users.is_empty() && opts.nkeys.is_empty() {
-            return Err(format!(
-                "no_auth_user: {:?} present, but users are not defined",
-                opts.no_auth_user
-            ));
-        }
-        if !opts.users.iter().any(|u| u.username == opts.no_auth_user)
-            && !opts.nkeys.iter().any(|n| n.nkey == opts.no_auth_user)
-        {
-            return Err(format!(
-                "no_auth_user: {:?} not present as user in authorization block or account configuration",
-                opts.no_auth_user
-            ));
-        }
+        check_no_auth_user(opts, &opts.no_auth_user)?;
     }
     if opts.https_port != 0 && opts.tls.is_none() {
         return Err("TLS Config is required for HTTPS".into());

@@ -345,7 +345,12 @@ fn entry(
     let mut info = ConnInfo {
         cid: c.cid,
         kind: "Client".to_string(),
-        conn_type: "nats".to_string(),
+        conn_type: if c.ws.get().is_some() {
+            "websocket"
+        } else {
+            "nats"
+        }
+        .to_string(),
         ip: c.addr.ip().to_string(),
         port: i64::from(c.addr.port()),
         start: format_unix_nanos(start),

@@ -277,7 +277,12 @@ fn client_info(c: &Client, acc: &str, rtt: bool, stop: Option<&str>) -> ClientIn
         },
         stop: stop.map(str::to_string),
         kind: "Client".to_string(),
-        client_type: "nats".to_string(),
+        client_type: if c.ws.get().is_some() {
+            "websocket"
+        } else {
+            "nats"
+        }
+        .to_string(),
     }
 }
 
