@@ -30,6 +30,8 @@ pub enum Kind {
     /// The server itself: owner of internal subscriptions (service imports, replies
     /// owed across accounts, the system account's requests).
     System,
+    /// A gateway connection (to or from another cluster).
+    Gateway,
 }
 
 /// Why a connection closed, with the reference's wording (shown in logs and /connz).
@@ -60,6 +62,7 @@ pub enum ClosedState {
     MaxAccountConnectionsExceeded,
     MaxSubscriptionsExceeded,
     AuthenticationExpired,
+    WrongGateway,
 }
 
 impl ClosedState {
@@ -91,6 +94,7 @@ impl ClosedState {
             MaxAccountConnectionsExceeded => "Maximum Account Connections Exceeded",
             MaxSubscriptionsExceeded => "Maximum Subscriptions Exceeded",
             AuthenticationExpired => "Authentication Expired",
+            WrongGateway => "Wrong Gateway",
         }
     }
 
@@ -230,6 +234,8 @@ pub struct Client {
     /// The payload limit of a JWT user (from its JWT, its account and the server), shown
     /// in the INFO it is sent; -1 when the server's applies.
     pub max_payload: std::sync::atomic::AtomicI64,
+    /// Mapped (`_GR_.`) replies this client was handed, for its answers.
+    pub gw_replies: crate::gateway::ReplyMap,
     closed: AtomicBool,
     reason: Mutex<Option<ClosedState>>,
     kill: tokio::sync::Notify,
@@ -264,6 +270,7 @@ impl Client {
             replies: auth::Replies::default(),
             account: parking_lot::RwLock::new(server.accounts.global.clone()),
             max_payload: std::sync::atomic::AtomicI64::new(-1),
+            gw_replies: Default::default(),
             closed: AtomicBool::new(false),
             reason: Mutex::new(None),
             kill: tokio::sync::Notify::new(),
@@ -273,10 +280,10 @@ impl Client {
 
     /// Log prefix: `127.0.0.1:43512 - cid:4 - "v1.22.1:go:name"`.
     pub fn prefix(&self) -> String {
-        let tag = if self.kind == Kind::Router {
-            "rid"
-        } else {
-            "cid"
+        let tag = match self.kind {
+            Kind::Router => "rid",
+            Kind::Gateway => "gid",
+            _ => "cid",
         };
         let meta = self.meta.lock();
         // The reference's client tag: `v<version>`, `<lang>` and `<name>`, each only when
@@ -744,6 +751,8 @@ impl Reader {
             | Op::RouteSub { .. }
             | Op::RouteUnsub { .. }
             | Op::RouteMsg { .. }
+            | Op::AccountSub(_)
+            | Op::AccountUnsub(_)
             | Op::Ignored => {
                 self.client.send_err("Unknown Protocol Operation");
                 self.client.close(ClosedState::ParseError);
@@ -1041,6 +1050,18 @@ impl Reader {
         }
         // The reference acknowledges before delivering.
         self.ok();
+        if let Some(mapped) = self.client.gw_replies.get(msg.subject) {
+            // An answer to a request from another cluster: straight back to it.
+            let mut d = Delivery::new(
+                &self.server,
+                &self.account,
+                &self.client,
+                self.opts.echo,
+                &mut self.flush,
+            );
+            crate::gateway::send_mapped_reply(&mut d, &msg, &mapped);
+            return;
+        }
         let mapped;
         let msg = match self
             .account
