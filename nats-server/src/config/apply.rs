@@ -954,13 +954,11 @@ fn apply_gateway(m: &Map, opts: &mut Options, r: &mut Report) {
             }
             "gateways" => {
                 let Some(list) = e.value.as_array() else {
-                    r.err(
-                        &e.key_pos,
-                        format!(
-                            "Expected gateways field to be an array, got {}",
-                            go_type(&e.value)
-                        ),
-                    );
+                    // The reference returns this one at once, without a position.
+                    r.err_bare(format!(
+                        "Expected gateways field to be an array, got {}",
+                        go_type(&e.value)
+                    ));
                     continue;
                 };
                 g.gateways = list.iter().filter_map(|v| remote_gateway(v, r)).collect();

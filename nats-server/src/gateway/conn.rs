@@ -423,39 +423,21 @@ fn closed(server: &Arc<Server>, gc: &Arc<GwConn>) {
     let gw = &server.gateway;
     gw.conns.lock().remove(&gc.client.cid);
     if gc.outbound {
-        let was = {
-            let mut out = gw.out.write();
-            let before = out.len();
-            out.retain(|c| !Arc::ptr_eq(c, gc));
-            before != out.len()
-        };
+        gw.out.write().retain(|c| !Arc::ptr_eq(c, gc));
         gw.refresh_active();
-        if was && !server.is_shutting_down() {
+        if !server.is_shutting_down() {
             let remote = gc.remote.lock().clone();
             if let Some(r) = remote {
-                // Only while the remote is still known (implicit ones may have gone).
+                // Only while the remote is still known (implicit ones may have gone); a
+                // dialling task finds an outbound already registered and stops.
                 let known = gw
                     .remotes
                     .lock()
                     .get(&r.name)
                     .is_some_and(|k| Arc::ptr_eq(k, &r));
                 if known {
+                    debug!("Attempting reconnect for gateway {:?}", r.name);
                     reconnect(server.clone(), r);
-                }
-            }
-        } else if !was && !server.is_shutting_down() {
-            // Never registered (refused, failed handshake): try again like the reference.
-            let remote = gc.remote.lock().clone();
-            if let Some(r) = remote {
-                if gc.client.close_reason() != Some(ClosedState::WrongGateway) {
-                    let known = gw
-                        .remotes
-                        .lock()
-                        .get(&r.name)
-                        .is_some_and(|k| Arc::ptr_eq(k, &r));
-                    if known {
-                        reconnect(server.clone(), r);
-                    }
                 }
             }
         }
