@@ -640,3 +640,95 @@ async fn kill9_of_a_gateway_server_under_load() {
         await_interest(&c1, "back", &mut back).await;
     }
 }
+
+/// Keys of a JSON object, sorted.
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    k.sort();
+    k
+}
+
+/// /gatewayz (with its parameters) and /varz's gateway block: the same shape and values on
+/// both servers for the same two-cluster setup.
+#[test]
+fn gatewayz_and_varz_as_the_reference() {
+    let mut seen = Vec::new();
+    for exe in [ours(), reference()] {
+        let gb = free_port();
+        let b = Gw::start(&exe, "B", gb, &[], &[]);
+        let a = Gw::start(&exe, "A", free_port(), &[], &[("B", gb)]);
+        wait_full_mesh(&[&a, &b]);
+        let z = serde_json::from_str::<Value>(
+            &try_get(a.http, "/gatewayz?accs=1").expect("gatewayz").body,
+        )
+        .unwrap();
+        let out = &z["outbound_gateways"]["B"];
+        let inb = &z["inbound_gateways"]["B"][0];
+        let accounts = |v: &Value| -> Vec<(String, String)> {
+            let mut a: Vec<(String, String)> = v["accounts"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|x| {
+                            (
+                                x["name"].as_str().unwrap_or("").to_string(),
+                                x["interest_mode"].as_str().unwrap_or("").to_string(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            a.sort();
+            a
+        };
+        let varz = serde_json::from_str::<Value>(&try_get(a.http, "/varz").unwrap().body).unwrap();
+        let g = &varz["gateway"];
+        let named =
+            serde_json::from_str::<Value>(&try_get(a.http, "/gatewayz?gw_name=Z").unwrap().body)
+                .unwrap();
+        let bad = try_get(a.http, "/gatewayz?accs=x").unwrap();
+        seen.push((
+            keys(&z),
+            (z["name"].clone(), z["host"].clone(), z["port"] == a.gport),
+            (
+                keys(out),
+                keys(&out["connection"]),
+                out["configured"].clone(),
+            ),
+            (
+                keys(inb),
+                inb["configured"].clone(),
+                inb["connection"]["kind"].clone(),
+            ),
+            (accounts(out), accounts(inb)),
+            (
+                keys(g),
+                g["name"].clone(),
+                g["port"] == a.gport,
+                g["auth_timeout"].clone(),
+            ),
+            (
+                g["gateways"][0]["name"].clone(),
+                g["gateways"][0]["urls"].clone(),
+            ),
+            (
+                named["outbound_gateways"].clone(),
+                named["inbound_gateways"].clone(),
+            ),
+            (bad.status, bad.body.clone()),
+        ));
+    }
+    let (o, r) = (&seen[0], &seen[1]);
+    assert_eq!(o.0, r.0, "gatewayz keys");
+    assert_eq!(o.1, r.1);
+    assert_eq!(o.2, r.2, "outbound entry");
+    assert_eq!(o.3, r.3, "inbound entry");
+    assert_eq!(o.4, r.4, "accounts and their interest modes");
+    assert_eq!(o.5, r.5, "varz gateway");
+    assert_eq!(o.6 .0, r.6 .0);
+    assert_eq!(o.7, r.7, "gw_name of an unknown gateway");
+    assert_eq!(o.8, r.8, "bad accs");
+}

@@ -23,7 +23,7 @@ use nats_common::proto::{self, Message};
 use nats_common::sublist::Sublist;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -339,7 +339,7 @@ pub struct Gateways {
     /// Subscriber counts of this cluster (local clients and routes).
     interest: Mutex<HashMap<InterestKey, u32>>,
     /// Subscriptions made in the last 2 s, per account: replies to them are mapped.
-    recent: Mutex<HashMap<Box<str>, Vec<Stamped>>>,
+    recent: Mutex<HashMap<Box<str>, VecDeque<Stamped>>>,
     /// At least one outbound is registered (checked per message).
     active: AtomicBool,
     pub accept_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -435,8 +435,8 @@ impl Gateways {
             let mut recent = self.recent.lock();
             let list = recent.entry(account.into()).or_default();
             let now = Instant::now();
-            list.retain(|(_, t)| now.duration_since(*t) < RECENT);
-            list.push((subject.into(), now));
+            prune(list, now);
+            list.push_back((subject.into(), now));
         }
         if !first {
             return;
@@ -590,8 +590,7 @@ impl Gateways {
         let Some(list) = recent.get_mut(account) else {
             return false;
         };
-        let now = Instant::now();
-        list.retain(|(_, t)| now.duration_since(*t) < RECENT);
+        prune(list, Instant::now());
         let hit = list
             .iter()
             .any(|(s, _)| nats_common::subject::matches(s, reply));
@@ -625,6 +624,16 @@ impl Gateways {
         for c in all {
             c.client.close(crate::client::ClosedState::ServerShutdown);
         }
+    }
+}
+
+/// Drops the entries older than [`RECENT`] (the list is in time order).
+fn prune(list: &mut VecDeque<Stamped>, now: Instant) {
+    while list
+        .front()
+        .is_some_and(|(_, t)| now.duration_since(*t) >= RECENT)
+    {
+        list.pop_front();
     }
 }
 
@@ -831,4 +840,38 @@ pub fn handle_routed_reply(
 #[inline]
 pub fn counts(sub_client: &Client, local_only: bool) -> bool {
     sub_client.kind != Kind::Gateway && !local_only
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_hash_matches_the_reference() {
+        // The reference mapped replies of cluster "B" to `_GR_.b2oh2L.…`.
+        assert_eq!(&hash6("B"), b"b2oh2L");
+        assert!(is_routed_reply(b"_GR_.b2oh2L.VWuTa5._INBOX.x"));
+        assert!(!is_routed_reply(b"_GR_.b2oh2L.VWuTa5."));
+        assert!(!is_routed_reply(b"_INBOX.x"));
+    }
+
+    #[test]
+    fn command_info_as_the_reference() {
+        let info = GatewayInfo {
+            gateway: "B".into(),
+            gateway_cmd: CMD_ALL_SUBS_START,
+            gateway_cmd_payload: Some(b"$G".to_vec()),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&info).unwrap(),
+            r#"{"server_id":"","server_name":"","version":"","proto":0,"go":"","host":"","port":0,"headers":false,"max_payload":0,"gateway":"B","gateway_cmd":2,"gateway_cmd_payload":"JEc="}"#
+        );
+        let back: GatewayInfo = serde_json::from_str(
+            r#"{"server_id":"","gateway":"B","gateway_cmd":3,"gateway_cmd_payload":"JFNZUw==","gateway_urls":null}"#,
+        )
+        .unwrap();
+        assert_eq!(back.gateway_cmd_payload.as_deref(), Some(&b"$SYS"[..]));
+        assert!(back.gateway_urls.is_empty());
+    }
 }
