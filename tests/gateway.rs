@@ -49,6 +49,21 @@ impl Gw {
         routes: &[u16],
         remotes: &[(&str, u16)],
     ) -> Gw {
+        Self::start_full(exe, port, cluster, gport, cport, routes, remotes, "")
+    }
+
+    /// `extra` goes into the gateway block.
+    #[allow(clippy::too_many_arguments)]
+    fn start_full(
+        exe: &Path,
+        port: u16,
+        cluster: &str,
+        gport: u16,
+        cport: u16,
+        routes: &[u16],
+        remotes: &[(&str, u16)],
+        extra: &str,
+    ) -> Gw {
         let http = free_port();
         let routes: Vec<String> = routes
             .iter()
@@ -61,7 +76,7 @@ impl Gw {
         let text = format!(
             "http: \"127.0.0.1:{http}\"\n\
              cluster {{ name: {cluster}, listen: \"127.0.0.1:{cport}\", routes: [{}] }}\n\
-             gateway {{ name: {cluster}, listen: \"127.0.0.1:{gport}\", gateways: [{}] }}\n",
+             gateway {{ name: {cluster}, listen: \"127.0.0.1:{gport}\", gateways: [{}]\n {extra} }}\n",
             routes.join(", "),
             remotes.join(", ")
         );
@@ -731,4 +746,60 @@ fn gatewayz_and_varz_as_the_reference() {
     assert_eq!(o.6 .0, r.6 .0);
     assert_eq!(o.7, r.7, "gw_name of an unknown gateway");
     assert_eq!(o.8, r.8, "bad accs");
+}
+
+/// Gateway credentials (`authorization` in the gateway block): ours and the reference
+/// join when both use them, and a wrong password is refused by both alike.
+#[test]
+fn gateway_authorization_across_both_servers() {
+    let auth = "authorization { user: gw, password: s3cret }";
+    let (o, r) = (ours(), reference());
+    let gb = free_port();
+    let b = Gw::start_full(&r, free_port(), "B", gb, free_port(), &[], &[], auth);
+    let a = Gw::start_full(
+        &o,
+        free_port(),
+        "A",
+        free_port(),
+        free_port(),
+        &[],
+        &[("B", gb)],
+        auth,
+    );
+    wait_full_mesh(&[&a, &b]);
+    for g in [&a, &b] {
+        for (connect, want) in [
+            (
+                "CONNECT {\"gateway\":\"Z\",\"user\":\"gw\",\"pass\":\"bad\"}\r\n",
+                Some("-ERR 'Authorization Violation'\r\n"),
+            ),
+            (
+                "CONNECT {\"gateway\":\"Z\",\"user\":\"gw\",\"pass\":\"s3cret\"}\r\n",
+                None,
+            ),
+        ] {
+            let mut raw = Raw::connect(g.gport);
+            let info = raw.info();
+            assert_eq!(info["auth_required"], true, "{}", g.name());
+            raw.send(connect.as_bytes());
+            match want {
+                Some(w) => {
+                    let mut got = raw.line();
+                    while got.starts_with("PING") {
+                        got = raw.line();
+                    }
+                    assert_eq!(got, w, "{}", g.name());
+                    assert!(eof_within(&mut raw, T), "{}", g.name());
+                }
+                None => {
+                    raw.send(b"PING\r\n");
+                    let mut got = raw.line();
+                    while got.starts_with("PING") || got.starts_with("INFO") {
+                        got = raw.line();
+                    }
+                    assert_eq!(got, "PONG\r\n", "{}", g.name());
+                }
+            }
+        }
+    }
 }
