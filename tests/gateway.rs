@@ -803,3 +803,41 @@ fn gateway_authorization_across_both_servers() {
         }
     }
 }
+
+/// Gateways over TLS (`tls {}` in the gateway block) between our server and the
+/// reference, both ways round: the links form and a message crosses each way.
+#[tokio::test(flavor = "multi_thread")]
+async fn gateway_tls_with_the_reference() {
+    let pki = crate::tls::pki();
+    let p = |x: &Path| x.to_str().unwrap().to_string();
+    let tls = format!(
+        "tls {{ cert_file: \"{}\", key_file: \"{}\", ca_file: \"{}\", timeout: 3 }}",
+        p(&pki.server_cert),
+        p(&pki.server_key),
+        p(&pki.ca)
+    );
+    let (o, r) = (ours(), reference());
+    for (ea, eb) in [(&o, &r), (&r, &o)] {
+        let gb = free_port();
+        let b = Gw::start_full(eb, free_port(), "B", gb, free_port(), &[], &[], &tls);
+        let a = Gw::start_full(
+            ea,
+            free_port(),
+            "A",
+            free_port(),
+            free_port(),
+            &[],
+            &[("B", gb)],
+            &tls,
+        );
+        wait_full_mesh(&[&a, &b]);
+        let ca = connect(&a.url()).await;
+        let cb = connect(&b.url()).await;
+        let mut sb = cb.subscribe("over.tls").await.unwrap();
+        cb.flush().await.unwrap();
+        await_interest(&ca, "over.tls", &mut sb).await;
+        let mut sa = ca.subscribe("back.tls").await.unwrap();
+        ca.flush().await.unwrap();
+        await_interest(&cb, "back.tls", &mut sa).await;
+    }
+}
