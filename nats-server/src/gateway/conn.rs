@@ -157,8 +157,9 @@ async fn solicit(server: Arc<Server>, remote: Arc<Remote>, first: bool) {
             urls.shuffle(&mut rand::thread_rng());
         }
         attempts += 1;
-        // The reference reports the first attempt and then one in a while.
-        let report = attempts == 1 || (first && attempts.is_multiple_of(3600));
+        // The reference reports the first attempt of a first connect and then one in 3600
+        // (connect_error_reports); after a lost connection, every attempt.
+        let report = !first || attempts == 1 || attempts.is_multiple_of(3600);
         for raw in &urls {
             let Some(url) = RouteUrl::parse(raw) else {
                 continue;
