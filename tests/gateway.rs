@@ -841,3 +841,86 @@ async fn gateway_tls_with_the_reference() {
         await_interest(&cb, "back.tls", &mut sa).await;
     }
 }
+
+/// A remote gateway that does not announce interest-only mode (a pre-2.9 peer, played
+/// here by a raw socket): our server sends optimistically and honours `RS-`, `A-`, `A+`
+/// and the switch to interest-only (INFO `gateway_cmd` 2, `RS+`, `gateway_cmd` 3).
+#[test]
+fn optimistic_sends_to_a_remote_follow_its_interest() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let zport = listener.local_addr().unwrap().port();
+    let a = Gw::start(&ours(), "A", free_port(), &[], &[("Z", zport)]);
+    listener.set_nonblocking(false).unwrap();
+    let (mut z, _) = listener.accept().expect("our server dials Z");
+    z.set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
+    z.write_all(b"INFO {\"server_id\":\"FAKEZ\",\"gateway\":\"Z\",\"headers\":true}\r\n")
+        .unwrap();
+    let mut rd = BufReader::new(z.try_clone().unwrap());
+    // Lines until a quiet period.
+    let mut lines = |rd: &mut BufReader<std::net::TcpStream>| -> Vec<String> {
+        let mut v = Vec::new();
+        loop {
+            let mut l = String::new();
+            match rd.read_line(&mut l) {
+                Ok(0) | Err(_) => return v,
+                Ok(_) => {
+                    if !l.starts_with("PING") && !l.starts_with("PONG") {
+                        v.push(l.trim_end().to_string());
+                    }
+                }
+            }
+        }
+    };
+    let hello = lines(&mut rd);
+    assert!(
+        hello
+            .iter()
+            .any(|l| l.starts_with("CONNECT ") && l.contains("\"gateway\":\"A\"")),
+        "{hello:?}"
+    );
+    let mut c = Raw::connect(a.srv.port);
+    c.info();
+    c.send(b"CONNECT {\"verbose\":false}\r\n");
+    let mut publish = |subjects: &[&str]| {
+        for s in subjects {
+            c.send(format!("PUB {s} 1\r\nx\r\n").as_bytes());
+        }
+        c.sync();
+    };
+    let msgs = |v: Vec<String>| -> Vec<String> {
+        v.into_iter()
+            .filter(|l| l.starts_with("RMSG $G "))
+            .collect()
+    };
+    publish(&["foo", "bar"]);
+    assert_eq!(msgs(lines(&mut rd)), ["RMSG $G foo 1", "RMSG $G bar 1"]);
+    z.write_all(b"RS- $G foo\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    publish(&["foo", "bar"]);
+    assert_eq!(msgs(lines(&mut rd)), ["RMSG $G bar 1"]);
+    z.write_all(b"A- $G\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    publish(&["foo", "bar"]);
+    assert!(msgs(lines(&mut rd)).is_empty());
+    z.write_all(b"A+ $G\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    publish(&["foo", "bar"]);
+    assert_eq!(msgs(lines(&mut rd)), ["RMSG $G foo 1", "RMSG $G bar 1"]);
+    // The remote switches the account to interest-only with one subscription.
+    z.write_all(
+        b"INFO {\"gateway\":\"Z\",\"gateway_cmd\":2,\"gateway_cmd_payload\":\"JEc=\"}\r\n\
+          RS+ $G baz.*\r\nRS+ $G q grp 1\r\n\
+          INFO {\"gateway\":\"Z\",\"gateway_cmd\":3,\"gateway_cmd_payload\":\"JEc=\"}\r\n",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    publish(&["foo", "bar", "baz.1", "q"]);
+    assert_eq!(
+        msgs(lines(&mut rd)),
+        ["RMSG $G baz.1 1", "RMSG $G q | grp 1"]
+    );
+    // Our server is still fine.
+    assert!(c.sync().is_empty());
+}
