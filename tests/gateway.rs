@@ -859,7 +859,7 @@ fn optimistic_sends_to_a_remote_follow_its_interest() {
         .unwrap();
     let mut rd = BufReader::new(z.try_clone().unwrap());
     // Lines until a quiet period.
-    let mut lines = |rd: &mut BufReader<std::net::TcpStream>| -> Vec<String> {
+    let lines = |rd: &mut BufReader<std::net::TcpStream>| -> Vec<String> {
         let mut v = Vec::new();
         loop {
             let mut l = String::new();
