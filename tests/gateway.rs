@@ -932,3 +932,99 @@ fn optimistic_sends_to_a_remote_follow_its_interest() {
     // Our server is still fine.
     assert!(c.sync().is_empty());
 }
+
+/// A server of cluster `cluster` with accounts `X` (user x) and, when `with_y`, `Y` (user y).
+fn with_accounts(
+    exe: &Path,
+    cluster: &str,
+    gport: u16,
+    remotes: &[(&str, u16)],
+    with_y: bool,
+) -> Gw {
+    let (http, cport) = (free_port(), free_port());
+    let remotes: Vec<String> = remotes
+        .iter()
+        .map(|(n, p)| format!("{{name: {n}, url: \"nats://127.0.0.1:{p}\"}}"))
+        .collect();
+    let y = if with_y {
+        "Y { users: [{user: y, password: y}] }"
+    } else {
+        ""
+    };
+    let text = format!(
+        "http: \"127.0.0.1:{http}\"\n\
+         accounts {{ X {{ users: [{{user: x, password: x}}] }}\n {y} }}\n\
+         cluster {{ name: {cluster}, listen: \"127.0.0.1:{cport}\" }}\n\
+         gateway {{ name: {cluster}, listen: \"127.0.0.1:{gport}\", gateways: [{}] }}\n",
+        remotes.join(", ")
+    );
+    let dir = TempDir::new("gwacc");
+    let f = dir.write("s.conf", &text);
+    let srv = ServerProc::start(exe, &["-c", f.to_str().unwrap(), "-D"]);
+    Gw {
+        srv,
+        exe: exe.to_path_buf(),
+        cluster: cluster.to_string(),
+        gport,
+        cport,
+        http,
+        _dir: dir,
+    }
+}
+
+/// Interest is per account across gateways: a subscriber in account X of one cluster
+/// gets what X publishes in the other, and nothing of the same subject in another account;
+/// an account the remote does not have is answered with `A-` and costs nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn accounts_stay_apart_across_gateways() {
+    let (o, r) = (ours(), reference());
+    for (ea, eb) in [(&o, &r), (&r, &o)] {
+        let gb = free_port();
+        let b = with_accounts(eb, "B", gb, &[], false);
+        let a = with_accounts(ea, "A", free_port(), &[("B", gb)], true);
+        wait_full_mesh(&[&a, &b]);
+        let login = |g: &Gw, u: &str| {
+            let url = g.url();
+            let u = u.to_string();
+            async move {
+                async_nats::ConnectOptions::with_user_and_password(u.clone(), u)
+                    .connect(url)
+                    .await
+                    .expect("login")
+            }
+        };
+        let bx = login(&b, "x").await;
+        let mut sub = bx.subscribe("acc.s").await.unwrap();
+        bx.flush().await.unwrap();
+        let ax = login(&a, "x").await;
+        let ay = login(&a, "y").await;
+        await_interest(&ax, "acc.s", &mut sub).await;
+        for k in 0..20 {
+            ay.publish("acc.s", format!("y{k}").into()).await.unwrap();
+            ax.publish("acc.s", format!("x{k}").into()).await.unwrap();
+        }
+        ay.flush().await.unwrap();
+        ax.flush().await.unwrap();
+        let mut got = Vec::new();
+        while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(1500), sub.next()).await
+        {
+            if !is_probe(&m) {
+                got.push(String::from_utf8_lossy(&m.payload).into_owned());
+            }
+        }
+        let want: Vec<String> = (0..20).map(|k| format!("x{k}")).collect();
+        assert_eq!(got, want, "{} -> {}", a.name(), b.name());
+        // B has no account Y: what A sent in it (if anything) was answered with A-.
+        let z = serde_json::from_str::<Value>(&try_get(a.http, "/gatewayz?accs=1").unwrap().body)
+            .unwrap();
+        let accs: Vec<String> = z["outbound_gateways"]["B"]["accounts"]
+            .as_array()
+            .map(|v| {
+                v.iter()
+                    .filter_map(|x| x["name"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(accs.contains(&"X".to_string()), "{} {z}", a.name());
+    }
+}
