@@ -1700,3 +1700,57 @@ fn websocket_config_errors_as_the_reference() {
         assert_eq!(got[0].0, Some(1), "{text}");
     }
 }
+
+/// wss with `verify_and_map`: the client certificate names the user, as on the reference.
+#[test]
+fn wss_verify_and_map_names_the_user() {
+    let pki = crate::tls::pki();
+    let body = format!(
+        "tls {{ cert_file: \"{}\", key_file: \"{}\", ca_file: \"{}\", verify_and_map: true }}",
+        pki.server_cert.display(),
+        pki.server_key.display(),
+        pki.ca.display()
+    );
+    let top = "authorization { users = [ {user: \"alice@example.com\"} ] }";
+    for (name, exe) in servers() {
+        let s = WsServer::start(&exe, &body, top);
+        let url = format!("wss://localhost:{}", s.ws_port);
+        let rt = rt();
+        let _guard = rt.enter();
+        let _c = rt.block_on(async {
+            let without = tokio::time::timeout(
+                Duration::from_secs(5),
+                async_nats::ConnectOptions::new()
+                    .add_root_certificates(pki.ca.clone())
+                    .connect(url.clone()),
+            )
+            .await;
+            assert!(
+                !matches!(without, Ok(Ok(_))),
+                "{name}: connected without a certificate"
+            );
+            let c = async_nats::ConnectOptions::new()
+                .add_root_certificates(pki.ca.clone())
+                .add_client_certificate(pki.client_cert.clone(), pki.client_key.clone())
+                .name("mapped")
+                .connect(url.clone())
+                .await
+                .unwrap_or_else(|e| panic!("{name}: certificate refused: {e}"));
+            c.flush().await.unwrap();
+            c
+        });
+        let connz = s.http_json("/connz?auth=1");
+        let conn = connz["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "mapped")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            conn["authorized_user"], "alice@example.com",
+            "{name}: {conn}"
+        );
+        assert_eq!(conn["type"], "websocket", "{name}");
+    }
+}
