@@ -30,6 +30,8 @@ pub enum Kind {
     /// The server itself: owner of internal subscriptions (service imports, replies
     /// owed across accounts, the system account's requests).
     System,
+    /// A gateway connection (to or from another cluster).
+    Gateway,
 }
 
 /// Why a connection closed, with the reference's wording (shown in logs and /connz).
@@ -60,6 +62,7 @@ pub enum ClosedState {
     MaxAccountConnectionsExceeded,
     MaxSubscriptionsExceeded,
     AuthenticationExpired,
+    WrongGateway,
 }
 
 impl ClosedState {
@@ -91,6 +94,7 @@ impl ClosedState {
             MaxAccountConnectionsExceeded => "Maximum Account Connections Exceeded",
             MaxSubscriptionsExceeded => "Maximum Subscriptions Exceeded",
             AuthenticationExpired => "Authentication Expired",
+            WrongGateway => "Wrong Gateway",
         }
     }
 
@@ -232,6 +236,8 @@ pub struct Client {
     pub max_payload: std::sync::atomic::AtomicI64,
     /// Set for a websocket client (before anything is logged about it).
     pub ws: std::sync::OnceLock<crate::websocket::WsMeta>,
+    /// Mapped (`_GR_.`) replies this client was handed, for its answers.
+    pub gw_replies: crate::gateway::ReplyMap,
     closed: AtomicBool,
     reason: Mutex<Option<ClosedState>>,
     kill: tokio::sync::Notify,
@@ -267,6 +273,7 @@ impl Client {
             account: parking_lot::RwLock::new(server.accounts.global.clone()),
             max_payload: std::sync::atomic::AtomicI64::new(-1),
             ws: std::sync::OnceLock::new(),
+            gw_replies: Default::default(),
             closed: AtomicBool::new(false),
             reason: Mutex::new(None),
             kill: tokio::sync::Notify::new(),
@@ -277,12 +284,11 @@ impl Client {
     /// Log prefix: `127.0.0.1:43512 - cid:4 - "v1.22.1:go:name"`.
     pub fn prefix(&self) -> String {
         let ws = self.ws.get();
-        let tag = if self.kind == Kind::Router {
-            "rid"
-        } else if ws.is_some() {
-            "wid"
-        } else {
-            "cid"
+        let tag = match self.kind {
+            Kind::Router => "rid",
+            Kind::Gateway => "gid",
+            _ if ws.is_some() => "wid",
+            _ => "cid",
         };
         // A websocket client behind a proxy: `forwarded/address`.
         let addr = match ws {
@@ -769,6 +775,8 @@ impl Reader {
             | Op::RouteSub { .. }
             | Op::RouteUnsub { .. }
             | Op::RouteMsg { .. }
+            | Op::AccountSub(_)
+            | Op::AccountUnsub(_)
             | Op::Ignored => {
                 self.client.send_err("Unknown Protocol Operation");
                 self.client.close(ClosedState::ParseError);
@@ -1072,6 +1080,18 @@ impl Reader {
         }
         // The reference acknowledges before delivering.
         self.ok();
+        if let Some(mapped) = self.client.gw_replies.get(msg.subject) {
+            // An answer to a request from another cluster: straight back to it.
+            let mut d = Delivery::new(
+                &self.server,
+                &self.account,
+                &self.client,
+                self.opts.echo,
+                &mut self.flush,
+            );
+            crate::gateway::send_mapped_reply(&mut d, &msg, &mapped);
+            return;
+        }
         let mapped;
         let msg = match self
             .account

@@ -365,7 +365,16 @@ impl Cluster {
     }
 
     pub fn info_json(&self, server: &Server) -> Vec<u8> {
-        serde_json::to_vec(&self.route_info(server)).unwrap_or_default()
+        let mut v = serde_json::to_vec(&self.route_info(server)).unwrap_or_default();
+        // Route peers learn this server's gateway URL (they pass it on to other clusters).
+        let gw = server.gateway.url.lock().clone();
+        if !gw.is_empty() && v.last() == Some(&b'}') {
+            v.pop();
+            v.extend_from_slice(b",\"gateway_url\":");
+            v.extend_from_slice(&serde_json::to_vec(&gw).unwrap_or_default());
+            v.push(b'}');
+        }
+        v
     }
 
     /// The CONNECT a solicitor sends, with the URL's credentials.
@@ -509,6 +518,7 @@ impl Cluster {
                 c.out.send(&dump);
             }
             debug!("{} - Sent local subscriptions to route", c.prefix());
+            crate::gateway::conn::route_registered(server, c);
             routes
                 .iter()
                 .filter(|(k, _)| **k != id)
@@ -704,6 +714,21 @@ impl Cluster {
     }
 
     /// Closes every route connection (server shutdown) and stops dialling.
+    /// The registered routes.
+    pub fn registered_routes(&self) -> Vec<Arc<Route>> {
+        self.routes.lock().values().cloned().collect()
+    }
+
+    /// The registered route to the server whose id hashes to `hash` (mapped gateway
+    /// replies name their origin server this way).
+    pub fn route_by_hash(&self, hash: &[u8]) -> Option<Arc<Route>> {
+        self.routes
+            .lock()
+            .iter()
+            .find(|(id, _)| crate::gateway::hash6(id) == hash)
+            .map(|(_, r)| r.clone())
+    }
+
     pub fn shutdown(&self) {
         // Only the listener is stopped by force: dialling tasks may be running a route,
         // which must close (and log) normally; they see the shutdown flag and stop.

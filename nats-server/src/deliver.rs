@@ -237,8 +237,14 @@ pub fn deliver(
 ) -> usize {
     let mut delivered = 0;
     // One hop: what came over a route goes to local clients only (also once a service
-    // import has carried it into another account).
-    let from_route = route_queues.is_some() || d.from.kind == Kind::Router;
+    // import has carried it into another account). What came over a gateway also goes
+    // to this cluster's routes.
+    let from_route =
+        d.from.kind == Kind::Router || (route_queues.is_some() && d.from.kind != Kind::Gateway);
+    // Messages published here may also leave for other clusters; the queue groups
+    // served in this cluster are not offered to them.
+    let to_gateways = !from_route && d.from.kind != Kind::Gateway && d.server.gateway.active();
+    let mut served: Vec<&[u8]> = Vec::new();
     for sub in &result.psubs {
         if sub.client.kind == Kind::Router {
             if !from_route {
@@ -259,16 +265,25 @@ pub fn deliver(
         // Local members are preferred; a remote one is picked only when none can take it.
         if deliver_queue(d, members, msg) {
             delivered += 1;
+            if to_gateways {
+                served.push(name);
+            }
         } else if !from_route {
             if let Some(rc) = pick_remote(members) {
                 let ti = route_target(d.flush, rc);
                 d.flush.route_groups.push((ti as u32, gi as u32));
                 delivered += 1;
+                if to_gateways {
+                    served.push(name);
+                }
             }
         }
     }
     if !d.flush.route_targets.is_empty() {
         delivered += send_to_routes(d, msg, result);
+    }
+    if to_gateways {
+        delivered += crate::gateway::send(d, msg, &served);
     }
     delivered
 }
@@ -424,6 +439,16 @@ fn deliver_to_client(d: &mut Delivery<'_>, sub: &SubRef, msg: &Message<'_>) -> b
     if max > 0 && n > max {
         return false;
     }
+    let mut msg = *msg;
+    if let Some(reply) = msg.reply {
+        if crate::gateway::is_routed_reply(reply) {
+            // A reply mapped for the trip across gateways: the client sees the original
+            // and its answer is sent back to the requester's cluster.
+            client.gw_replies.track(reply);
+            msg.reply = Some(&reply[crate::gateway::SUBJECT_OFFSET..]);
+        }
+    }
+    let msg = &msg;
     if let Some(reply) = msg.reply {
         // allow_responses: the receiver may answer this reply subject.
         client.replies.note(reply);
@@ -464,7 +489,7 @@ fn deliver_to_client(d: &mut Delivery<'_>, sub: &SubRef, msg: &Message<'_>) -> b
 /// consumer, clients only, as the reference), the stall a client producer waits on, and
 /// queueing the writer's wake-up for the end of the batch. False when the connection is
 /// closed or was just cut off.
-fn append_msg(
+pub(crate) fn append_msg(
     d: &mut Delivery<'_>,
     client: &Arc<Client>,
     size: usize,

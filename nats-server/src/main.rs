@@ -8,6 +8,7 @@ mod cluster;
 #[allow(dead_code)]
 mod config;
 mod deliver;
+mod gateway;
 mod logging;
 mod monitor;
 mod netutil;
@@ -90,6 +91,10 @@ fn main() -> ExitCode {
             "solicited routes require cluster capabilities, e.g. --cluster".into(),
         ));
     }
+    if let Err(e) = crate::options::GatewayOptions::validate(&mut opts) {
+        eprintln!("nats-server: {e}");
+        return ExitCode::FAILURE;
+    }
     if let Err(e) = opts
         .validate()
         .and_then(|_| accounts::jwt::validate_trusted_operators(&opts))
@@ -154,6 +159,11 @@ fn run(opts: Options, flags: Flags) -> ExitCode {
         server.set_monitor(&mon);
         if let Err(e) = monitor::start(&mon).await {
             tracing::error!(target: logging::FATAL, "Can't start monitoring: {e}");
+            return ExitCode::FAILURE;
+        }
+        // The reference listens for gateways, then websocket clients, before TCP clients.
+        if let Err(e) = gateway::conn::start(&server).await {
+            tracing::error!(target: logging::FATAL, "{e}");
             return ExitCode::FAILURE;
         }
         if let Err(e) = websocket::start(&server).await {

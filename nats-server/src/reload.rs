@@ -205,6 +205,24 @@ fn diff(old: &Options, new: &Options) -> Result<Vec<String>, String> {
             old.cluster.port, new.cluster.port
         ));
     }
+    {
+        // Gateways cannot change on reload (TLS settings aside), as on the reference.
+        let strip = |g: &crate::options::GatewayOptions| {
+            let mut g = g.clone();
+            g.tls = None;
+            for r in &mut g.gateways {
+                r.tls = None;
+            }
+            g
+        };
+        let (o, n) = (strip(&old.gateway), strip(&new.gateway));
+        if o != n {
+            let show = |g: &crate::options::GatewayOptions| {
+                format!("{{{} {} {}}}", g.name, g.host, g.port)
+            };
+            return Err(refuse("Gateway", show(&o), show(&n)));
+        }
+    }
     if old.lame_duck_duration != new.lame_duck_duration {
         return Err(refuse(
             "LameDuckDuration",

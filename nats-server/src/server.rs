@@ -74,6 +74,7 @@ pub struct Server {
     accept_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Routes and cluster membership.
     pub cluster: crate::cluster::Cluster,
+    pub gateway: crate::gateway::Gateways,
 }
 
 impl Server {
@@ -86,6 +87,7 @@ impl Server {
         };
         let accounts = crate::accounts::Accounts::new(&opts);
         let cluster = crate::cluster::Cluster::new(&opts);
+        let gateway = crate::gateway::Gateways::new(&opts, &id);
         Arc::new(Server {
             opts: RwLock::new(Arc::new(opts)),
             id,
@@ -109,6 +111,7 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             accept_task: Mutex::new(None),
             cluster,
+            gateway,
         })
     }
 
@@ -660,6 +663,10 @@ impl Server {
             self.cluster
                 .local_sub_added(&sub.account.name, &sub.subject, sub.queue.as_deref());
         }
+        if crate::gateway::counts(&sub.client, sub.local_only) {
+            self.gateway
+                .sub_added(&sub.account.name, &sub.subject, sub.queue.as_deref());
+        }
     }
 
     /// Removes a subscription (and its stream-import copies) from its account's index and
@@ -684,12 +691,14 @@ impl Server {
 
     fn unindex(&self, sub: &Arc<Subscription>) {
         let mut sl = sub.account.sublist.write();
-        if sl.remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()))
-            && sub.client.kind != Kind::Router
-            && !sub.local_only
-        {
+        let removed = sl.remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()));
+        if removed && sub.client.kind != Kind::Router && !sub.local_only {
             self.cluster
                 .local_sub_removed(&sub.account.name, &sub.subject, sub.queue.as_deref());
+        }
+        if removed && crate::gateway::counts(&sub.client, sub.local_only) {
+            self.gateway
+                .sub_removed(&sub.account.name, &sub.subject, sub.queue.as_deref());
         }
     }
 
@@ -753,8 +762,11 @@ impl Server {
             c.close(ClosedState::ServerShutdown);
         }
         self.cluster.shutdown();
+        self.gateway.shutdown();
         let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline && !self.clients.lock().is_empty() {
+        while Instant::now() < deadline
+            && (!self.clients.lock().is_empty() || !self.gateway.conns.lock().is_empty())
+        {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         if !self.clients.lock().is_empty() {

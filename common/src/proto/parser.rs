@@ -17,6 +17,8 @@ pub enum Side {
     Route,
     /// A client reading the server it connected to.
     Server,
+    /// A server reading a gateway connection: the route ops plus `A+`/`A-`.
+    Gateway,
 }
 
 /// Why a connection's input could not be parsed. The reference server answers each kind
@@ -86,6 +88,8 @@ enum Kind {
     LSubMinus,
     RMsg,
     LMsg,
+    ASub,
+    AUnsub,
 }
 
 /// Op names per side. Names for which anything may follow up to the line end (`PINGX`
@@ -118,6 +122,24 @@ const ROUTE_OPS: &[(&[u8], Kind)] = &[
     (b"-ERR", Kind::Err),
     // Client verbs the reference's parser also takes on a route: SUB is dropped, PUB/HPUB
     // are read and dropped (no account), UNSUB is read as RS-.
+    (b"SUB", Kind::Sub),
+    (b"PUB", Kind::Pub),
+    (b"HPUB", Kind::HPub),
+    (b"UNSUB", Kind::Unsub),
+];
+const GATEWAY_OPS: &[(&[u8], Kind)] = &[
+    (b"RMSG", Kind::RMsg),
+    (b"HMSG", Kind::RMsg),
+    (b"RS+", Kind::RSubPlus),
+    (b"RS-", Kind::RSubMinus),
+    (b"A+", Kind::ASub),
+    (b"A-", Kind::AUnsub),
+    (b"PING", Kind::Ping),
+    (b"PONG", Kind::Pong),
+    (b"CONNECT", Kind::Connect),
+    (b"INFO", Kind::Info),
+    (b"+OK", Kind::Ok),
+    (b"-ERR", Kind::Err),
     (b"SUB", Kind::Sub),
     (b"PUB", Kind::Pub),
     (b"HPUB", Kind::HPub),
@@ -163,6 +185,7 @@ impl Parser {
             Side::Client => CLIENT_OPS,
             Side::Route => ROUTE_OPS,
             Side::Server => SERVER_OPS,
+            Side::Gateway => GATEWAY_OPS,
         }
     }
 
@@ -246,9 +269,27 @@ impl Parser {
             Kind::Connect => Op::Connect(arg),
             Kind::Info => Op::Info(arg),
             Kind::Err => Op::Err(unquote(arg)),
-            Kind::Sub if self.side == Side::Route => Op::Ignored,
+            Kind::Sub if matches!(self.side, Side::Route | Side::Gateway) => Op::Ignored,
             Kind::Sub => parse_sub(arg)?,
-            Kind::Unsub if self.side == Side::Route => parse_runsub(arg)?,
+            Kind::Unsub if matches!(self.side, Side::Route | Side::Gateway) => parse_runsub(arg)?,
+            Kind::ASub | Kind::AUnsub => {
+                let mut f = split_fields(arg);
+                let acc = match (f.next(), f.next()) {
+                    (Some(a), None) => a,
+                    _ => {
+                        return Err(ParseError::Protocol(format!(
+                            "processAccount{}Sub parse error: '{}'",
+                            if kind == Kind::ASub { "" } else { "Un" },
+                            lossy(arg)
+                        )))
+                    }
+                };
+                if kind == Kind::ASub {
+                    Op::AccountSub(acc)
+                } else {
+                    Op::AccountUnsub(acc)
+                }
+            }
             Kind::Unsub => parse_unsub(arg)?,
             Kind::RSubPlus | Kind::LSubPlus => parse_rsub(arg, kind == Kind::LSubPlus)?,
             Kind::RSubMinus | Kind::LSubMinus => parse_runsub(arg)?,

@@ -210,7 +210,6 @@ const IGNORED_TOP: &[&str] = &[
     "connect_error_reports",
     "reconnect_error_reports",
     "server_tags",
-    "gateway",
     "leafnodes",
     "leaf",
     "mqtt",
@@ -451,6 +450,11 @@ fn apply_top(m: &Map, opts: &mut Options, r: &mut Report) {
                     ),
                 ),
             },
+            "gateway" => {
+                if let Some(gm) = get_map(e, r) {
+                    apply_gateway(gm, opts, r);
+                }
+            }
             "trace_verbose" => {
                 if let Some(b) = get_bool(e, r) {
                     opts.trace_verbose = b;
@@ -899,6 +903,170 @@ fn apply_cluster(m: &Map, opts: &mut Options, r: &mut Report) {
         }
     }
 }
+
+/// The `gateway {}` block, with the reference's errors.
+fn apply_gateway(m: &Map, opts: &mut Options, r: &mut Report) {
+    let g = &mut opts.gateway;
+    for e in m.entries() {
+        if e.used_as_variable {
+            continue;
+        }
+        match e.key.to_ascii_lowercase().as_str() {
+            "name" => g.name = get_str(e, r).unwrap_or_default(),
+            "listen" => {
+                if let Some((h, p)) = host_port(e, r) {
+                    if let Some(h) = h {
+                        g.host = h;
+                    }
+                    g.port = p;
+                }
+            }
+            "port" => {
+                if let Some(i) = get_int(e, r) {
+                    g.port = i as i32;
+                }
+            }
+            "host" | "net" => g.host = get_str(e, r).unwrap_or_default(),
+            "advertise" => g.advertise = get_str(e, r).unwrap_or_default(),
+            "connect_retries" => {
+                if let Some(i) = get_int(e, r) {
+                    g.connect_retries = i.clamp(0, u32::MAX as i64) as u32;
+                }
+            }
+            "reject_unknown" | "reject_unknown_cluster" => {
+                g.reject_unknown = get_bool(e, r).unwrap_or(false)
+            }
+            "authorization" => {
+                let Some(am) = get_map(e, r) else { continue };
+                let a = parse_authorization(am, r);
+                if a.users.is_some() {
+                    r.err(
+                        &e.key_pos,
+                        "Gateway authorization does not allow multiple users",
+                    );
+                    continue;
+                }
+                if !a.token.is_empty() {
+                    r.err(&e.key_pos, "Gateway authorization does not support tokens");
+                    continue;
+                }
+                g.username = a.user;
+                g.password = a.pass;
+                if let Some(t) = a.timeout {
+                    g.auth_timeout = t;
+                }
+            }
+            "tls" => {
+                if let Some(tm) = get_map(e, r) {
+                    g.tls = parse_tls(e, tm, r);
+                }
+            }
+            "gateways" => {
+                let Some(list) = e.value.as_array() else {
+                    // The reference returns this one at once, without a position.
+                    r.err_bare(format!(
+                        "Expected gateways field to be an array, got {}",
+                        go_type(&e.value)
+                    ));
+                    continue;
+                };
+                g.gateways = list.iter().filter_map(|v| remote_gateway(v, r)).collect();
+            }
+            _ => r.err(&e.key_pos, format!("unknown field {:?}", e.key)),
+        }
+    }
+}
+
+fn go_type(v: &Value) -> &'static str {
+    match &v.kind {
+        Kind::String(_) => "string",
+        Kind::Integer(_) => "int64",
+        Kind::Bool(_) => "bool",
+        Kind::Map(_) => "map[string]interface {}",
+        Kind::Float(_) => "float64",
+        Kind::DateTime(_) => "time.Time",
+        Kind::Array(_) => "[]interface {}",
+    }
+}
+
+/// One entry of `gateway.gateways`.
+fn remote_gateway(v: &Value, r: &mut Report) -> Option<crate::options::RemoteGatewayOptions> {
+    let Some(m) = v.as_map() else {
+        r.err(
+            &v.pos,
+            "Expected gateway entry to be a map/struct, got a non-map value",
+        );
+        return None;
+    };
+    let mut g = crate::options::RemoteGatewayOptions::default();
+    for e in m.entries() {
+        if e.used_as_variable {
+            continue;
+        }
+        match e.key.to_ascii_lowercase().as_str() {
+            "name" => g.name = get_str(e, r).unwrap_or_default(),
+            "tls" => {
+                if let Some(tm) = get_map(e, r) {
+                    g.tls = parse_tls(e, tm, r);
+                }
+            }
+            "url" => {
+                if let Some(s) = get_str(e, r) {
+                    match gateway_url(&s) {
+                        Some(u) => g.urls.push(u),
+                        None => r.err(&e.key_pos, format!("error parsing gateway url [{s:?}]")),
+                    }
+                }
+            }
+            "urls" => {
+                let Some(list) = e.value.as_array() else {
+                    r.err(&e.key_pos, conv(&e.value, "[]interface {}"));
+                    continue;
+                };
+                let mut urls = Vec::new();
+                let mut bad = false;
+                for u in list {
+                    let Some(s) = u.as_str() else {
+                        r.err(&u.pos, conv(u, "string"));
+                        bad = true;
+                        continue;
+                    };
+                    match gateway_url(s) {
+                        Some(x) => urls.push(x),
+                        None => {
+                            r.err(&u.pos, format!("error parsing gateway url [{s:?}]"));
+                            bad = true;
+                        }
+                    }
+                }
+                if !bad {
+                    g.urls = urls;
+                }
+            }
+            _ => r.err(&e.key_pos, format!("unknown field {:?}", e.key)),
+        }
+    }
+    Some(g)
+}
+
+/// A gateway URL as Go's url.Parse takes it: an optional valid scheme, no spaces or
+/// control characters.
+fn gateway_url(s: &str) -> Option<String> {
+    let t = s.trim();
+    if t.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return None;
+    }
+    if let Some((scheme, _)) = t.split_once("://") {
+        let mut cs = scheme.chars();
+        let ok = cs.next().is_some_and(|c| c.is_ascii_alphabetic())
+            && cs.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+        if !ok {
+            return None;
+        }
+    }
+    Some(t.to_string())
+}
+
 
 /// A `no_auth_user` must name a configured user.
 fn check_no_auth_user(opts: &Options, name: &str) -> Result<(), String> {

@@ -92,7 +92,7 @@ pub fn varz(mon: &Monitor) -> Varz {
             s.cluster.name(),
             s.cluster.listen_addr().map(|a| a.port()),
         ),
-        gateway: Default::default(),
+        gateway: super::gatewayz::varz(s),
         leaf: Default::default(),
         mqtt: Default::default(),
         websocket: websocket(&opts.websocket, s.ws_addr().map(|a| a.port())),
