@@ -1067,7 +1067,6 @@ fn gateway_url(s: &str) -> Option<String> {
     Some(t.to_string())
 }
 
-
 /// A `no_auth_user` must name a configured user.
 fn check_no_auth_user(opts: &Options, name: &str) -> Result<(), String> {
     if opts.users.is_empty() && opts.nkeys.is_empty() {
