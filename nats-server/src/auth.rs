@@ -378,10 +378,12 @@ pub fn client_opts(opts: Arc<Options>, client: &Client) -> Arc<Options> {
         return opts;
     }
     let w = &opts.websocket;
-    if !ws_override(w) && w.auth_timeout.is_none() {
+    if !ws_override(w) && w.auth_timeout.is_none() && w.tls.is_none() && opts.tls.is_none() {
         return opts;
     }
     let mut o = (*opts).clone();
+    // verify_and_map is the websocket TLS block's, as on the reference.
+    o.tls = w.tls.clone();
     if let Some(t) = w.auth_timeout {
         o.auth_timeout = t;
     }

@@ -104,8 +104,14 @@ async fn serve(server: Arc<Server>, stream: TcpStream, addr: SocketAddr) {
             };
             match crate::tls::accept(cfg, stream, t.timeout).await {
                 Ok(tls) => {
-                    let (version, cipher) = crate::tls::session_info(tls.get_ref().1);
-                    upgrade(server, tls, addr, Some((version, cipher))).await
+                    let conn = tls.get_ref().1;
+                    let (version, cipher) = crate::tls::session_info(conn);
+                    let names = conn
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .map(|c| crate::tls::peer_identities(c.as_ref()))
+                        .unwrap_or_default();
+                    upgrade(server, tls, addr, Some((version, cipher, names))).await
                 }
                 Err(e) => error!("websocket: TLS handshake error from {addr}: {e}"),
             }
@@ -120,7 +126,7 @@ async fn upgrade<S>(
     server: Arc<Server>,
     mut stream: S,
     addr: SocketAddr,
-    tls: Option<(String, String)>,
+    tls: Option<(String, String, Vec<String>)>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -310,17 +316,18 @@ async fn run_client<S>(
     cfg: ws::WriteConfig,
     expect_mask: bool,
     meta: WsMeta,
-    tls: Option<(String, String)>,
+    tls: Option<(String, String, Vec<String>)>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let cid = server.next_cid();
     let client = Client::new(&server, cid, Kind::Client, addr);
     let _ = client.ws.set(meta);
-    if let Some((version, cipher)) = tls {
+    if let Some((version, cipher, names)) = tls {
         let mut meta = client.meta.lock();
         meta.tls_version = version;
         meta.tls_cipher = cipher;
+        meta.auth.tls_names = names;
     }
     let too_many = server.admit_client(&client);
     let (rd, wr) = tokio::io::split(stream);
