@@ -152,8 +152,54 @@ pub struct Snapshot {
     /// Missing when the server does not serve it; that is not an error.
     pub routez: Option<Routez>,
     pub healthz: Option<Healthz>,
+    /// Leaf node and gateway links, fetched only when /varz shows the server has them.
+    pub links: Links,
     /// Reverse-DNS names of connection IPs, when lookups are on.
     pub names: HashMap<String, String>,
+}
+
+/// The leaf node and gateway connections of one server, from /leafz and /gatewayz.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Links {
+    pub gatewayz: Option<Gatewayz>,
+    pub leafz: Option<Leafz>,
+}
+
+/// The parts of /gatewayz the cluster view shows.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(default)]
+pub struct Gatewayz {
+    pub name: String,
+    pub outbound_gateways: std::collections::BTreeMap<String, GatewayLink>,
+    pub inbound_gateways: std::collections::BTreeMap<String, Vec<GatewayLink>>,
+}
+
+/// One gateway connection in /gatewayz.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(default)]
+pub struct GatewayLink {
+    pub configured: bool,
+    pub connection: Option<ConnInfo>,
+}
+
+/// The parts of /leafz the cluster view shows.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(default)]
+pub struct Leafz {
+    pub leafnodes: Vec<LeafLink>,
+}
+
+/// One leaf node connection in /leafz.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(default)]
+pub struct LeafLink {
+    pub account: String,
+    pub ip: String,
+    pub port: i64,
+    pub rtt: String,
+    pub in_msgs: i64,
+    pub out_msgs: i64,
+    pub subscriptions: i64,
 }
 
 /// A poll outcome delivered to the UI thread.
@@ -192,6 +238,7 @@ pub struct ServerState {
     pub connz: Option<Connz>,
     pub routez: Option<Routez>,
     pub healthz: Option<Healthz>,
+    pub links: Links,
     pub names: HashMap<String, String>,
     pub rates: Rates,
     pub last_error: Option<String>,
@@ -214,6 +261,7 @@ impl ServerState {
             connz: None,
             routez: None,
             healthz: None,
+            links: Links::default(),
             names: HashMap::new(),
             rates: Rates::default(),
             last_error: None,
@@ -291,6 +339,7 @@ impl ServerState {
         }
         self.routez = snap.routez;
         self.healthz = snap.healthz;
+        self.links = snap.links;
         self.status = Status::Up;
         self.last_error = None;
         self.down_since = None;

@@ -13,7 +13,7 @@ use nats_common::monitor::{Connz, Healthz, Routez, Varz};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
-use crate::app::{PollResult, Query, Snapshot};
+use crate::app::{Links, PollResult, Query, Snapshot};
 
 /// TLS client settings for `-ms`.
 #[derive(Debug, Clone, Default)]
@@ -134,6 +134,14 @@ pub async fn poll_server(
         .await
         .ok();
     let healthz = get_health(client, base).await;
+    // Best effort too, and only asked of a server that has gateways or leaf nodes.
+    let mut links = Links::default();
+    if !varz.gateway.name.is_empty() {
+        links.gatewayz = get_json(client, &format!("{base}/gatewayz")).await.ok();
+    }
+    if varz.leafnodes > 0 {
+        links.leafz = get_json(client, &format!("{base}/leafz")).await.ok();
+    }
     let mut names = HashMap::new();
     if q.lookup {
         if let Some(c) = &connz {
@@ -158,6 +166,7 @@ pub async fn poll_server(
         connz,
         routez,
         healthz,
+        links,
         names,
     })
 }

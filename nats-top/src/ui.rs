@@ -128,6 +128,8 @@ fn draw_cluster(f: &mut Frame, app: &App, area: Rect) {
         "STATUS",
         "HEALTH",
         "ROUTES",
+        "GWS",
+        "LEAFS",
         "CONNS",
         "IN MSGS/S",
         "OUT MSGS/S",
@@ -166,6 +168,8 @@ fn draw_cluster(f: &mut Frame, app: &App, area: Rect) {
             Cell::from(status),
             Cell::from(health),
             Cell::from(v.map(|v| v.routes.to_string()).unwrap_or_default()),
+            Cell::from(gateway_count(s)),
+            Cell::from(v.map(|v| v.leafnodes.to_string()).unwrap_or_default()),
             Cell::from(v.map(|v| v.connections.to_string()).unwrap_or_default()),
             Cell::from(format::rate(s.rates.in_msgs)),
             Cell::from(format::rate(s.rates.out_msgs)),
@@ -199,6 +203,8 @@ fn draw_cluster(f: &mut Frame, app: &App, area: Rect) {
             Cell::from(""),
             Cell::from(""),
             Cell::from(""),
+            Cell::from(""),
+            Cell::from(""),
             Cell::from("monitor port unknown; name it with -s host:port"),
         ]));
     }
@@ -210,6 +216,8 @@ fn draw_cluster(f: &mut Frame, app: &App, area: Rect) {
         Constraint::Length(9),
         Constraint::Length(7),
         Constraint::Length(6),
+        Constraint::Length(5),
+        Constraint::Length(5),
         Constraint::Length(6),
         Constraint::Length(10),
         Constraint::Length(10),
@@ -218,7 +226,87 @@ fn draw_cluster(f: &mut Frame, app: &App, area: Rect) {
         Constraint::Length(SPARK_WIDTH as u16),
         Constraint::Min(10),
     ];
+    // The selected server's gateway and leaf node links, when it has any, under the table.
+    let links = rows_idx
+        .get(app.cluster_sel)
+        .map(|&i| link_lines(&app.servers[i]))
+        .unwrap_or_default();
+    let table_h = (rows.len() as u16 + 2).min(table_area.height);
+    let [table_area, links_area] =
+        Layout::vertical([Constraint::Length(table_h), Constraint::Min(0)]).areas(table_area);
     f.render_widget(Table::new(rows, widths).header(header), table_area);
+    if !links.is_empty() {
+        f.render_widget(Paragraph::new(links), links_area);
+    }
+}
+
+/// Outbound gateway connections of a server (the remote clusters it reaches); empty without
+/// gateways.
+fn gateway_count(s: &ServerState) -> String {
+    match &s.links.gatewayz {
+        Some(g) => g
+            .outbound_gateways
+            .values()
+            .filter(|l| l.connection.is_some())
+            .count()
+            .to_string(),
+        None => String::new(),
+    }
+}
+
+/// One line per gateway and leaf node connection of `s`, headed by the server's name.
+fn link_lines(s: &ServerState) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    if let Some(g) = &s.links.gatewayz {
+        for (name, l) in &g.outbound_gateways {
+            let (addr, state) = match &l.connection {
+                Some(c) => (format!("{}:{}", c.ip, c.port), "connected"),
+                None => (String::new(), "not connected"),
+            };
+            let how = if l.configured {
+                "configured"
+            } else {
+                "implicit"
+            };
+            lines.push(Line::raw(format!(
+                "  gateway  -> {name:<16} {addr:<22} {state}, {how}"
+            )));
+        }
+        for (name, ls) in &g.inbound_gateways {
+            for l in ls {
+                let addr = l
+                    .connection
+                    .as_ref()
+                    .map(|c| format!("{}:{}", c.ip, c.port))
+                    .unwrap_or_default();
+                lines.push(Line::raw(format!("  gateway  <- {name:<16} {addr:<22}")));
+            }
+        }
+    }
+    if let Some(lz) = &s.links.leafz {
+        for l in &lz.leafnodes {
+            let rtt = if l.rtt.is_empty() { "-" } else { &l.rtt };
+            lines.push(Line::raw(format!(
+                "  leafnode    {:<16} {:<22} subs {}  msgs in {}  out {}  rtt {rtt}",
+                l.account,
+                format!("{}:{}", l.ip, l.port),
+                l.subscriptions,
+                l.in_msgs,
+                l.out_msgs,
+            )));
+        }
+    }
+    if !lines.is_empty() {
+        let title = format!(
+            "Links of {} (gateways: cluster name, leaf nodes: account)",
+            s.label()
+        );
+        lines.insert(
+            0,
+            Line::styled(title, Style::default().add_modifier(Modifier::BOLD)),
+        );
+    }
+    lines
 }
 
 const HELP: &str = "\
@@ -232,7 +320,8 @@ nats-top keys
   d   toggle reverse DNS of client addresses
   b   toggle raw numbers instead of K/M/G
   c   cluster view: every server found through /routez, with rates,
-      routes, health and msgs/sec over the last minute
+      routes, gateways, leaf nodes, health and msgs/sec over the last
+      minute, and the selected server's gateway and leaf node links
       (Up/Down select a server, Enter shows it in the main view)
   Up/Down, PgUp/PgDn, Home/End   scroll
   ?   this help
@@ -536,5 +625,62 @@ mod tests {
         key(&mut app, 'c');
         let s = render(&app, 200, 10);
         assert!(s[0].starts_with("NATS server version 2.9.10"));
+    }
+
+    #[test]
+    fn cluster_view_shows_gateway_and_leaf_links() {
+        let t0 = Instant::now();
+        let mut app = app_with_data(t0);
+        let mut varz: Varz = serde_json::from_str(VARZ).expect("valid varz");
+        varz.now = "2026-11-22T02:02:59Z".into();
+        varz.leafnodes = 1;
+        varz.gateway.name = "A".into();
+        let gatewayz: crate::app::Gatewayz = serde_json::from_str(
+            r#"{"server_id":"X","name":"A","outbound_gateways":{"B":{"configured":true,
+               "connection":{"cid":7,"ip":"10.0.0.2","port":7222}}},
+               "inbound_gateways":{"B":[{"configured":false,"connection":{"cid":8,"ip":"10.0.0.2","port":51000}}]}}"#,
+        )
+        .expect("gatewayz");
+        let leafz: crate::app::Leafz = serde_json::from_str(
+            r#"{"server_id":"X","leafnodes":[{"account":"$G","ip":"10.0.0.3","port":40000,
+               "rtt":"1.2ms","in_msgs":5,"out_msgs":9,"in_bytes":0,"out_bytes":0,"subscriptions":3}]}"#,
+        )
+        .expect("leafz");
+        app.apply(PollResult {
+            target: 0,
+            at: t0 + Duration::from_secs(4),
+            outcome: Ok(Snapshot {
+                varz,
+                healthz: Some(Healthz::ok()),
+                links: crate::app::Links {
+                    gatewayz: Some(gatewayz),
+                    leafz: Some(leafz),
+                },
+                ..Default::default()
+            }),
+        });
+        key(&mut app, 'c');
+        let s = render(&app, 220, 12);
+        assert!(s[2].contains("GWS") && s[2].contains("LEAFS"), "{}", s[2]);
+        let cols: Vec<&str> = s[3].split_whitespace().collect();
+        let at = cols.iter().position(|c| *c == "ok").expect("health column");
+        // ROUTES, GWS, LEAFS after HEALTH.
+        assert_eq!(&cols[at + 1..at + 4], &["1", "1", "1"], "{}", s[3]);
+        let text = s.join("\n");
+        assert!(text.contains("Links of R1"), "{text}");
+        assert!(
+            text.contains("gateway  -> B")
+                && text.contains("10.0.0.2:7222          connected, configured"),
+            "{text}"
+        );
+        assert!(
+            text.contains("gateway  <- B") && text.contains("10.0.0.2:51000"),
+            "{text}"
+        );
+        assert!(
+            text.contains("leafnode    $G")
+                && text.contains("10.0.0.3:40000         subs 3  msgs in 5  out 9  rtt 1.2ms"),
+            "{text}"
+        );
     }
 }
