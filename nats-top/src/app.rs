@@ -186,7 +186,7 @@ pub struct GatewayLink {
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 #[serde(default)]
 pub struct Leafz {
-    pub leafnodes: Vec<LeafLink>,
+    pub leafs: Vec<LeafLink>,
 }
 
 /// One leaf node connection in /leafz.

@@ -284,7 +284,7 @@ fn link_lines(s: &ServerState) -> Vec<Line<'static>> {
         }
     }
     if let Some(lz) = &s.links.leafz {
-        for l in &lz.leafnodes {
+        for l in &lz.leafs {
             let rtt = if l.rtt.is_empty() { "-" } else { &l.rtt };
             lines.push(Line::raw(format!(
                 "  leafnode    {:<16} {:<22} subs {}  msgs in {}  out {}  rtt {rtt}",
@@ -642,7 +642,7 @@ mod tests {
         )
         .expect("gatewayz");
         let leafz: crate::app::Leafz = serde_json::from_str(
-            r#"{"server_id":"X","leafnodes":[{"account":"$G","ip":"10.0.0.3","port":40000,
+            r#"{"server_id":"X","leafnodes":1,"leafs":[{"account":"$G","ip":"10.0.0.3","port":40000,
                "rtt":"1.2ms","in_msgs":5,"out_msgs":9,"in_bytes":0,"out_bytes":0,"subscriptions":3}]}"#,
         )
         .expect("leafz");
