@@ -1028,3 +1028,54 @@ async fn accounts_stay_apart_across_gateways() {
         assert!(accs.contains(&"X".to_string()), "{} {z}", a.name());
     }
 }
+
+/// `/metrics` carries the gateway connections under prometheus-nats-exporter's gatewayz
+/// names, with the figures /gatewayz shows.
+#[test]
+fn gateway_metrics_follow_gatewayz() {
+    let gb = free_port();
+    let b = Gw::start(&ours(), "B", gb, &[], &[]);
+    let a = Gw::start(&ours(), "A", free_port(), &[], &[("B", gb)]);
+    wait_full_mesh(&[&a, &b]);
+    let z = a.gatewayz().expect("gatewayz");
+    let id = z["server_id"].as_str().unwrap().to_string();
+    let out_cid = z["outbound_gateways"]["B"]["connection"]["cid"].clone();
+    let in_cid = z["inbound_gateways"]["B"][0]["connection"]["cid"].clone();
+    let r = try_get(a.http, "/metrics").expect("GET /metrics");
+    assert_eq!(r.status, 200);
+    let has = |line: &str| r.body.lines().any(|l| l == line);
+    for (line, what) in [
+        (
+            format!("gnatsd_gatewayz_outbound_gateway_configured{{gateway_name=\"A\",remote_gateway_name=\"B\",server_id=\"{id}\"}} 1"),
+            "configured outbound",
+        ),
+        (
+            format!("gnatsd_gatewayz_inbound_gateway_configured{{gateway_name=\"A\",remote_gateway_name=\"B\",server_id=\"{id}\"}} 0"),
+            "inbound",
+        ),
+    ] {
+        assert!(has(&line), "{what}: {line} not in\n{}", r.body);
+    }
+    for (kind, cid) in [("outbound", &out_cid), ("inbound", &in_cid)] {
+        for f in [
+            "rtt",
+            "pending_bytes",
+            "in_msgs",
+            "out_msgs",
+            "in_bytes",
+            "out_bytes",
+            "subscriptions",
+        ] {
+            let prefix = format!(
+                "gnatsd_gatewayz_{kind}_gateway_conn_{f}{{cid=\"{cid}\",gateway_name=\"A\",remote_gateway_name=\"B\",server_id=\"{id}\"}} "
+            );
+            assert!(
+                r.body.lines().any(|l| l.starts_with(&prefix)),
+                "{prefix} not in\n{}",
+                r.body
+            );
+        }
+        let info = format!("gnatsd_gatewayz_{kind}_gateway_info{{gateway_name=\"A\",idle=");
+        assert!(r.body.contains(&info), "{info} not in\n{}", r.body);
+    }
+}

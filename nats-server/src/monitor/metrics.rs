@@ -16,7 +16,9 @@
 //! - `/healthz`: `status` (0 when ok) and `status_value{value="ok"}` (1 when ok).
 //! - `/accstatz?unused=1`: nine gauges per account labelled `account`, `account_id`,
 //!   `account_name` (the last empty and `subscriptions` 0, as the exporter reads 2.9's JSON).
-//! - `/leafz`: `conn_nodes_total`; `/gatewayz` adds nothing (no gateways); `/jsz`: the
+//! - `/gatewayz`: per outbound and inbound gateway connection, `info` (its times in labels),
+//!   `configured` and the connection's rtt, pending bytes, messages, bytes, subscriptions.
+//! - `/leafz`: `conn_nodes_total`; `/jsz`: the
 //!   exporter's seven JetStream server gauges under `jetstream_server_*` (disabled = 1).
 //!
 //! Every series carries `server_id` with the server's own ID (the exporter's
@@ -377,6 +379,82 @@ pub fn collect(mon: &Monitor, prefix: &str) -> Vec<Family> {
         num(&leafz, &["leafnodes"]),
     );
 
+    // /gatewayz: per gateway connection, outbound and inbound, as the exporter's gatewayz
+    // collector (all gauges; `rtt` in seconds).
+    let gwz = serde_json::to_value(super::gatewayz_data(s)).unwrap_or_default();
+    let local = text(&gwz, "name").to_string();
+    let mut gw_links: Vec<(&str, &str, &Value)> = Vec::new();
+    if let Some(m) = gwz.get("outbound_gateways").and_then(Value::as_object) {
+        gw_links.extend(m.iter().map(|(n, g)| ("outbound_gateway", n.as_str(), g)));
+    }
+    if let Some(m) = gwz.get("inbound_gateways").and_then(Value::as_object) {
+        for (n, list) in m {
+            for g in list.as_array().into_iter().flatten() {
+                gw_links.push(("inbound_gateway", n.as_str(), g));
+            }
+        }
+    }
+    for (kind, remote, g) in gw_links {
+        let conn = g.get("connection").cloned().unwrap_or_default();
+        let base = format!("{core}_gatewayz_{kind}");
+        let (start, last) = (
+            go_time_string(text(&conn, "start")),
+            go_time_string(text(&conn, "last_activity")),
+        );
+        fams.add(
+            format!("{base}_info"),
+            "info",
+            Kind::Gauge,
+            &[
+                ("gateway_name", local.as_str()),
+                ("remote_gateway_name", remote),
+                ("server_id", id),
+                ("start", start.as_str()),
+                ("last_activity", last.as_str()),
+                ("uptime", text(&conn, "uptime")),
+                ("idle", text(&conn, "idle")),
+            ],
+            0.0,
+        );
+        let configured = g.get("configured").and_then(Value::as_bool) == Some(true);
+        fams.add(
+            format!("{base}_configured"),
+            "configured",
+            Kind::Gauge,
+            &[
+                ("gateway_name", local.as_str()),
+                ("remote_gateway_name", remote),
+                ("server_id", id),
+            ],
+            if configured { 1.0 } else { 0.0 },
+        );
+        let cid = num(&conn, &["cid"]).to_string();
+        let labels = [
+            ("gateway_name", local.as_str()),
+            ("cid", cid.as_str()),
+            ("remote_gateway_name", remote),
+            ("server_id", id),
+        ];
+        let rtt = go_duration_secs(text(&conn, "rtt"));
+        fams.add(format!("{base}_conn_rtt"), "rtt", Kind::Gauge, &labels, rtt);
+        for (f, key) in [
+            ("pending_bytes", "pending_bytes"),
+            ("in_msgs", "in_msgs"),
+            ("out_msgs", "out_msgs"),
+            ("in_bytes", "in_bytes"),
+            ("out_bytes", "out_bytes"),
+            ("subscriptions", "subscriptions"),
+        ] {
+            fams.add(
+                format!("{base}_conn_{f}"),
+                f,
+                Kind::Gauge,
+                &labels,
+                num(&conn, &[key]),
+            );
+        }
+    }
+
     // /jsz: the server-level series (JetStream is not available here, so `disabled` is 1).
     let jsz = serde_json::to_value(super::jsz_data(s)).unwrap_or_default();
     let labels = [
@@ -433,6 +511,67 @@ pub fn collect(mon: &Monitor, prefix: &str) -> Vec<Family> {
     }
 
     fams.into_vec()
+}
+
+/// An RFC 3339 time as Go's `time.Time.String()` prints it after parsing it (the exporter
+/// puts that text in labels): `2026-12-02 10:50:32.123456 +0000 UTC`.
+fn go_time_string(t: &str) -> String {
+    let Some((date, rest)) = t.split_once('T') else {
+        return "0001-01-01 00:00:00 +0000 UTC".to_string();
+    };
+    let (clock, zone) = match rest.find(['Z', '+', '-']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, "Z"),
+    };
+    let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
+    let frac = frac.trim_end_matches('0');
+    let frac = if frac.is_empty() {
+        String::new()
+    } else {
+        format!(".{frac}")
+    };
+    let zone = if zone == "Z" {
+        "+0000 UTC".to_string()
+    } else {
+        // A fixed offset without a zone name: Go prints the offset twice.
+        let off = zone.replace(':', "");
+        format!("{off} {off}")
+    };
+    format!("{date} {hms}{frac} {zone}")
+}
+
+/// A Go duration string (`1.234ms`, `2m3.5s`, `150µs`) in seconds; 0 when it does not parse,
+/// as the exporter's `time.ParseDuration` error is ignored.
+fn go_duration_secs(d: &str) -> f64 {
+    let mut total = 0.0;
+    let mut rest = d;
+    if rest.is_empty() {
+        return 0.0;
+    }
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let Ok(v) = rest[..n].parse::<f64>() else {
+            return 0.0;
+        };
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..u] {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return 0.0,
+        };
+        total += v * scale;
+        rest = &rest[u..];
+    }
+    total
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -758,5 +897,26 @@ mod tests {
         assert!(!valid_prefix("9x"));
         assert!(!valid_prefix("a-b"));
         assert!(!valid_prefix("a:b"));
+    }
+
+    #[test]
+    fn go_times_and_durations_as_the_exporter_reads_them() {
+        assert_eq!(
+            go_time_string("2026-12-02T10:50:32.123450Z"),
+            "2026-12-02 10:50:32.12345 +0000 UTC"
+        );
+        assert_eq!(
+            go_time_string("2026-12-02T10:50:32Z"),
+            "2026-12-02 10:50:32 +0000 UTC"
+        );
+        assert_eq!(
+            go_time_string("2026-12-02T10:50:32.5+01:00"),
+            "2026-12-02 10:50:32.5 +0100 +0100"
+        );
+        assert_eq!(go_duration_secs("1.5ms"), 0.0015);
+        assert_eq!(go_duration_secs("2m3s"), 123.0);
+        assert!((go_duration_secs("150µs") - 0.00015).abs() < 1e-12);
+        assert_eq!(go_duration_secs(""), 0.0);
+        assert_eq!(go_duration_secs("bogus"), 0.0);
     }
 }
