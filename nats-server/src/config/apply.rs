@@ -499,6 +499,26 @@ struct AuthBlock {
     default_permissions: Option<Permissions>,
 }
 
+/// The `authorization {}` of a cluster or gateway block: one user (or none), no token.
+fn single_user_authorization(e: &Entry, r: &mut Report, what: &str) -> Option<AuthBlock> {
+    let a = parse_authorization(get_map(e, r)?, r);
+    if a.users.is_some() {
+        r.err(
+            &e.key_pos,
+            format!("{what} authorization does not allow multiple users"),
+        );
+        return None;
+    }
+    if !a.token.is_empty() {
+        r.err(
+            &e.key_pos,
+            format!("{what} authorization does not support tokens"),
+        );
+        return None;
+    }
+    Some(a)
+}
+
 fn parse_authorization(m: &Map, r: &mut Report) -> AuthBlock {
     let mut a = AuthBlock::default();
     for e in m.entries() {
@@ -844,19 +864,9 @@ fn apply_cluster(m: &Map, opts: &mut Options, r: &mut Report) {
                 }
             }
             "authorization" => {
-                let Some(am) = get_map(e, r) else { continue };
-                let a = parse_authorization(am, r);
-                if a.users.is_some() {
-                    r.err(
-                        &e.key_pos,
-                        "Cluster authorization does not allow multiple users",
-                    );
+                let Some(a) = single_user_authorization(e, r, "Cluster") else {
                     continue;
-                }
-                if !a.token.is_empty() {
-                    r.err(&e.key_pos, "Cluster authorization does not support tokens");
-                    continue;
-                }
+                };
                 c.username = a.user;
                 c.password = a.pass;
                 if let Some(t) = a.timeout {
@@ -937,19 +947,9 @@ fn apply_gateway(m: &Map, opts: &mut Options, r: &mut Report) {
                 g.reject_unknown = get_bool(e, r).unwrap_or(false)
             }
             "authorization" => {
-                let Some(am) = get_map(e, r) else { continue };
-                let a = parse_authorization(am, r);
-                if a.users.is_some() {
-                    r.err(
-                        &e.key_pos,
-                        "Gateway authorization does not allow multiple users",
-                    );
+                let Some(a) = single_user_authorization(e, r, "Gateway") else {
                     continue;
-                }
-                if !a.token.is_empty() {
-                    r.err(&e.key_pos, "Gateway authorization does not support tokens");
-                    continue;
-                }
+                };
                 g.username = a.user;
                 g.password = a.pass;
                 if let Some(t) = a.timeout {
