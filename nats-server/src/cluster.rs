@@ -815,21 +815,7 @@ pub async fn start(server: &Arc<Server>) -> std::io::Result<()> {
 }
 
 async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, addr)) => {
-                if server.is_shutting_down() {
-                    return;
-                }
-                let s = server.clone();
-                tokio::spawn(async move { handle_accepted(s, stream, addr).await });
-            }
-            Err(e) => {
-                error!("Temporary Route Accept Error({e}), sleeping 10ms");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
+    crate::netutil::accept_loop(server, listener, "Route", handle_accepted).await
 }
 
 async fn handle_accepted(server: Arc<Server>, stream: TcpStream, addr: SocketAddr) {

@@ -1,4 +1,5 @@
-//! Host addresses, for advertising client URLs when listening on all interfaces.
+//! Network helpers: host addresses for advertising client URLs, listening with the
+//! reference's errors, and the accept loop every listener runs.
 
 use std::net::IpAddr;
 
@@ -78,5 +79,37 @@ pub fn go_listen_error(e: &std::io::Error) -> String {
         }
         Some(_) => crate::syslog::errno_text(e),
         None => e.to_string(),
+    }
+}
+
+/// Accepts connections on `listener` until the server shuts down, handing each to `handle` in
+/// a task of its own. An accept error (out of descriptors, say) is logged as the reference
+/// logs it (`Temporary <kind> Accept Error`) and retried after 10 ms instead of spinning.
+pub async fn accept_loop<F, Fut>(
+    server: std::sync::Arc<crate::server::Server>,
+    listener: tokio::net::TcpListener,
+    kind: &str,
+    handle: F,
+) where
+    F: Fn(
+        std::sync::Arc<crate::server::Server>,
+        tokio::net::TcpStream,
+        std::net::SocketAddr,
+    ) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    loop {
+        match listener.accept().await {
+            Ok((stream, addr)) => {
+                if server.is_shutting_down() {
+                    return;
+                }
+                tokio::spawn(handle(server.clone(), stream, addr));
+            }
+            Err(e) => {
+                tracing::error!("Temporary {kind} Accept Error({e}), sleeping 10ms");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
     }
 }

@@ -245,19 +245,10 @@ impl Server {
     }
 
     async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
-        loop {
-            match listener.accept().await {
-                Ok((stream, addr)) => {
-                    let me = self.clone();
-                    tokio::spawn(async move { me.handle_client(stream, addr).await });
-                }
-                Err(e) => {
-                    // Out of descriptors and the like: back off instead of spinning.
-                    error!("Temporary Client Accept Error({e}), sleeping 10ms");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        }
+        crate::netutil::accept_loop(self, listener, "Client", |me, stream, addr| async move {
+            me.handle_client(stream, addr).await
+        })
+        .await
     }
 
     async fn handle_client(self: Arc<Self>, stream: TcpStream, addr: SocketAddr) {

@@ -115,21 +115,10 @@ pub async fn start(server: &Arc<Server>) -> std::io::Result<()> {
 }
 
 async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, addr)) => {
-                if server.is_shutting_down() {
-                    return;
-                }
-                let s = server.clone();
-                tokio::spawn(async move { create(s, None, None, stream, addr).await });
-            }
-            Err(e) => {
-                error!("Temporary Gateway Accept Error({e}), sleeping 10ms");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
+    crate::netutil::accept_loop(server, listener, "Gateway", |s, stream, addr| {
+        create(s, None, None, stream, addr)
+    })
+    .await
 }
 
 /// Dials `remote` until a connection is made (explicit gateways forever; implicit ones

@@ -58,18 +58,7 @@ pub async fn start(server: &Arc<Server>) -> Result<Option<SocketAddr>, String> {
 }
 
 async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, addr)) => {
-                let s = server.clone();
-                tokio::spawn(async move { serve(s, stream, addr).await });
-            }
-            Err(e) => {
-                error!("Temporary Websocket Accept Error({e}), sleeping 10ms");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
+    crate::netutil::accept_loop(server, listener, "Websocket", serve).await
 }
 
 fn tls_config(t: &TlsOptions) -> Result<Arc<rustls::ServerConfig>, String> {
