@@ -27,6 +27,8 @@ use tracing::{debug, error, info, trace};
 pub enum Kind {
     Client,
     Router,
+    /// A leaf node connection, accepted (we are its hub) or solicited (we are the leaf).
+    Leaf,
     /// The server itself: owner of internal subscriptions (service imports, replies
     /// owed across accounts, the system account's requests).
     System,
@@ -60,6 +62,9 @@ pub enum ClosedState {
     MaxAccountConnectionsExceeded,
     MaxSubscriptionsExceeded,
     AuthenticationExpired,
+    DuplicateRemoteLeafnodeConnection,
+    ClusterNamesIdentical,
+    WrongGateway,
 }
 
 impl ClosedState {
@@ -91,6 +96,9 @@ impl ClosedState {
             MaxAccountConnectionsExceeded => "Maximum Account Connections Exceeded",
             MaxSubscriptionsExceeded => "Maximum Subscriptions Exceeded",
             AuthenticationExpired => "Authentication Expired",
+            DuplicateRemoteLeafnodeConnection => "Duplicate Remote LeafNode Connection",
+            ClusterNamesIdentical => "Cluster Names Identical",
+            WrongGateway => "Wrong Gateway",
         }
     }
 
@@ -230,6 +238,8 @@ pub struct Client {
     /// The payload limit of a JWT user (from its JWT, its account and the server), shown
     /// in the INFO it is sent; -1 when the server's applies.
     pub max_payload: std::sync::atomic::AtomicI64,
+    /// Leaf node state, for leaf connections.
+    pub leaf: std::sync::OnceLock<Arc<crate::leaf::Link>>,
     closed: AtomicBool,
     reason: Mutex<Option<ClosedState>>,
     kill: tokio::sync::Notify,
@@ -264,6 +274,7 @@ impl Client {
             replies: auth::Replies::default(),
             account: parking_lot::RwLock::new(server.accounts.global.clone()),
             max_payload: std::sync::atomic::AtomicI64::new(-1),
+            leaf: std::sync::OnceLock::new(),
             closed: AtomicBool::new(false),
             reason: Mutex::new(None),
             kill: tokio::sync::Notify::new(),
@@ -273,10 +284,10 @@ impl Client {
 
     /// Log prefix: `127.0.0.1:43512 - cid:4 - "v1.22.1:go:name"`.
     pub fn prefix(&self) -> String {
-        let tag = if self.kind == Kind::Router {
-            "rid"
-        } else {
-            "cid"
+        let tag = match self.kind {
+            Kind::Router => "rid",
+            Kind::Leaf => "lid",
+            _ => "cid",
         };
         let meta = self.meta.lock();
         // The reference's client tag: `v<version>`, `<lang>` and `<name>`, each only when

@@ -8,6 +8,7 @@ mod cluster;
 #[allow(dead_code)]
 mod config;
 mod deliver;
+mod leaf;
 mod logging;
 mod monitor;
 mod netutil;
@@ -93,6 +94,7 @@ fn main() -> ExitCode {
         .validate()
         .and_then(|_| accounts::jwt::validate_trusted_operators(&opts))
         .and_then(|_| config::apply::validate_auth(&opts))
+        .and_then(|_| config::apply::validate_leaf(&opts))
         .and_then(|_| accounts::jwt::check_startup(&opts))
     {
         eprintln!("nats-server: {e}");
@@ -152,6 +154,10 @@ fn run(opts: Options, flags: Flags) -> ExitCode {
         server.set_monitor(&mon);
         if let Err(e) = monitor::start(&mon).await {
             tracing::error!(target: logging::FATAL, "Can't start monitoring: {e}");
+            return ExitCode::FAILURE;
+        }
+        if let Err(e) = leaf::start(&server).await {
+            tracing::error!(target: logging::FATAL, "{e}");
             return ExitCode::FAILURE;
         }
         if let Err(e) = server.start_clients().await {

@@ -563,10 +563,20 @@ impl Reader {
                 // A second INFO before registration finished (it failed): ignore.
                 return !c.is_closed();
             }
-            return self
+            let leaf_url = match &info.leafnode_urls {
+                Some(u) if u.len() == 1 => Some(u[0].clone()),
+                _ => None,
+            };
+            let ok = self
                 .server
                 .cluster
                 .register(&self.server, &self.route, info);
+            if ok {
+                if let Some(u) = leaf_url {
+                    self.server.leafs.route_url(&self.server, &u, true);
+                }
+            }
+            return ok;
         }
         let remote_id = self.route.remote_id();
         if info.server_id != remote_id {
@@ -624,7 +634,7 @@ impl Reader {
         if let Some(s) = existing {
             if !s.closed.load(Ordering::Acquire) {
                 // The reference re-sends RS+ with the group's new total; replace it.
-                s.weight.store(weight, Ordering::Release);
+                self.server.sub_weight_changed(&s, weight);
                 return;
             }
         }

@@ -32,7 +32,8 @@ pub enum Op<'a> {
         sid: &'a [u8],
         msg: Message<'a>,
     },
-    /// `RS+ account subject [queue weight]` (and `LS+`, whose origin is dropped).
+    /// `RS+ account subject [queue weight]` (and `LS+`, whose origin is dropped). On a
+    /// leaf connection (`LS+ subject [queue weight]`) the account is empty.
     RouteSub {
         account: &'a [u8],
         subject: &'a [u8],
@@ -47,7 +48,8 @@ pub enum Op<'a> {
     },
     /// An op the reference reads and drops on this side (`SUB` on a route).
     Ignored,
-    /// `RMSG`/`HMSG` (and `LMSG`) from a route peer.
+    /// `RMSG`/`HMSG` (and `LMSG`) from a route peer; on a leaf connection (`LMSG subject
+    /// ...`) the account is empty.
     RouteMsg {
         account: &'a [u8],
         msg: Message<'a>,
