@@ -126,8 +126,6 @@ pub fn may_send_queue(from: &Arc<Client>, to: &Arc<Client>, subj: &[u8]) -> bool
 
 /// The registry of leaf connections and the leaf node settings in force.
 pub struct Leafs {
-    /// A leaf port or remotes are configured.
-    pub enabled: bool,
     /// Bound connections (those that passed the handshake), by cid.
     conns: Mutex<HashMap<u64, Arc<Client>>>,
     count: AtomicUsize,
@@ -194,9 +192,8 @@ fn exempt(subj: &[u8]) -> bool {
 }
 
 impl Leafs {
-    pub fn new(opts: &crate::options::Options) -> Leafs {
+    pub fn new(_opts: &crate::options::Options) -> Leafs {
         Leafs {
-            enabled: opts.leaf.port != 0 || !opts.leaf.remotes.is_empty(),
             conns: Mutex::new(HashMap::new()),
             count: AtomicUsize::new(0),
             all: Mutex::new(HashMap::new()),

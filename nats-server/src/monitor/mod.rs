@@ -32,7 +32,7 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 // What the system account answers with: the same data as the pages.
-pub use absent::{gatewayz_data, jsz_data, leafz_data};
+pub use absent::{gatewayz_data, jsz_data, leafz_data, leafz_with};
 pub use accountz::{account_info, account_statz, accountz_data, count_client_subs};
 pub use connz::{connz as connz_data, ConnzOptions};
 pub use procstat::{cores, rss_bytes};
