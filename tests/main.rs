@@ -9,6 +9,7 @@ mod config;
 mod core;
 mod flow;
 mod jwt;
+mod leaf;
 mod logs;
 mod mkpasswd;
 mod monitor;
