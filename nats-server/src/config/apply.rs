@@ -1086,7 +1086,7 @@ fn go_value(v: &Value) -> String {
 /// are what it refuses in practice).
 fn leaf_url(s: &str, pos: &Pos, r: &mut Report) -> Option<String> {
     let t = s.trim();
-    if t.bytes().any(|b| b == b' ' || b < 0x20 || b == 0x7f) {
+    if t.bytes().any(|b| b <= b' ' || b == 0x7f) {
         r.err(pos, format!("error parsing leafnode url [{t:?}]"));
         return None;
     }

@@ -403,7 +403,7 @@ async fn solicited(
             Ok(None) => continue,
             Ok(Some((Op::Info(json), used))) => {
                 let parsed = serde_json::from_slice::<ServerInfo>(json);
-                let _ = bytes::Buf::advance(&mut buf, used);
+                bytes::Buf::advance(&mut buf, used);
                 match parsed {
                     Ok(i) => break i,
                     Err(e) => {
