@@ -641,3 +641,45 @@ fn varz_leaf_block_matches_the_reference() {
     };
     assert_eq!(shape(&ours()), shape(&reference()));
 }
+
+/// A hub cluster of two: the leaf, configured with the first hub only, learns the second
+/// from `leafnode_urls` and moves there when the first is killed.
+async fn hub_cluster_failover(hub_exe: &Path, leaf_exe: &Path) {
+    let (c1, c2) = (free_port(), free_port());
+    let cluster = |own: u16, other: u16| {
+        format!(
+            "cluster {{ name: hubc, listen: \"127.0.0.1:{own}\", routes: [\"nats://127.0.0.1:{other}\"] }}"
+        )
+    };
+    let mut h1 = Srv::start(hub_exe, true, "", &cluster(c1, c2));
+    let h2 = Srv::start(hub_exe, true, "", &cluster(c2, c1));
+    assert!(
+        wait_until(LONG, || get_json(h1.http, "/routez")["num_routes"] == 1
+            && get_json(h2.http, "/routez")["num_routes"] == 1),
+        "hub cluster did not form"
+    );
+    let leaf = Srv::leaf_of(leaf_exe, &h1);
+    h1.wait_leafs(1);
+    // Traffic from the other hub server reaches the leaf through the route.
+    exchange(&h2.url(), &leaf.url()).await;
+    // Give the async INFO with both leaf URLs time to arrive, then lose the first hub.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    h1.kill9();
+    h2.wait_leafs(1);
+    exchange(&h2.url(), &leaf.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leafnode_urls_gossip_ours() {
+    hub_cluster_failover(&ours(), &ours()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leafnode_urls_gossip_ours_hub_reference_leaf() {
+    hub_cluster_failover(&ours(), &reference()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leafnode_urls_gossip_reference_hub_ours_leaf() {
+    hub_cluster_failover(&reference(), &ours()).await;
+}
