@@ -25,7 +25,7 @@
 #   ROUNDS [3]            rounds of every workload
 #   BENCH_MD              also write the table as markdown to this file (same as --md)
 #   SCENARIOS [all]       subset, space separated: pub16 pub128 ps11 fan5 ps44 queue3 reqrep
-#                         subs100k cluster conns
+#                         subs100k cluster leaf conns
 #   DRIVERS ["nats go"]   which drivers run the pub/sub scenarios (same as --drivers)
 #   PUB_MSGS [1000000]    messages for publish-only runs
 #   PS_MSGS [500000]      messages for 1->1, queue group and the 100k-subscription run
@@ -33,6 +33,8 @@
 #   MANY_MSGS [200000]    messages for 4->4 (split over the publishers; each sub gets all)
 #   REQ_MSGS [20000]      request/reply round trips
 #   CLUSTER_MSGS [300000] messages through the 3-node cluster (pub on node 1, sub on node 2)
+#   LEAF_MSGS [300000]    messages from a hub to its leaf node (pub on the hub, sub on the leaf;
+#                         both servers of one kind)
 #   CONNS [10000]         idle connections for the memory measurement
 #   SUBS [100000]         subscriptions installed by the idle client (WILDCARD_PCT [10] % wildcards)
 #   BENCH_TIMEOUT [120]   seconds before a single bench run counts as hung
@@ -67,7 +69,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 case $ROUNDS in ''|*[!0-9]*|0) echo "compare.sh: ROUNDS must be a positive integer" >&2; exit 2 ;; esac
-[ "$SCENARIOS" = all ] && SCENARIOS="pub16 pub128 ps11 fan5 ps44 queue3 reqrep subs100k cluster conns"
+[ "$SCENARIOS" = all ] && SCENARIOS="pub16 pub128 ps11 fan5 ps44 queue3 reqrep subs100k cluster leaf conns"
 for d in $DRIVERS; do
   case $d in nats|go) ;; *) echo "compare.sh: unknown driver $d (nats, go)" >&2; exit 2 ;; esac
 done
@@ -78,6 +80,7 @@ FAN_MSGS=${FAN_MSGS:-200000}
 MANY_MSGS=${MANY_MSGS:-200000}
 REQ_MSGS=${REQ_MSGS:-20000}
 CLUSTER_MSGS=${CLUSTER_MSGS:-300000}
+LEAF_MSGS=${LEAF_MSGS:-300000}
 CONNS=${CONNS:-10000}
 SUBS=${SUBS:-100000}
 WILDCARD_PCT=${WILDCARD_PCT:-10}
@@ -86,7 +89,7 @@ GO_IDLE=${GO_IDLE:-10s}
 KEEP_GOING=${KEEP_GOING:-0}
 REF_SERVER=${REF_SERVER:-/usr/sbin/nats-server}
 HELPER="python3 $ROOT/bench/helper.py"
-export PUB_MSGS PS_MSGS FAN_MSGS MANY_MSGS REQ_MSGS CLUSTER_MSGS CONNS SUBS WILDCARD_PCT # for the labels
+export PUB_MSGS PS_MSGS FAN_MSGS MANY_MSGS REQ_MSGS CLUSTER_MSGS LEAF_MSGS CONNS SUBS WILDCARD_PCT # for the labels
 
 say() { printf '\n== %s\n' "$*" >&2; }
 die() { printf '\ncompare.sh: %s\n' "$*" >&2; exit 1; }
@@ -390,65 +393,105 @@ cluster() {
     done
   else
     for drv in $DRIVERS; do
-      if [ "$drv" = go ]; then cluster_go "$impl" "$rnd" "$c1" "$c2" "${pids[@]}"; else cluster_nats "$impl" "$rnd" "$c1" "$c2" "${pids[@]}"; fi
+      if [ "$drv" = go ]; then
+        pair_go cluster "$CLUSTER_MSGS" "$impl" "$rnd" "$c1" "$c2" "${pids[@]}"
+      else
+        pair_nats cluster "$CLUSTER_MSGS" "$impl" "$rnd" "$c1" "$c2" "${pids[@]}"
+      fi
     done
   fi
   local p
   for p in "${pids[@]}"; do stop_pid "$p"; done
 }
 
-cluster_go() {
-  local impl=$1 rnd=$2 c1=$3 c2=$4
-  shift 4
-  local out=$WORK/r$rnd-cluster-go-$impl.out before after
+# pair_go SCEN MSGS IMPL ROUND PORT1 PORT2 PIDS...: Go driver, publisher on PORT1, subscriber
+# on PORT2 (two servers linked by routes or a leaf node connection).
+pair_go() {
+  local scen=$1 msgs=$2 impl=$3 rnd=$4 c1=$5 c2=$6
+  shift 6
+  local out=$WORK/r$rnd-$scen-go-$impl.out before after
   PAIRS="sub_rate=SUB_RATE"
-  driver_cmd go "$c1" "$c2" -np 1 -ns 1 -n "$CLUSTER_MSGS" -ms 128
+  driver_cmd go "$c1" "$c2" -np 1 -ns 1 -n "$msgs" -ms 128
   before=$(cpu_ticks "$@")
   if ! run_cmd "$out" "${CMD[@]}"; then
     parse_out go "$out"
-    fail_run cluster go "$impl" "$rnd" "$BENCH_ERR${LOST:+: $LOST}: ${CMD[*]}" "$out" sub_rate cpu
+    fail_run "$scen" go "$impl" "$rnd" "$BENCH_ERR${LOST:+: $LOST}: ${CMD[*]}" "$out" sub_rate cpu
     return 0
   fi
   after=$(cpu_ticks "$@")
   parse_out go "$out"
   if [ -n "$LOST" ]; then
-    fail_run cluster go "$impl" "$rnd" "incomplete delivery ($LOST): ${CMD[*]}" "$out" sub_rate cpu
+    fail_run "$scen" go "$impl" "$rnd" "incomplete delivery ($LOST): ${CMD[*]}" "$out" sub_rate cpu
     return 0
   fi
-  record_pairs cluster go "$impl" "$rnd" "$out" "$(cpu_per_million "$before" "$after" "$CLUSTER_MSGS")"
+  record_pairs "$scen" go "$impl" "$rnd" "$out" "$(cpu_per_million "$before" "$after" "$msgs")"
 }
 
-cluster_nats() {
-  local impl=$1 rnd=$2 c1=$3 c2=$4
-  shift 4
+# pair_nats SCEN MSGS IMPL ROUND PORT1 PORT2 PIDS...: the same with our `nats bench`.
+pair_nats() {
+  local scen=$1 msgs=$2 impl=$3 rnd=$4 c1=$5 c2=$6
+  shift 6
   # Subscriber on node 2 in the background, publisher on node 1; the subscriber's rate counts.
-  local subout=$WORK/r$rnd-cluster-nats-$impl-sub.out pubout=$WORK/r$rnd-cluster-nats-$impl-pub.out
-  local subcmd=("$NATS" -s "nats://127.0.0.1:$c2" bench bench.cl --sub 1 --msgs "$CLUSTER_MSGS" --size 128 --no-progress)
+  local subout=$WORK/r$rnd-$scen-nats-$impl-sub.out pubout=$WORK/r$rnd-$scen-nats-$impl-pub.out
+  local subcmd=("$NATS" -s "nats://127.0.0.1:$c2" bench bench.cl --sub 1 --msgs "$msgs" --size 128 --no-progress)
   local before after subrc=0
   before=$(cpu_ticks "$@")
   printf '%s\n' "\$ ${subcmd[*]}" >"$subout"
   timeout "$BENCH_TIMEOUT" "${subcmd[@]}" >>"$subout" 2>&1 &
   local subpid=$!
   PIDS+=("$subpid")
-  sleep 1 # let the subscription reach node 1 over the route
-  driver_cmd nats "$c1" "$c1" bench.cl --pub 1 --msgs "$CLUSTER_MSGS" --size 128
+  sleep 1 # let the subscription reach node 1 over the route or leaf connection
+  driver_cmd nats "$c1" "$c1" bench.cl --pub 1 --msgs "$msgs" --size 128
   if ! run_cmd "$pubout" "${CMD[@]}"; then
     stop_pid "$subpid"
-    fail_run cluster nats "$impl" "$rnd" "publisher on node 1: $BENCH_ERR: ${CMD[*]}" "$pubout" sub_rate cpu
+    fail_run "$scen" nats "$impl" "$rnd" "publisher on node 1: $BENCH_ERR: ${CMD[*]}" "$pubout" sub_rate cpu
     return 0
   fi
   wait "$subpid" || subrc=$?
   after=$(cpu_ticks "$@")
   parse_out nats "$subout"
   if [ "$subrc" -ne 0 ]; then
-    fail_run cluster nats "$impl" "$rnd" "subscriber on node 2: exit status $subrc: ${subcmd[*]}" "$subout" sub_rate cpu
+    fail_run "$scen" nats "$impl" "$rnd" "subscriber on node 2: exit status $subrc: ${subcmd[*]}" "$subout" sub_rate cpu
   elif [ -n "$LOST" ] || [ -z "$SUB_RATE" ]; then
-    fail_run cluster nats "$impl" "$rnd" "subscriber on node 2: incomplete delivery (${LOST:-no Sub stats}): ${subcmd[*]}" \
+    fail_run "$scen" nats "$impl" "$rnd" "subscriber on node 2: incomplete delivery (${LOST:-no Sub stats}): ${subcmd[*]}" \
       "$subout" sub_rate cpu
   else
     PAIRS="sub_rate=SUB_RATE"
-    record_pairs cluster nats "$impl" "$rnd" "$subout" "$(cpu_per_million "$before" "$after" "$CLUSTER_MSGS")"
+    record_pairs "$scen" nats "$impl" "$rnd" "$subout" "$(cpu_per_million "$before" "$after" "$msgs")"
   fi
+}
+
+# A hub and its leaf node (the same server kind); publisher on the hub, subscriber on the leaf.
+leaf() {
+  local impl=$1 rnd=$2
+  local ports
+  mapfile -t ports < <($HELPER freeports 3)
+  local c1=${ports[0]} c2=${ports[1]} lp=${ports[2]}
+  local hubconf=$WORK/r$rnd-leaf-$impl-hub.conf leafconf=$WORK/r$rnd-leaf-$impl-leaf.conf
+  printf 'leafnodes { listen: "127.0.0.1:%s" }\n' "$lp" >"$hubconf"
+  printf 'leafnodes { remotes [ { url: "nats://127.0.0.1:%s" } ] }\n' "$lp" >"$leafconf"
+  local pids=() drv
+  start_server "$impl" "r$rnd-leaf-$impl-hub" "$c1" -c "$hubconf"
+  pids+=("$SERVER_PID")
+  start_server "$impl" "r$rnd-leaf-$impl-leaf" "$c2" -c "$leafconf"
+  pids+=("$SERVER_PID")
+  local probe=$WORK/r$rnd-leaf-$impl-probe.out
+  if ! $HELPER probe "$c1" "$c2" 15 >"$probe" 2>&1; then
+    for drv in $DRIVERS; do
+      fail_run leaf "$drv" "$impl" "$rnd" "the leaf connection did not come up (hub -> leaf); server logs: $WORK/r$rnd-leaf-$impl-*.log" \
+        "$probe" sub_rate cpu
+    done
+  else
+    for drv in $DRIVERS; do
+      if [ "$drv" = go ]; then
+        pair_go leaf "$LEAF_MSGS" "$impl" "$rnd" "$c1" "$c2" "${pids[@]}"
+      else
+        pair_nats leaf "$LEAF_MSGS" "$impl" "$rnd" "$c1" "$c2" "${pids[@]}"
+      fi
+    done
+  fi
+  local p
+  for p in "${pids[@]}"; do stop_pid "$p"; done
 }
 
 conns() {
@@ -501,6 +544,9 @@ for rnd in $(seq 1 "$ROUNDS"); do
 
   if want cluster; then
     for impl in ref ours; do cluster "$impl" "$rnd"; done
+  fi
+  if want leaf; then
+    for impl in ref ours; do leaf "$impl" "$rnd"; done
   fi
   if want conns; then
     for impl in ref ours; do conns "$impl" "$rnd"; done

@@ -461,6 +461,7 @@ def labels():
         "queue3": f"1 pub → queue group of 3, 128 B, {n('PS_MSGS', 500000)} msgs",
         "reqrep": f"request/reply, 1 ↔ 1, 128 B, {n('REQ_MSGS', 20000)} requests",
         "cluster": f"3-node cluster, pub node 1 → sub node 2, {n('CLUSTER_MSGS', 300000)} msgs",
+        "leaf": f"hub → leaf node, pub on the hub → sub on the leaf, {n('LEAF_MSGS', 300000)} msgs",
         "conns": f"{n('CONNS', 10000)} idle connections (CONNECT+PING/PONG)",
         "subs100k": f"1 → 1 as above, with {subs_txt} subscriptions "
                     f"({os.environ.get('WILDCARD_PCT', '10')}% wildcards) on an idle client",
