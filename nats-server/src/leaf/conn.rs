@@ -133,7 +133,9 @@ pub fn new_conn(
 }
 
 /// Runs a connection until it closes. `pending` holds bytes already read (after the
-/// hub's first INFO on a soliciting connection); `connect` is the CONNECT to send first.
+/// hub's first INFO on a soliciting connection); `connect` is the CONNECT to send first;
+/// `bind_now`: the hub does not answer CONNECT with an INFO (before 2.8), so the leaf
+/// binds at once.
 pub async fn run(
     server: Arc<Server>,
     client: Arc<Client>,
@@ -141,6 +143,7 @@ pub async fn run(
     wr: Wr,
     pending: BytesMut,
     connect: Option<Vec<u8>>,
+    bind_now: bool,
 ) {
     let link = client.leaf.get().cloned().expect("leaf link");
     let opts = server.opts();
@@ -174,6 +177,12 @@ pub async fn run(
     if let Some(b) = connect {
         client.out.send(&b);
         debug!("{} - Remote leafnode connect msg sent", client.prefix());
+        if bind_now {
+            let acc = client.account.read().clone();
+            add_js_denies(&server, &client, &link);
+            reader.bind(acc);
+            reader.flush.flush(&server);
+        }
     }
     let timeout = if link.solicited {
         CONNECT_PROCESS_TIMEOUT

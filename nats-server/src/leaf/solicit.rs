@@ -257,7 +257,7 @@ async fn accepted(server: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) 
             (Box::pin(r), Box::pin(w))
         }
     };
-    conn::run(server, c, rd, wr, BytesMut::new(), None).await;
+    conn::run(server, c, rd, wr, BytesMut::new(), None, false).await;
 }
 
 /// Schedules the next dial of remote `idx` after a connection to it closed.
@@ -512,7 +512,7 @@ async fn solicited(
     let json = serde_json::to_vec(&ci).unwrap_or_default();
     let mut connect = Vec::with_capacity(json.len() + 12);
     proto::connect(&mut connect, &json);
-    conn::run(server, c, rd, wr, buf, Some(connect)).await;
+    conn::run(server, c, rd, wr, buf, Some(connect), !info.info_on_connect).await;
 }
 
 use std::sync::atomic::Ordering;
