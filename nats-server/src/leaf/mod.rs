@@ -222,6 +222,18 @@ impl Leafs {
         self.count.load(Ordering::Relaxed)
     }
 
+    /// Leaf connections bound to the account named `name`.
+    pub fn num_for_account(&self, name: &str) -> u64 {
+        if self.num_leafs() == 0 {
+            return 0;
+        }
+        self.conns
+            .lock()
+            .values()
+            .filter(|c| c.account.read().name == name)
+            .count() as u64
+    }
+
     /// The loop detection subject of `account` on this server.
     pub fn lds(&self, account: &str) -> String {
         self.lds
