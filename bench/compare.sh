@@ -9,7 +9,8 @@
 # each driver against the reference and then ours, round after round (A B A B ...). The table
 # shows the median of the rounds per driver and the ratio ours/reference, and next to the
 # msgs/s the server's CPU time per million messages: utime+stime of the server process from
-# /proc/<pid>/stat before and after the run (the three nodes summed for the cluster), divided
+# /proc/<pid>/stat before and after the run (the three nodes summed for the cluster, hub and
+# leaf for the leaf node run), divided
 # by the messages published (requests for request/reply; each subscriber's copies are not
 # counted again; the clock-tick resolution, 10 ms per run, makes short runs coarse). On 2 cores
 # client and server share the CPU: CPU per message is the figure that carries over to a bigger

@@ -572,7 +572,7 @@ def report(path, md_path, failures_path=""):
     drivers = os.environ.get("DRIVER_NOTE", "nats = our `nats bench`; go = bench/gobench (nats.go)")
     title = (f"Medians of {n} interleaved round{'s' if n != 1 else ''} (same machine; drivers: {drivers}). "
              "CPU: the server's utime+stime per million messages published (requests for "
-             "request/reply; the 3 nodes summed for the cluster).")
+             "request/reply; the 3 nodes summed for the cluster, hub and leaf for the leaf node).")
 
     fails = []
     if failures_path and os.path.exists(failures_path):
