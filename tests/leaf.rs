@@ -683,3 +683,125 @@ async fn leafnode_urls_gossip_ours_hub_reference_leaf() {
 async fn leafnode_urls_gossip_reference_hub_ours_leaf() {
     hub_cluster_failover(&reference(), &ours()).await;
 }
+
+/// `deny_exports` keeps the leaf's messages on those subjects from the hub and
+/// `deny_imports` keeps the hub's from the leaf; everything else flows.
+async fn deny_rules(hub_exe: &Path, leaf_exe: &Path) {
+    let hub = Srv::hub(hub_exe);
+    let leaf = Srv::start(
+        leaf_exe,
+        false,
+        &remote(
+            &hub,
+            "",
+            ", deny_exports: [\"secret.>\"], deny_imports: [\"private.>\"]",
+        ),
+        "",
+    );
+    hub.wait_leafs(1);
+    let h = connect(&hub.url()).await;
+    let l = connect(&leaf.url()).await;
+    // Hub -> leaf: private.> is not imported.
+    let mut lsub = l.subscribe(">").await.unwrap();
+    l.flush().await.unwrap();
+    await_interest(&h, "open.down", &mut lsub).await;
+    h.publish("private.x", "no".into()).await.unwrap();
+    h.publish("open.down", "yes".into()).await.unwrap();
+    h.flush().await.unwrap();
+    let got = expect_count(&mut lsub, 1).await;
+    assert_eq!(got[0].subject.as_str(), "open.down");
+    drop(lsub);
+    // Leaf -> hub: secret.> is not exported.
+    let mut hsub = h.subscribe(">").await.unwrap();
+    h.flush().await.unwrap();
+    await_interest(&l, "open.up", &mut hsub).await;
+    l.publish("secret.x", "no".into()).await.unwrap();
+    l.publish("open.up", "yes".into()).await.unwrap();
+    l.flush().await.unwrap();
+    let got = expect_count(&mut hsub, 1).await;
+    assert_eq!(got[0].subject.as_str(), "open.up");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deny_rules_ours() {
+    deny_rules(&ours(), &ours()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deny_rules_ours_hub_reference_leaf() {
+    deny_rules(&ours(), &reference()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deny_rules_reference_hub_ours_leaf() {
+    deny_rules(&reference(), &ours()).await;
+}
+
+/// The hub goes away and comes back on the same ports: the leaf redials (every
+/// `reconnect` second) and traffic flows again.
+async fn hub_restart(hub_exe: &Path, leaf_exe: &Path) {
+    let mut hub = Srv::hub(hub_exe);
+    let leaf = Srv::leaf_of(leaf_exe, &hub);
+    hub.wait_leafs(1);
+    hub.kill9();
+    leaf.wait_leafs(0);
+    hub.restart();
+    hub.wait_leafs(1);
+    leaf.wait_leafs(1);
+    exchange(&hub.url(), &leaf.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hub_restart_ours() {
+    hub_restart(&ours(), &ours()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hub_restart_reference_hub_ours_leaf() {
+    hub_restart(&reference(), &ours()).await;
+}
+
+/// A TLS leaf port and a remote with `tls { ca_file }`.
+async fn leaf_tls(hub_exe: &Path, leaf_exe: &Path) {
+    let pki = crate::tls::pki();
+    let p = |x: &PathBuf| x.to_str().unwrap().to_string();
+    let hub = Srv::start(
+        hub_exe,
+        true,
+        &format!(
+            "tls {{ cert_file: \"{}\", key_file: \"{}\" }}",
+            p(&pki.server_cert),
+            p(&pki.server_key)
+        ),
+        "",
+    );
+    let leaf = Srv::start(
+        leaf_exe,
+        false,
+        &remote(
+            &hub,
+            "",
+            &format!(", tls: {{ ca_file: \"{}\" }}", p(&pki.ca)),
+        ),
+        "",
+    );
+    hub.wait_leafs(1);
+    let v = get_json(hub.http, "/varz");
+    assert_eq!(v["leaf"]["tls_required"], true, "{}", v["leaf"]);
+    exchange(&hub.url(), &leaf.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_leaf_ours() {
+    leaf_tls(&ours(), &ours()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_leaf_ours_hub_reference_leaf() {
+    leaf_tls(&ours(), &reference()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_leaf_reference_hub_ours_leaf() {
+    leaf_tls(&reference(), &ours()).await;
+}

@@ -754,6 +754,11 @@ fn subject_list(v: &Value, r: &mut Report) -> Option<Vec<String>> {
 /// A `tls {}` block (clients, routes or monitoring). The certificate files are loaded
 /// right away so a bad path is a configuration error, as in the reference.
 pub(crate) fn parse_tls(e: &Entry, m: &Map, r: &mut Report) -> Option<TlsOptions> {
+    parse_tls_ctx(e, m, r, false)
+}
+
+/// [`parse_tls`] for the dialling side (leaf remotes): a certificate is optional.
+fn parse_tls_ctx(e: &Entry, m: &Map, r: &mut Report, client: bool) -> Option<TlsOptions> {
     let mut t = TlsOptions {
         timeout: Duration::from_secs(2),
         ..Default::default()
@@ -802,7 +807,12 @@ pub(crate) fn parse_tls(e: &Entry, m: &Map, r: &mut Report) -> Option<TlsOptions
     if r.errors.len() != before {
         return None;
     }
-    if let Err(msg) = crate::tls::check_files(&t) {
+    let checked = if client {
+        crate::tls::check_client_files(&t)
+    } else {
+        crate::tls::check_files(&t)
+    };
+    if let Err(msg) = checked {
         r.err(&e.key_pos, msg);
         return None;
     }
@@ -1154,7 +1164,7 @@ fn leaf_remotes(arr: &[Value], r: &mut Report) -> Vec<crate::options::RemoteLeaf
                 }
                 "tls" => {
                     if let Some(tm) = get_map(e, r) {
-                        remote.tls = parse_tls(e, tm, r);
+                        remote.tls = parse_tls_ctx(e, tm, r, true);
                     }
                 }
                 "hub" => remote.hub = get_bool(e, r).unwrap_or(false),
