@@ -805,3 +805,68 @@ async fn tls_leaf_ours_hub_reference_leaf() {
 async fn tls_leaf_reference_hub_ours_leaf() {
     leaf_tls(&reference(), &ours()).await;
 }
+
+/// A leaf cluster of two servers, each with its own remote to the hub: messages between
+/// the two leaf servers travel once (over their route, not back through the hub), and the
+/// hub gets each once.
+async fn leaf_cluster(hub_exe: &Path, leaf_exe: &Path) {
+    let hub = Srv::hub(hub_exe);
+    let (c1, c2) = (free_port(), free_port());
+    let cluster = |own: u16, other: u16| {
+        format!(
+            "cluster {{ name: leafc, listen: \"127.0.0.1:{own}\", routes: [\"nats://127.0.0.1:{other}\"] }}"
+        )
+    };
+    let l1 = Srv::start(leaf_exe, false, &remote(&hub, "", ""), &cluster(c1, c2));
+    let l2 = Srv::start(leaf_exe, false, &remote(&hub, "", ""), &cluster(c2, c1));
+    hub.wait_leafs(2);
+    assert!(
+        wait_until(LONG, || get_json(l1.http, "/routez")["num_routes"] == 1),
+        "leaf cluster did not form"
+    );
+    let h = connect(&hub.url()).await;
+    let a = connect(&l1.url()).await;
+    let b = connect(&l2.url()).await;
+    let mut sb = b.subscribe("lc.x").await.unwrap();
+    let mut sh = h.subscribe("lc.x").await.unwrap();
+    b.flush().await.unwrap();
+    h.flush().await.unwrap();
+    await_interest(&a, "lc.x", &mut sb).await;
+    await_interest(&a, "lc.x", &mut sh).await;
+    drain_count(&mut sb, Duration::from_millis(300)).await;
+    for i in 0..100 {
+        a.publish("lc.x", format!("{i}").into()).await.unwrap();
+    }
+    a.flush().await.unwrap();
+    expect_count(&mut sb, 100).await;
+    expect_count(&mut sh, 100).await;
+    // And from the hub: each leaf server's subscriber gets each message once.
+    let mut sa = a.subscribe("lc.y").await.unwrap();
+    let mut sb = b.subscribe("lc.y").await.unwrap();
+    a.flush().await.unwrap();
+    b.flush().await.unwrap();
+    await_interest(&h, "lc.y", &mut sa).await;
+    await_interest(&h, "lc.y", &mut sb).await;
+    drain_count(&mut sa, Duration::from_millis(300)).await;
+    for i in 0..100 {
+        h.publish("lc.y", format!("{i}").into()).await.unwrap();
+    }
+    h.flush().await.unwrap();
+    expect_count(&mut sa, 100).await;
+    expect_count(&mut sb, 100).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leaf_cluster_ours() {
+    leaf_cluster(&ours(), &ours()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leaf_cluster_ours_hub_reference_leafs() {
+    leaf_cluster(&ours(), &reference()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leaf_cluster_reference_hub_ours_leafs() {
+    leaf_cluster(&reference(), &ours()).await;
+}
