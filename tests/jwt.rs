@@ -693,9 +693,11 @@ fn leaf_credentials_to_an_operator_mode_reference_hub() {
             loop {
                 hc.publish("via.leaf", "hi".into()).await.unwrap();
                 hc.flush().await.unwrap();
-                if let Ok(Some(m)) =
-                    tokio::time::timeout(Duration::from_millis(200), futures::StreamExt::next(&mut sub))
-                        .await
+                if let Ok(Some(m)) = tokio::time::timeout(
+                    Duration::from_millis(200),
+                    futures::StreamExt::next(&mut sub),
+                )
+                .await
                 {
                     return m;
                 }
