@@ -511,7 +511,9 @@ fn loop_detected_with_reference() {
 /// What the leaf port answers to `input` (after its INFO): the -ERR lines, and whether
 /// the connection was closed.
 fn leaf_port_answer(exe: &Path, leaf: &str, input: &[u8]) -> (Vec<String>, bool) {
-    let s = Srv::start(exe, true, leaf, "");
+    // `top|leaf`: top-level text before the bar.
+    let (top, leaf) = leaf.split_once('|').unwrap_or(("", leaf));
+    let s = Srv::start(exe, true, leaf, top);
     let mut r = Raw::connect(s.lport);
     let info = r.info();
     assert!(info["leafnode_urls"].is_array(), "{info}");
@@ -553,6 +555,16 @@ fn bad_input_on_the_leaf_port_answered_as_the_reference() {
             b"CONNECT {\"user\":\"nobody\",\"pass\":\"p1\"}\r\n",
         ),
         ("", b"CONNECT {not json\r\n"),
+        // No leaf authorization: the client users apply.
+        (
+            "authorization { users [ { user: u, password: p } ] }|",
+            b"CONNECT {\"user\":\"u\",\"pass\":\"bad\"}\r\n",
+        ),
+        (
+            "authorization { users [ { user: u, password: p } ] }|",
+            b"CONNECT {\"user\":\"u\",\"pass\":\"p\"}\r\nPING\r\n",
+        ),
+        ("authorization { token: t0k }|", b"CONNECT {}\r\n"),
     ];
     for (leaf, input) in cases {
         let want = leaf_port_answer(&reference(), leaf, input);
@@ -869,4 +881,80 @@ async fn leaf_cluster_ours_hub_reference_leafs() {
 #[tokio::test(flavor = "multi_thread")]
 async fn leaf_cluster_reference_hub_ours_leafs() {
     leaf_cluster(&reference(), &ours()).await;
+}
+
+/// Which account a leaf's CONNECT binds it to (the hub's `remote_account`), or the -ERR.
+fn binding(exe: &Path, top: &str, leaf: &str, connect: &str) -> String {
+    let s = Srv::start(exe, true, leaf, top);
+    let mut r = Raw::connect(s.lport);
+    r.info();
+    r.send(format!("CONNECT {connect}\r\nPING\r\n").as_bytes());
+    loop {
+        match r.try_line() {
+            None => return "EOF".into(),
+            Some(l) if l.starts_with("-ERR") => return l,
+            Some(l) if l.starts_with("INFO ") => {
+                let v: serde_json::Value = serde_json::from_str(l[5..].trim_end()).unwrap();
+                return format!("bound to {}", v["remote_account"]);
+            }
+            Some(l) if l == "PONG\r\n" => return "PONG".into(),
+            Some(_) => {}
+        }
+    }
+}
+
+#[test]
+fn leaf_account_binding_matches_the_reference() {
+    let accs = "accounts { A { users [ { user: a, password: a } ] }, B { users [ { user: b, password: b } ] } }";
+    let cases: &[(&str, &str, &str)] = &[
+        ("", "", "{}"),
+        ("accounts { A {} }", "authorization { account: A }", "{}"),
+        (accs, "authorization { account: A }", "{}"),
+        (
+            accs,
+            "authorization { account: A }",
+            r#"{"user":"b","pass":"b"}"#,
+        ),
+        (
+            accs,
+            "authorization { account: A }",
+            r#"{"user":"b","pass":"x"}"#,
+        ),
+        (
+            accs,
+            "authorization { account: A }",
+            r#"{"user":"zz","pass":"b"}"#,
+        ),
+        (
+            accs,
+            "authorization { user: l, password: l, account: B }",
+            r#"{"user":"l","pass":"l"}"#,
+        ),
+        (
+            accs,
+            "authorization { user: l, password: l, account: B }",
+            r#"{"user":"b","pass":"b"}"#,
+        ),
+        (
+            accs,
+            "authorization { users [ { user: l, password: l, account: B } ] }",
+            r#"{"user":"l","pass":"l"}"#,
+        ),
+        (
+            accs,
+            "authorization { users [ { user: l, password: l } ] }",
+            r#"{"user":"l","pass":"l"}"#,
+        ),
+        ("authorization { token: t0k }", "", "{}"),
+        (
+            "authorization { users [ { user: u, password: p } ] }\nno_auth_user: u",
+            "",
+            "{}",
+        ),
+    ];
+    for (top, leaf, connect) in cases {
+        let want = binding(&reference(), top, leaf, connect);
+        let got = binding(&ours(), top, leaf, connect);
+        assert_eq!(got, want, "top {top:?} leaf {leaf:?} connect {connect}");
+    }
 }

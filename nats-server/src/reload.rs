@@ -182,6 +182,23 @@ fn diff(old: &Options, new: &Options) -> Result<Vec<String>, String> {
             old.cluster.port, new.cluster.port
         ));
     }
+    {
+        // Only the TLS settings of the leafnodes block may change (as on the reference).
+        let strip = |l: &crate::options::LeafNodeOptions| {
+            let mut l = l.clone();
+            l.tls = None;
+            for r in &mut l.remotes {
+                r.tls = None;
+            }
+            l
+        };
+        let (o, n) = (strip(&old.leaf), strip(&new.leaf));
+        if o != n {
+            return Err(format!(
+                "config reload not supported for LeafNode: old={o:?}, new={n:?}"
+            ));
+        }
+    }
     if old.lame_duck_duration != new.lame_duck_duration {
         return Err(refuse(
             "LameDuckDuration",

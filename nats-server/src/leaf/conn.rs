@@ -9,7 +9,7 @@ use crate::logging;
 use crate::outbound;
 use crate::server::Server;
 use bytes::{Buf, BytesMut};
-use nats_common::info::{ConnectInfo, LeafConnectInfo, ServerInfo};
+use nats_common::info::{LeafConnectInfo, ServerInfo};
 use nats_common::proto::{self, Message, Op, ParseError, Parser, Queues, Side};
 use nats_common::subject;
 use std::net::SocketAddr;
@@ -609,17 +609,27 @@ impl Reader {
             // Leaf logins with user JWTs are not evaluated (README: knowingly differs).
             return None;
         }
-        if opts.auth_required() {
-            let ci = ConnectInfo {
-                user: (!info.user.is_empty()).then(|| info.user.clone()),
-                pass: (!info.pass.is_empty()).then(|| info.pass.clone()),
-                ..Default::default()
-            };
-            let st = self.client.meta.lock().auth.clone();
-            return match auth::check(&opts, &ci, &st) {
-                auth::Outcome::Allowed { account, .. } => lookup(&account),
-                auth::Outcome::Denied => None,
-            };
+        if !opts.auth_required() {
+            // The reference then binds to the global account, whatever
+            // `leafnodes.authorization.account` says.
+            return lookup("");
+        }
+        // The client users apply (a token does not: the reference does not check it for
+        // leafs); a leaf that names no user binds to `leafnodes.authorization.account`.
+        let mut user = info.user.clone();
+        let mut pass = info.pass.clone();
+        if user.is_empty() && pass.is_empty() && !opts.no_auth_user.is_empty() {
+            if let Some(u) = opts.users.iter().find(|u| u.username == opts.no_auth_user) {
+                user = u.username.clone();
+                pass = u.password.clone();
+            }
+        }
+        if !opts.users.is_empty() && !user.is_empty() {
+            let u = opts.users.iter().find(|u| u.username == user)?;
+            if !auth::secret_matches(&u.password, &pass) {
+                return None;
+            }
+            return lookup(&u.account);
         }
         lookup(&l.account)
     }
