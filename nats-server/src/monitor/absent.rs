@@ -1,4 +1,4 @@
-//! Endpoints of subsystems this server does not have (JetStream, leaf nodes, gateways,
+//! Endpoints of subsystems this server does not have (JetStream, gateways,
 //! separate accounts), answered as the reference answers them on a server where those are
 //! not configured: same status, headers, JSON keys and parameter errors. Also `/stacksz`
 //! and `/ipqueuesz`, the reference's debugging endpoints.
@@ -115,84 +115,6 @@ pub fn jsz_data(server: &Server) -> Jsz {
         consumers: 0,
         messages: 0,
         bytes: 0,
-    }
-}
-
-/// `/leafz`: the leaf node connections (`null` when there are none, as the reference).
-#[derive(Serialize)]
-pub struct Leafz {
-    server_id: String,
-    now: String,
-    leafnodes: u64,
-    leafs: Option<Vec<LeafInfo>>,
-}
-
-/// One leaf node connection in `/leafz`.
-#[derive(Serialize)]
-pub struct LeafInfo {
-    account: String,
-    ip: String,
-    port: u16,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    rtt: String,
-    in_msgs: u64,
-    out_msgs: u64,
-    in_bytes: u64,
-    out_bytes: u64,
-    subscriptions: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    subscriptions_list: Option<Vec<String>>,
-}
-
-pub async fn leafz(State(mon): Mon, RawQuery(q): RawQuery) -> Response {
-    answer(&mon, "/leafz", q.as_deref(), &["subs"], &[], |p| {
-        let subs = p.boolean("subs").unwrap_or(false);
-        let acc = Some(p.get("acc")).filter(|a| !a.is_empty());
-        Ok(go_json_pretty(&leafz_with(&mon.server, subs, acc)))
-    })
-}
-
-pub fn leafz_data(server: &Server) -> Leafz {
-    leafz_with(server, false, None)
-}
-
-/// The reference's `getRTT`: to the microsecond between 1 µs and 1 ms.
-fn round_rtt(d: std::time::Duration) -> std::time::Duration {
-    let us = std::time::Duration::from_micros(1);
-    if d > us && d < std::time::Duration::from_millis(1) {
-        std::time::Duration::from_micros(((d.as_nanos() + 500) / 1000) as u64)
-    } else {
-        d
-    }
-}
-
-/// `/leafz` with the `subs` and `acc` options.
-pub fn leafz_with(server: &Server, subs: bool, acc: Option<&str>) -> Leafz {
-    let infos = server.leafs.infos(acc, subs);
-    let leafs: Vec<LeafInfo> = infos
-        .into_iter()
-        .map(|l| {
-            let mut list = l.subs;
-            list.sort();
-            LeafInfo {
-                account: l.account,
-                ip: l.ip,
-                port: l.port,
-                rtt: nats_common::monitor::go_duration_string(round_rtt(l.rtt.unwrap_or_default())),
-                in_msgs: l.in_msgs,
-                out_msgs: l.out_msgs,
-                in_bytes: l.in_bytes,
-                out_bytes: l.out_bytes,
-                subscriptions: l.num_subs as u64,
-                subscriptions_list: subs.then_some(list),
-            }
-        })
-        .collect();
-    Leafz {
-        server_id: server.id.clone(),
-        now: now(),
-        leafnodes: leafs.len() as u64,
-        leafs: (!leafs.is_empty()).then_some(leafs),
     }
 }
 
