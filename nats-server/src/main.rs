@@ -171,6 +171,7 @@ fn run(opts: Options, flags: Flags) -> ExitCode {
             }
         }
         tracing::info!("Server is ready");
+        leaf::start_remotes(&server);
         if let Err(e) = cluster::start(&server).await {
             tracing::error!(target: logging::FATAL, "{e}");
             return ExitCode::FAILURE;

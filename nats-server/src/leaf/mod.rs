@@ -15,7 +15,7 @@
 mod conn;
 mod solicit;
 
-pub use solicit::start;
+pub use solicit::{start, start_remotes};
 
 use crate::client::{Client, ClosedState, Kind, Subscription};
 use crate::server::Server;

@@ -133,8 +133,8 @@ pub fn update_urls(server: &Server, idx: usize, urls: &[String]) {
     *r.urls.lock() = list;
 }
 
-/// Starts the leaf node listener and the remotes, when configured. Called before the
-/// client listener, as the reference does.
+/// Starts the leaf node listener, when configured. Called before the client listener, as
+/// the reference does.
 pub async fn start(server: &Arc<Server>) -> std::io::Result<()> {
     let opts = server.opts();
     let leafs = &server.leafs;
@@ -176,6 +176,14 @@ pub async fn start(server: &Arc<Server>) -> std::io::Result<()> {
         let s = server.clone();
         *leafs.accept_task.lock() = Some(tokio::spawn(accept_loop(s, listener)));
     }
+    Ok(())
+}
+
+/// Starts dialling the configured remotes (after "Server is ready", where the reference's
+/// first attempts show in its log).
+pub fn start_remotes(server: &Arc<Server>) {
+    let opts = server.opts();
+    let leafs = &server.leafs;
     let remotes: Vec<Arc<Remote>> = opts
         .leaf
         .remotes
@@ -188,7 +196,6 @@ pub async fn start(server: &Arc<Server>) -> std::io::Result<()> {
         let s = server.clone();
         tokio::spawn(async move { connect(s, idx, true).await });
     }
-    Ok(())
 }
 
 async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
