@@ -958,3 +958,43 @@ fn leaf_account_binding_matches_the_reference() {
         assert_eq!(got, want, "top {top:?} leaf {leaf:?} connect {connect}");
     }
 }
+
+/// A leaf bound to an account that imports a stream gets the exporter's messages, under
+/// the import's subject.
+async fn stream_import(hub_exe: &Path, leaf_exe: &Path) {
+    let accs = "accounts {\n  A { users [ { user: a, password: a } ]\n      imports [ { stream: { account: B, subject: \"feed.>\" }, prefix: imp } ] }\n  B { users [ { user: b, password: b } ]\n      exports [ { stream: \"feed.>\" } ] }\n}\n";
+    let hub = Srv::start(
+        hub_exe,
+        true,
+        "authorization { users [ { user: l, password: l, account: A } ] }",
+        accs,
+    );
+    let leaf = Srv::start(leaf_exe, false, &remote(&hub, "l:l@", ""), "");
+    hub.wait_leafs(1);
+    let hb = connect(&hub.url_as("b")).await;
+    let l = connect(&leaf.url()).await;
+    let mut sub = l.subscribe("imp.feed.>").await.unwrap();
+    l.flush().await.unwrap();
+    await_interest(&hb, "feed.probe", &mut sub).await;
+    for i in 0..20 {
+        hb.publish(format!("feed.{i}"), "f".into()).await.unwrap();
+    }
+    hb.flush().await.unwrap();
+    let got = expect_count(&mut sub, 20).await;
+    assert_eq!(got[3].subject.as_str(), "imp.feed.3");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stream_import_ours() {
+    stream_import(&ours(), &ours()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stream_import_ours_hub_reference_leaf() {
+    stream_import(&ours(), &reference()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stream_import_reference_hub_ours_leaf() {
+    stream_import(&reference(), &ours()).await;
+}

@@ -268,7 +268,15 @@ pub fn deliver(
                 continue;
             }
             Kind::Leaf => {
-                if crate::leaf::may_send(d.from, from_route, &sub.client, msg.subject) {
+                if !crate::leaf::may_send(d.from, from_route, &sub.client, msg.subject) {
+                    continue;
+                }
+                if sub.import.is_some() {
+                    // A stream import's copy of a leaf's subscription: its own subject.
+                    if deliver_leaf_import(d, sub, msg) {
+                        delivered += 1;
+                    }
+                } else {
                     leaf_target(d.flush, &sub.client);
                 }
                 continue;
@@ -312,6 +320,38 @@ pub fn deliver(
         delivered += send_to_leafs(d, msg, result);
     }
     delivered
+}
+
+/// One LMSG with the subject an import delivers under, for a stream import's copy of a
+/// leaf's subscription.
+fn deliver_leaf_import(d: &mut Delivery<'_>, sub: &SubRef, msg: &Message<'_>) -> bool {
+    let Some(im) = &sub.import else {
+        return false;
+    };
+    if d.via_service > 0 || sub.closed.load(Ordering::Relaxed) {
+        return false;
+    }
+    let subject = im.delivered_subject(msg.subject);
+    let client = &sub.client;
+    let headers = if client.headers.load(Ordering::Relaxed) {
+        msg.headers
+    } else {
+        None
+    };
+    let size = headers.map_or(0, |h| h.len()) + msg.payload.len();
+    append_msg(d, client, size, |buf| {
+        let start = buf.len();
+        proto::lmsg(buf, &subject, msg.reply, [], headers, msg.payload);
+        if logging::trace_enabled() {
+            let line = &buf[start..];
+            let end = line.iter().position(|b| *b == b'\r').unwrap_or(line.len());
+            trace!(
+                "{} - ->> [{}]",
+                client.prefix(),
+                String::from_utf8_lossy(&line[..end])
+            );
+        }
+    })
 }
 
 /// Index of `c` among this message's leaf targets, adding it once.

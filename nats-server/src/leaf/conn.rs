@@ -722,6 +722,8 @@ impl Reader {
         let sub = Arc::new(sub);
         c.subs.lock().insert(key.into_boxed_slice(), sub.clone());
         self.server.add_sub(&sub);
+        // Stream imports of the bound account reach the leaf too.
+        self.server.add_shadows(&sub);
     }
 
     fn leaf_unsub(&mut self, subj: &[u8], queue: Option<&[u8]>) {
