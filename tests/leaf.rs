@@ -998,3 +998,69 @@ async fn stream_import_ours_hub_reference_leaf() {
 async fn stream_import_reference_hub_ours_leaf() {
     stream_import(&reference(), &ours()).await;
 }
+
+/// A leaf bound to an account that imports a service: requests from the leaf reach the
+/// exporter's responder and the replies come back.
+async fn service_import(hub_exe: &Path, leaf_exe: &Path) {
+    let accs = "accounts {\n  A { users [ { user: a, password: a } ]\n      imports [ { service: { account: B, subject: \"help.>\" } } ] }\n  B { users [ { user: b, password: b } ]\n      exports [ { service: \"help.>\" } ] }\n}\n";
+    let hub = Srv::start(
+        hub_exe,
+        true,
+        "authorization { users [ { user: l, password: l, account: A } ] }",
+        accs,
+    );
+    let leaf = Srv::start(leaf_exe, false, &remote(&hub, "l:l@", ""), "");
+    hub.wait_leafs(1);
+    let hb = connect(&hub.url_as("b")).await;
+    let l = connect(&leaf.url()).await;
+    let mut rsub = hb.subscribe("help.>").await.unwrap();
+    hb.flush().await.unwrap();
+    let responder = hb.clone();
+    let task = tokio::spawn(async move {
+        while let Some(m) = rsub.next().await {
+            if let Some(r) = m.reply {
+                responder.publish(r, "ok".into()).await.unwrap();
+                responder.flush().await.unwrap();
+            }
+        }
+    });
+    // The leaf learns the import's subject when it connects; retry until it answers.
+    let deadline = tokio::time::Instant::now() + LONG;
+    loop {
+        match tokio::time::timeout(Duration::from_millis(500), l.request("help.me", "q".into()))
+            .await
+        {
+            Ok(Ok(m)) => {
+                assert_eq!(&m.payload[..], b"ok");
+                break;
+            }
+            _ => assert!(
+                tokio::time::Instant::now() < deadline,
+                "no reply through the leaf"
+            ),
+        }
+    }
+    for i in 0..10 {
+        let m = tokio::time::timeout(T, l.request(format!("help.{i}"), "q".into()))
+            .await
+            .expect("timeout")
+            .expect("request");
+        assert_eq!(&m.payload[..], b"ok");
+    }
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_import_ours() {
+    service_import(&ours(), &ours()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_import_ours_hub_reference_leaf() {
+    service_import(&ours(), &reference()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_import_reference_hub_ours_leaf() {
+    service_import(&reference(), &ours()).await;
+}
