@@ -1064,3 +1064,41 @@ async fn service_import_ours_hub_reference_leaf() {
 async fn service_import_reference_hub_ours_leaf() {
     service_import(&reference(), &ours()).await;
 }
+
+/// A second connection from the same leaf server (same name, cluster and account) replaces
+/// the first, which is told so.
+fn duplicate_answer(exe: &Path) -> (Vec<String>, bool, i64) {
+    let s = Srv::hub(exe);
+    let connect = b"CONNECT {\"server_id\":\"NX\",\"name\":\"leafX\",\"headers\":true}\r\nPING\r\n";
+    let mut first = Raw::connect(s.lport);
+    first.info();
+    first.send(connect);
+    while let Some(l) = first.try_line() {
+        if l == "PONG\r\n" {
+            break;
+        }
+    }
+    let mut second = Raw::connect(s.lport);
+    second.info();
+    second.send(connect);
+    let mut errs = Vec::new();
+    first
+        .stream
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    while let Some(l) = first.try_line() {
+        if l.starts_with("-ERR") {
+            errs.push(l);
+        }
+    }
+    let closed = first.closed_within(Duration::from_millis(300));
+    assert!(wait_until(T, || s.num_leafs() == 1));
+    (errs, closed, s.num_leafs())
+}
+
+#[test]
+fn duplicate_leaf_connection_replaces_the_old_one() {
+    let (got, want) = (duplicate_answer(&ours()), duplicate_answer(&reference()));
+    assert_eq!(want.0.len(), 1, "{want:?}");
+    assert_eq!(got, want);
+}
