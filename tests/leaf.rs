@@ -1102,3 +1102,40 @@ fn duplicate_leaf_connection_replaces_the_old_one() {
     assert_eq!(want.0.len(), 1, "{want:?}");
     assert_eq!(got, want);
 }
+
+/// A hub cluster of a reference server and ours, with a clustered leaf on the reference
+/// one: the reference forwards the leaf's messages to ours as `LMSG <origin> ...`, which
+/// must arrive intact (headers included), once; and ours sends to the leaf through it.
+async fn mixed_hub_cluster(leaf_exe: &Path) {
+    let (c1, c2) = (free_port(), free_port());
+    let cluster = |own: u16, other: u16| {
+        format!(
+            "cluster {{ name: hubc, listen: \"127.0.0.1:{own}\", routes: [\"nats://127.0.0.1:{other}\"] }}"
+        )
+    };
+    let r = Srv::start(&reference(), true, "", &cluster(c1, c2));
+    let o = Srv::start(&ours(), true, "", &cluster(c2, c1));
+    assert!(
+        wait_until(LONG, || get_json(o.http, "/routez")["num_routes"] == 1),
+        "hub cluster did not form"
+    );
+    let lc = free_port();
+    let leaf = Srv::start(
+        leaf_exe,
+        false,
+        &remote(&r, "", ""),
+        &format!("cluster {{ name: leafc, listen: \"127.0.0.1:{lc}\" }}"),
+    );
+    r.wait_leafs(1);
+    exchange(&o.url(), &leaf.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mixed_hub_cluster_ours_leaf() {
+    mixed_hub_cluster(&ours()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mixed_hub_cluster_reference_leaf() {
+    mixed_hub_cluster(&reference()).await;
+}

@@ -305,13 +305,21 @@ impl Parser {
                 });
             }
             Kind::RMsg | Kind::LMsg => {
-                let has_headers = buf[..3].eq_ignore_ascii_case(b"HMS");
+                // A route's `LMSG origin account subject ...` always carries a header size
+                // (0 without headers).
+                let route_lmsg = kind == Kind::LMsg && self.side == Side::Route;
+                let has_headers = buf[..3].eq_ignore_ascii_case(b"HMS") || route_lmsg;
                 let a = if self.side == Side::Leaf {
                     parse_lmsg_args(arg, has_headers)?
                 } else {
                     parse_rmsg_args(arg, has_headers, kind == Kind::LMsg)?
                 };
-                return self.with_payload(buf, after_line, a.hdr, a.total, |headers, payload| {
+                let hdr = if route_lmsg && a.hdr == Some(0) {
+                    None
+                } else {
+                    a.hdr
+                };
+                return self.with_payload(buf, after_line, hdr, a.total, |headers, payload| {
                     Op::RouteMsg {
                         account: a.account,
                         queues: a.queues,
@@ -859,7 +867,8 @@ UNSUB 1\r\nUNSUB 2 5\r\n+OK\r\n-ERR 'x y'\r\nINFO {}\r\nsub\tfoo\t 3\n";
             &route,
             b"RS+ $G foo\r\nRS+ $G bar q1 2\r\nRS- $G foo\r\nRS- $G bar q1\r\nRMSG $G pub.a 5\r\nhello\r\n\
 RMSG $G pub.b rep.1 3\r\nabc\r\nHMSG $G pub.c rep.2 18 23\r\nNATS/1.0\r\nX: y\r\n\r\nworld\r\n\
-RMSG $G qq | grp 2\r\nhi\r\nRMSG $G qq + r.x grp g2 2\r\nhi\r\nLS+ orig $G foo\r\nPING\r\n",
+RMSG $G qq | grp 2\r\nhi\r\nRMSG $G qq + r.x grp g2 2\r\nhi\r\nLS+ orig $G foo\r\n\
+LMSG orig $G lm 0 2\r\nhi\r\nLMSG orig $G lm + r.y g1 18 23\r\nNATS/1.0\r\nX: y\r\n\r\nworld\r\nPING\r\n",
         );
         let server = Parser::new(Side::Server, 4096, usize::MAX);
         check_splits(
@@ -904,6 +913,30 @@ LMSG qq | grp 2\r\nhi\r\nLMSG qq + r.x grp g2 2\r\nhi\r\nPING\r\n",
             }
         );
         assert!(leaf.parse(b"RS+ $G foo\r\n").is_err());
+        // On a route, LMSG names the origin cluster and always has a header size.
+        let route = Parser::new(Side::Route, 4096, usize::MAX);
+        let (op, _) = route
+            .parse(b"LMSG orig $G lm 0 2\r\nhi\r\n")
+            .unwrap()
+            .unwrap();
+        let Op::RouteMsg { account, msg, .. } = op else {
+            panic!("{op:?}")
+        };
+        assert_eq!(
+            (account, msg.subject, msg.headers, msg.payload),
+            (&b"$G"[..], &b"lm"[..], None, &b"hi"[..])
+        );
+        let (op, _) = route
+            .parse(b"LMSG orig $G lm r.z 4 6\r\nh:\r\nhi\r\n")
+            .unwrap()
+            .unwrap();
+        let Op::RouteMsg { msg, .. } = op else {
+            panic!("{op:?}")
+        };
+        assert_eq!(
+            (msg.reply, msg.headers, msg.payload),
+            (Some(&b"r.z"[..]), Some(&b"h:\r\n"[..]), &b"hi"[..])
+        );
         assert!(matches!(
             leaf.parse(b"LS+ a b\r\n"),
             Err(ParseError::Protocol(_))
