@@ -1139,3 +1139,102 @@ async fn mixed_hub_cluster_ours_leaf() {
 async fn mixed_hub_cluster_reference_leaf() {
     mixed_hub_cluster(&reference()).await;
 }
+
+/// A leaf cluster whose two servers connect to different servers of one hub cluster:
+/// interest and messages carry their origin cluster across the hub's route, so nothing
+/// comes back into the leaf cluster twice.
+async fn leaf_cluster_across_hubs(h1_exe: &Path, h2_exe: &Path, leaf_exe: &Path) {
+    let cluster = |name: &str, own: u16, other: u16| {
+        format!(
+            "cluster {{ name: {name}, listen: \"127.0.0.1:{own}\", routes: [\"nats://127.0.0.1:{other}\"] }}"
+        )
+    };
+    let (c1, c2) = (free_port(), free_port());
+    let h1 = Srv::start(h1_exe, true, "", &cluster("hubc", c1, c2));
+    let h2 = Srv::start(h2_exe, true, "", &cluster("hubc", c2, c1));
+    assert!(
+        wait_until(LONG, || get_json(h2.http, "/routez")["num_routes"] == 1
+            && get_json(h1.http, "/routez")["num_routes"] == 1),
+        "hub cluster did not form"
+    );
+    let (d1, d2) = (free_port(), free_port());
+    let l1 = Srv::start(
+        leaf_exe,
+        false,
+        &remote(&h1, "", ""),
+        &cluster("leafc", d1, d2),
+    );
+    let l2 = Srv::start(
+        leaf_exe,
+        false,
+        &remote(&h2, "", ""),
+        &cluster("leafc", d2, d1),
+    );
+    h1.wait_leafs(1);
+    h2.wait_leafs(1);
+    assert!(
+        wait_until(LONG, || get_json(l1.http, "/routez")["num_routes"] == 1),
+        "leaf cluster did not form"
+    );
+    let ch1 = connect(&h1.url()).await;
+    let ch2 = connect(&h2.url()).await;
+    let a = connect(&l1.url()).await;
+    let b = connect(&l2.url()).await;
+    // Leaf server 1 -> hub server 2 and leaf server 2. The hub's subscriber comes first:
+    // a hub server aggregates its interest toward routes, so when a leaf's subscription
+    // is the first for a subject it goes out as that leaf cluster's (`LS+ origin`), and the
+    // hub's own later subscriber stays unknown to the other leaf cluster server (the
+    // reference behaves alike).
+    let mut sh = ch2.subscribe("x.up").await.unwrap();
+    ch2.flush().await.unwrap();
+    await_interest(&a, "x.up", &mut sh).await;
+    let mut sb = b.subscribe("x.up").await.unwrap();
+    b.flush().await.unwrap();
+    await_interest(&a, "x.up", &mut sb).await;
+    // Let every path settle, then count.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drain_count(&mut sb, Duration::from_millis(300)).await;
+    drain_count(&mut sh, Duration::from_millis(300)).await;
+    for i in 0..100 {
+        a.publish("x.up", format!("{i}").into()).await.unwrap();
+    }
+    a.flush().await.unwrap();
+    expect_count(&mut sb, 100).await;
+    expect_count(&mut sh, 100).await;
+    // Hub server 1 -> both leaf servers, once each.
+    let mut sa = a.subscribe("x.down").await.unwrap();
+    let mut sb = b.subscribe("x.down").await.unwrap();
+    a.flush().await.unwrap();
+    b.flush().await.unwrap();
+    await_interest(&ch1, "x.down", &mut sa).await;
+    await_interest(&ch1, "x.down", &mut sb).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drain_count(&mut sa, Duration::from_millis(300)).await;
+    drain_count(&mut sb, Duration::from_millis(300)).await;
+    for i in 0..100 {
+        ch1.publish("x.down", format!("{i}").into()).await.unwrap();
+    }
+    ch1.flush().await.unwrap();
+    expect_count(&mut sa, 100).await;
+    expect_count(&mut sb, 100).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leaf_cluster_across_hubs_ours() {
+    leaf_cluster_across_hubs(&ours(), &ours(), &ours()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leaf_cluster_across_mixed_hubs_ours_leafs() {
+    leaf_cluster_across_hubs(&reference(), &ours(), &ours()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leaf_cluster_across_hubs_ours_reference_leafs() {
+    leaf_cluster_across_hubs(&ours(), &ours(), &reference()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leaf_cluster_across_reference_hubs_ours_leafs() {
+    leaf_cluster_across_hubs(&reference(), &reference(), &ours()).await;
+}

@@ -137,6 +137,8 @@ pub struct Subscription {
     pub shadows: Mutex<Vec<Arc<Subscription>>>,
     /// Not announced to routes (the reference keeps service import subscriptions local).
     pub local_only: bool,
+    /// For a route's interest: the leaf node cluster it comes from (`LS+ origin ...`).
+    pub origin: Option<Box<[u8]>>,
 }
 
 /// What an internal subscription does with a message.
@@ -171,6 +173,7 @@ impl Subscription {
             internal: None,
             shadows: Mutex::new(Vec::new()),
             local_only: false,
+            origin: None,
         }
     }
 }

@@ -200,15 +200,31 @@ impl Cluster {
 
     /// Local interest changed by `delta` subscriptions (queue members) (called under its
     /// account's index write lock, so counts and the RS+/RS- sent follow the index exactly).
-    pub fn local_sub_delta(&self, account: &str, subject: &[u8], queue: Option<&[u8]>, delta: i64) {
+    /// `origin`: the leaf cluster of a leaf's interest, announced as `LS+ origin ...` so
+    /// peers do not hand it back to that cluster (the reference's form).
+    pub fn local_sub_delta(
+        &self,
+        account: &str,
+        subject: &[u8],
+        queue: Option<&[u8]>,
+        delta: i64,
+        origin: Option<&str>,
+    ) {
         if delta > 0 {
-            self.local_sub_added(account, subject, queue, delta as u32);
+            self.local_sub_added(account, subject, queue, delta as u32, origin);
         } else if delta < 0 {
-            self.local_sub_removed(account, subject, queue, (-delta) as u32);
+            self.local_sub_removed(account, subject, queue, (-delta) as u32, origin);
         }
     }
 
-    fn local_sub_added(&self, account: &str, subject: &[u8], queue: Option<&[u8]>, by: u32) {
+    fn local_sub_added(
+        &self,
+        account: &str,
+        subject: &[u8],
+        queue: Option<&[u8]>,
+        by: u32,
+        origin: Option<&str>,
+    ) {
         if !self.enabled {
             return;
         }
@@ -224,15 +240,26 @@ impl Cluster {
         }
         let mut line = Vec::with_capacity(subject.len() + 32);
         let acc = account.as_bytes();
+        let plus = |line: &mut Vec<u8>, q: Option<(&[u8], u32)>| match origin {
+            Some(o) => proto::ls_route(line, o.as_bytes(), acc, subject, q),
+            None => proto::rs_plus(line, acc, subject, q),
+        };
         match queue {
-            None if first => proto::rs_plus(&mut line, acc, subject, None),
+            None if first => plus(&mut line, None),
             None => return,
-            Some(q) => proto::rs_plus(&mut line, acc, subject, Some((q, n))),
+            Some(q) => plus(&mut line, Some((q, n))),
         }
         self.send_to_routes(&line);
     }
 
-    fn local_sub_removed(&self, account: &str, subject: &[u8], queue: Option<&[u8]>, by: u32) {
+    fn local_sub_removed(
+        &self,
+        account: &str,
+        subject: &[u8],
+        queue: Option<&[u8]>,
+        by: u32,
+        origin: Option<&str>,
+    ) {
         if !self.enabled {
             return;
         }
@@ -255,11 +282,18 @@ impl Cluster {
         }
         let mut line = Vec::with_capacity(subject.len() + 32);
         let acc = account.as_bytes();
+        let minus = |line: &mut Vec<u8>, q: Option<&[u8]>| match origin {
+            Some(_) => proto::ls_route_minus(line, acc, subject, q),
+            None => proto::rs_minus(line, acc, subject, q),
+        };
         match queue {
-            None if n == 0 => proto::rs_minus(&mut line, acc, subject, None),
+            None if n == 0 => minus(&mut line, None),
             None => return,
-            Some(q) if n == 0 => proto::rs_minus(&mut line, acc, subject, Some(q)),
-            Some(q) => proto::rs_plus(&mut line, acc, subject, Some((q, n))),
+            Some(q) if n == 0 => minus(&mut line, Some(q)),
+            Some(q) => match origin {
+                Some(o) => proto::ls_route(&mut line, o.as_bytes(), acc, subject, Some((q, n))),
+                None => proto::rs_plus(&mut line, acc, subject, Some((q, n))),
+            },
         }
         self.send_to_routes(&line);
     }

@@ -216,6 +216,8 @@ pub struct Delivery<'a> {
     /// How many service imports brought the message here (it is then not handed to
     /// stream imports again, and the chain is bounded).
     pub via_service: u8,
+    /// The leaf node cluster a routed message comes from: not sent back into it.
+    pub origin: Option<&'a [u8]>,
 }
 
 impl<'a> Delivery<'a> {
@@ -233,6 +235,7 @@ impl<'a> Delivery<'a> {
             echo,
             flush,
             via_service: 0,
+            origin: None,
         }
     }
 }
@@ -268,7 +271,9 @@ pub fn deliver(
                 continue;
             }
             Kind::Leaf => {
-                if !crate::leaf::may_send(d.from, from_route, &sub.client, msg.subject) {
+                if !crate::leaf::may_send(d.from, from_route, &sub.client, msg.subject)
+                    || crate::leaf::in_cluster(&sub.client, d.origin)
+                {
                     continue;
                 }
                 if sub.import.is_some() {
@@ -307,7 +312,7 @@ pub fn deliver(
                 continue;
             }
         }
-        if let Some(lc) = pick_leaf(members, d.from, msg.subject) {
+        if let Some(lc) = pick_leaf(members, d.from, msg.subject, d.origin) {
             let ti = leaf_target(d.flush, lc);
             d.flush.leaf_groups.push((ti as u32, gi as u32));
             delivered += 1;
@@ -369,6 +374,7 @@ fn pick_leaf<'m>(
     members: &'m [SubRef],
     from: &Arc<Client>,
     subject: &[u8],
+    origin: Option<&[u8]>,
 ) -> Option<&'m Arc<Client>> {
     let live = |s: &&SubRef| {
         s.client.kind == Kind::Leaf
@@ -376,6 +382,7 @@ fn pick_leaf<'m>(
             && !s.client.is_closed()
             && !Arc::ptr_eq(&s.client, from)
             && crate::leaf::may_send_queue(from, &s.client, subject)
+            && !crate::leaf::in_cluster(&s.client, origin)
     };
     let total: u64 = members
         .iter()
@@ -480,6 +487,8 @@ fn send_to_routes(d: &mut Delivery<'_>, msg: &Message<'_>, result: &MatchResult<
     let targets = std::mem::take(&mut d.flush.route_targets);
     let groups_of = std::mem::take(&mut d.flush.route_groups);
     let mut sent = 0;
+    // A message from a clustered leaf names its cluster, so no route sends it back there.
+    let origin = crate::leaf::origin_of(d.from);
     for (ti, client) in targets.iter().enumerate() {
         let headers = if client.headers.load(Ordering::Relaxed) {
             msg.headers
@@ -493,15 +502,27 @@ fn send_to_routes(d: &mut Delivery<'_>, msg: &Message<'_>, result: &MatchResult<
             .filter_map(|(_, g)| result.qsubs.get(*g as usize).map(|(n, _)| &**n));
         let written = append_msg(d, client, size, |buf| {
             let start = buf.len();
-            proto::rmsg(
-                buf,
-                d.account.name.as_bytes(),
-                msg.subject,
-                msg.reply,
-                groups,
-                headers,
-                msg.payload,
-            );
+            match &origin {
+                Some(o) => proto::lmsg_route(
+                    buf,
+                    o.as_bytes(),
+                    d.account.name.as_bytes(),
+                    msg.subject,
+                    msg.reply,
+                    groups,
+                    headers,
+                    msg.payload,
+                ),
+                None => proto::rmsg(
+                    buf,
+                    d.account.name.as_bytes(),
+                    msg.subject,
+                    msg.reply,
+                    groups,
+                    headers,
+                    msg.payload,
+                ),
+            }
             if logging::trace_enabled() {
                 let line = &buf[start..];
                 let end = line.iter().position(|b| *b == b'\r').unwrap_or(line.len());

@@ -622,6 +622,7 @@ impl Server {
                 &sub.subject,
                 sub.queue.as_deref(),
                 i64::from(n),
+                crate::leaf::origin_of(&sub.client).as_deref(),
             );
         }
         self.leafs.sub_changed(sub, crate::leaf::sub_weight(sub));
@@ -658,6 +659,7 @@ impl Server {
                 &sub.subject,
                 sub.queue.as_deref(),
                 delta,
+                crate::leaf::origin_of(&sub.client).as_deref(),
             );
         }
         self.leafs.sub_changed(sub, delta as i32);
@@ -693,6 +695,7 @@ impl Server {
                     &sub.subject,
                     sub.queue.as_deref(),
                     -i64::from(n),
+                    crate::leaf::origin_of(&sub.client).as_deref(),
                 );
             }
             self.leafs.sub_changed(sub, -crate::leaf::sub_weight(sub));

@@ -39,6 +39,8 @@ pub enum Op<'a> {
         subject: &'a [u8],
         queue: Option<&'a [u8]>,
         weight: u32,
+        /// The leaf node cluster the interest comes from (`LS+ origin ...` on a route).
+        origin: Option<&'a [u8]>,
     },
     /// `RS- account subject [queue]` (and `LS-`).
     RouteUnsub {
@@ -52,6 +54,8 @@ pub enum Op<'a> {
     /// ...`) the account is empty.
     RouteMsg {
         account: &'a [u8],
+        /// The leaf node cluster the message comes from (`LMSG origin ...` on a route).
+        origin: Option<&'a [u8]>,
         msg: Message<'a>,
         /// Queue groups the receiver must serve: names separated by single spaces.
         queues: Queues<'a>,

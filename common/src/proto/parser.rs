@@ -322,6 +322,7 @@ impl Parser {
                 return self.with_payload(buf, after_line, hdr, a.total, |headers, payload| {
                     Op::RouteMsg {
                         account: a.account,
+                        origin: a.origin,
                         queues: a.queues,
                         msg: Message {
                             subject: a.subject,
@@ -520,6 +521,7 @@ fn parse_msg_args(arg: &[u8], headers: bool) -> Result<MsgArgs<'_>, ParseError> 
 }
 
 struct RMsgArgs<'a> {
+    origin: Option<&'a [u8]>,
     account: &'a [u8],
     subject: &'a [u8],
     reply: Option<&'a [u8]>,
@@ -582,6 +584,7 @@ fn parse_rmsg_args(arg: &[u8], headers: bool, leaf: bool) -> Result<RMsgArgs<'_>
         },
     };
     Ok(RMsgArgs {
+        origin: leaf.then(|| tok(0)),
         account,
         subject,
         reply,
@@ -640,6 +643,7 @@ fn parse_lmsg_args(arg: &[u8], headers: bool) -> Result<RMsgArgs<'_>, ParseError
         },
     };
     Ok(RMsgArgs {
+        origin: None,
         account: &[],
         subject,
         reply,
@@ -659,6 +663,7 @@ fn parse_lsub(arg: &[u8]) -> Result<Op<'_>, ParseError> {
             subject: a[0],
             queue: None,
             weight: 0,
+            origin: None,
         }),
         3 => Ok(Op::RouteSub {
             account: &[],
@@ -666,6 +671,7 @@ fn parse_lsub(arg: &[u8]) -> Result<Op<'_>, ParseError> {
             queue: Some(a[1]),
             // The reference takes a bad weight as -1, stored as no weight.
             weight: parse_size(a[2]).map_or(0, |w| w.min(u32::MAX as usize) as u32),
+            origin: None,
         }),
         _ => Err(err()),
     }
@@ -729,6 +735,7 @@ fn parse_unsub(arg: &[u8]) -> Result<Op<'_>, ParseError> {
 
 fn parse_rsub(arg: &[u8], leaf: bool) -> Result<Op<'_>, ParseError> {
     let (a, n) = fields_n::<5>(arg);
+    let origin = leaf.then_some(a[0]);
     let a = if leaf { &a[1..] } else { &a[..4] };
     let n = n.saturating_sub(usize::from(leaf));
     let err = || ParseError::Protocol(format!("processRemoteSub Parse Error: '{}'", lossy(arg)));
@@ -738,6 +745,7 @@ fn parse_rsub(arg: &[u8], leaf: bool) -> Result<Op<'_>, ParseError> {
             subject: a[1],
             queue: None,
             weight: 0,
+            origin,
         }),
         4 => {
             let weight = parse_size(a[3]).ok_or_else(err)?.min(u32::MAX as usize) as u32;
@@ -746,6 +754,7 @@ fn parse_rsub(arg: &[u8], leaf: bool) -> Result<Op<'_>, ParseError> {
                 subject: a[1],
                 queue: Some(a[2]),
                 weight,
+                origin,
             })
         }
         _ => Err(err()),
@@ -894,6 +903,7 @@ LMSG qq | grp 2\r\nhi\r\nLMSG qq + r.x grp g2 2\r\nhi\r\nPING\r\n",
             account,
             msg,
             queues,
+            ..
         } = op
         else {
             panic!("{op:?}")
@@ -909,7 +919,8 @@ LMSG qq | grp 2\r\nhi\r\nLMSG qq + r.x grp g2 2\r\nhi\r\nPING\r\n",
                 account: b"",
                 subject: b"bar",
                 queue: Some(b"q1"),
-                weight: 3
+                weight: 3,
+                origin: None
             }
         );
         assert!(leaf.parse(b"RS+ $G foo\r\n").is_err());
@@ -968,6 +979,7 @@ LMSG qq | grp 2\r\nhi\r\nLMSG qq + r.x grp g2 2\r\nhi\r\nPING\r\n",
             account,
             msg,
             queues,
+            ..
         } = op
         else {
             panic!()
@@ -982,7 +994,8 @@ LMSG qq | grp 2\r\nhi\r\nLMSG qq + r.x grp g2 2\r\nhi\r\nPING\r\n",
                 account: b"$G",
                 subject: b"bar",
                 queue: Some(b"q1"),
-                weight: 3
+                weight: 3,
+                origin: None
             }
         );
     }
@@ -1101,7 +1114,8 @@ LMSG qq | grp 2\r\nhi\r\nLMSG qq + r.x grp g2 2\r\nhi\r\nPING\r\n",
                 account: b"$G",
                 subject: b"foo",
                 queue: Some(b"q"),
-                weight: 1
+                weight: 1,
+                origin: None
             }
         );
         check_splits(&p, b"SUB foo\r1\r\nSUB a\x0cb 1\r\nPING\r\n");

@@ -93,6 +93,24 @@ fn remote_cluster(c: &Client) -> String {
         .unwrap_or_default()
 }
 
+/// Whether the leaf connection `to` belongs to the leaf cluster `origin`.
+pub fn in_cluster(to: &Client, origin: Option<&[u8]>) -> bool {
+    let Some(o) = origin else { return false };
+    to.leaf
+        .get()
+        .is_some_and(|l| l.remote_cluster.read().as_bytes() == o)
+}
+
+/// The leaf cluster a message or subscription of `c` comes from (a clustered leaf's
+/// connection), named on routes so it is not sent back into that cluster.
+pub fn origin_of(c: &Client) -> Option<String> {
+    if c.kind != Kind::Leaf {
+        return None;
+    }
+    let rc = remote_cluster(c);
+    (!rc.is_empty()).then_some(rc)
+}
+
 /// Whether a message from `from` may go to the leaf connection `to` for a plain
 /// subscription (the reference's audience rules).
 pub fn may_send(from: &Arc<Client>, from_route: bool, to: &Arc<Client>, subj: &[u8]) -> bool {
@@ -437,10 +455,15 @@ fn interest_for(link: &Link, sub: &Subscription) -> bool {
         return false;
     }
     // Not back into the cluster it came from.
-    if sub.client.kind == Kind::Leaf && !lds {
+    if !lds {
         let rc = link.remote_cluster.read();
-        if !rc.is_empty() && *rc == remote_cluster(&sub.client) {
-            return false;
+        if !rc.is_empty() {
+            if sub.client.kind == Kind::Leaf && *rc == remote_cluster(&sub.client) {
+                return false;
+            }
+            if sub.origin.as_deref() == Some(rc.as_bytes()) {
+                return false;
+            }
         }
     }
     true
