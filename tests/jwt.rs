@@ -663,6 +663,18 @@ fn operator_configs_fail_as_the_reference() {
 /// JWT and the signed nonce in its CONNECT) and is bound to the user's account.
 #[test]
 fn leaf_credentials_to_an_operator_mode_reference_hub() {
+    leaf_credentials(&reference(), &ours());
+}
+
+#[test]
+fn leaf_credentials_to_an_operator_mode_hub_of_ours() {
+    leaf_credentials(&ours(), &ours());
+    leaf_credentials(&ours(), &reference());
+}
+
+/// A leaf (`leaf_exe`) logs in to an operator-mode hub (`hub_exe`) with a credentials file
+/// and is bound to the user's account; a wrong seed is refused.
+fn leaf_credentials(hub_exe: &Path, leaf_exe: &Path) {
     let mut s = Setup::new("jwt-leaf");
     let a = s.account("A", json!({}));
     let u = KeyPair::new_user();
@@ -670,7 +682,7 @@ fn leaf_credentials_to_an_operator_mode_reference_hub() {
     let creds = s.creds_file("u", &ujwt, &u);
     let lport = crate::support::free_port();
     let conf = s.conf(&format!("leafnodes {{ listen: \"127.0.0.1:{lport}\" }}"));
-    let hub = ServerProc::start(&reference(), &["-c", conf.to_str().unwrap()]);
+    let hub = ServerProc::start(hub_exe, &["-c", conf.to_str().unwrap()]);
     let leaf_conf = s.dir.write(
         "leaf.conf",
         &format!(
@@ -678,7 +690,7 @@ fn leaf_credentials_to_an_operator_mode_reference_hub() {
             creds.display().to_string()
         ),
     );
-    let leaf = ServerProc::start(&ours(), &["-c", leaf_conf.to_str().unwrap()]);
+    let leaf = ServerProc::start(leaf_exe, &["-c", leaf_conf.to_str().unwrap()]);
     rt().block_on(async {
         let hc = async_nats::ConnectOptions::with_credentials_file(&creds)
             .await
@@ -711,4 +723,22 @@ fn leaf_credentials_to_an_operator_mode_reference_hub() {
             leaf.proc.log_text()
         );
     });
+    // Signed with another key: refused.
+    let other = KeyPair::new_user();
+    let bad = s.creds_file("bad", &ujwt, &other);
+    let bad_conf = s.dir.write(
+        "bad.conf",
+        &format!(
+            "leafnodes {{ reconnect: 1, remotes [ {{ url: \"nats://127.0.0.1:{lport}\", credentials: {:?} }} ] }}\n",
+            bad.display().to_string()
+        ),
+    );
+    let bad_leaf = ServerProc::start(leaf_exe, &["-c", bad_conf.to_str().unwrap()]);
+    assert!(
+        bad_leaf
+            .proc
+            .wait_log("Authorization Violation", Duration::from_secs(10)),
+        "{}",
+        bad_leaf.proc.log_text()
+    );
 }

@@ -606,8 +606,18 @@ impl Reader {
             return lookup(&u.account);
         }
         if crate::accounts::jwt::trusted_mode(&opts) {
-            // Leaf logins with user JWTs are not evaluated (README: knowingly differs).
-            return None;
+            // Operator mode: the leaf's user JWT and its signature of our nonce.
+            let nonce = self.client.meta.lock().auth.nonce.clone();
+            let u = crate::accounts::jwt::authenticate(
+                &self.server.accounts,
+                &self.client.prefix(),
+                &info.jwt,
+                &info.sig,
+                &nonce,
+                Some(self.client.addr.ip()),
+            )?;
+            self.server.finish_accounts(&u.built);
+            return Some(u.account.clone());
         }
         if !opts.auth_required() {
             // The reference then binds to the global account, whatever
