@@ -565,6 +565,19 @@ fn bad_input_on_the_leaf_port_answered_as_the_reference() {
             b"CONNECT {\"user\":\"u\",\"pass\":\"p\"}\r\nPING\r\n",
         ),
         ("authorization { token: t0k }|", b"CONNECT {}\r\n"),
+        // Authentication comes before the wrong-port check.
+        (
+            "authorization { user: leaf, password: s3cret }",
+            b"CONNECT {\"lang\":\"go\",\"verbose\":false}\r\n",
+        ),
+        (
+            "min_version: \"2.9.0\"",
+            b"CONNECT {\"version\":\"2.8.4\",\"name\":\"old\"}\r\n",
+        ),
+        (
+            "min_version: \"2.9.0\"",
+            b"CONNECT {\"version\":\"2.9.1\",\"name\":\"new\"}\r\nPING\r\n",
+        ),
     ];
     for (leaf, input) in cases {
         let want = leaf_port_answer(&reference(), leaf, input);

@@ -65,6 +65,7 @@ pub enum ClosedState {
     DuplicateRemoteLeafnodeConnection,
     ClusterNamesIdentical,
     WrongGateway,
+    MinimumVersionRequired,
 }
 
 impl ClosedState {
@@ -99,6 +100,7 @@ impl ClosedState {
             DuplicateRemoteLeafnodeConnection => "Duplicate Remote LeafNode Connection",
             ClusterNamesIdentical => "Cluster Names Identical",
             WrongGateway => "Wrong Gateway",
+            MinimumVersionRequired => "Minimum Version Required",
         }
     }
 

@@ -91,6 +91,20 @@ pub fn hub_info(server: &Server, c: &Client, first: bool, account: Option<&str>)
     out
 }
 
+/// Whether `version` (`major.minor.patch`) is below `min`.
+fn version_below(version: &str, min: &str) -> bool {
+    let parse = |v: &str| -> (u64, u64, u64) {
+        let core = v.split(['-', '+']).next().unwrap_or("");
+        let mut it = core.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+        (
+            it.next().unwrap_or(0),
+            it.next().unwrap_or(0),
+            it.next().unwrap_or(0),
+        )
+    };
+    parse(version) < parse(min)
+}
+
 /// Where a connection is in its handshake.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -100,6 +114,8 @@ enum Stage {
     AwaitConnectInfo,
     /// Bound to its account and registered.
     Bound,
+    /// Refused (below `min_version`), closing after a delay.
+    Rejected,
 }
 
 struct Reader {
@@ -279,7 +295,7 @@ impl Reader {
                     let next = self.server.opts().ping_interval;
                     ping.as_mut().reset(tokio::time::Instant::now() + next);
                 }
-                _ = &mut handshake, if self.stage != Stage::Bound => {
+                _ = &mut handshake, if !matches!(self.stage, Stage::Bound | Stage::Rejected) => {
                     if self.link.solicited {
                         debug!("{} - Stale Leaf Node Connection - Closing", client.prefix());
                         client.send_err("Stale Leaf Node Connection - Closing");
@@ -511,6 +527,10 @@ impl Reader {
                 return false;
             }
         };
+        let Some(acc) = self.authorize(&info) else {
+            self.auth_violation(&info.user);
+            return false;
+        };
         if !info.lang.is_empty() {
             c.send_err("attempted to connect to leaf node port");
             error!("{} - attempted to connect to leaf node port", c.prefix());
@@ -534,10 +554,25 @@ impl Reader {
             c.close(ClosedState::WrongGateway);
             return false;
         }
-        let Some(acc) = self.authorize(&info) else {
-            self.auth_violation(&info.user);
+        let mv = self.server.opts().leaf.min_version.clone();
+        if !mv.is_empty() && version_below(&info.version, &mv) {
+            // As the reference: the INFO first (so the leaf does not drop the connection at
+            // once), the error, then the close after a while.
+            *c.account.write() = acc.clone();
+            c.out
+                .send(&hub_info(&self.server, &c, false, Some(&acc.name)));
+            let txt = format!("connection rejected since minimum version required is {mv:?}");
+            c.send_err(&txt);
+            error!("{} - {txt}", c.prefix());
+            let cc = c.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                cc.close(ClosedState::MinimumVersionRequired);
+            });
+            // Nothing more is read from it.
+            self.stage = Stage::Rejected;
             return false;
-        };
+        }
         *c.account.write() = acc.clone();
         c.meta.lock().user = info.user.clone();
         let headers = info.headers && !self.server.opts().no_header_support;
