@@ -26,7 +26,7 @@
 #   ROUNDS [3]            rounds of every workload
 #   BENCH_MD              also write the table as markdown to this file (same as --md)
 #   SCENARIOS [all]       subset, space separated: pub16 pub128 ps11 fan5 ps44 queue3 reqrep
-#                         subs100k cluster leaf conns
+#                         subs100k cluster gateway leaf conns ws11
 #   DRIVERS ["nats go"]   which drivers run the pub/sub scenarios (same as --drivers)
 #   PUB_MSGS [1000000]    messages for publish-only runs
 #   PS_MSGS [500000]      messages for 1->1, queue group and the 100k-subscription run
@@ -34,6 +34,10 @@
 #   MANY_MSGS [200000]    messages for 4->4 (split over the publishers; each sub gets all)
 #   REQ_MSGS [20000]      request/reply round trips
 #   CLUSTER_MSGS [300000] messages through the 3-node cluster (pub on node 1, sub on node 2)
+#   WS_MSGS [500000]      messages for 1->1 over websocket (both clients on ws://, each server
+#                         with `websocket { no_tls: true }`)
+#   GATEWAY_MSGS [300000] messages from one cluster to another over a gateway (two one-server
+#                         clusters, A dials B; pub on A, sub on B)
 #   LEAF_MSGS [300000]    messages from a hub to its leaf node (pub on the hub, sub on the leaf;
 #                         both servers of one kind)
 #   CONNS [10000]         idle connections for the memory measurement
@@ -70,7 +74,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 case $ROUNDS in ''|*[!0-9]*|0) echo "compare.sh: ROUNDS must be a positive integer" >&2; exit 2 ;; esac
-[ "$SCENARIOS" = all ] && SCENARIOS="pub16 pub128 ps11 fan5 ps44 queue3 reqrep subs100k cluster leaf conns"
+[ "$SCENARIOS" = all ] && SCENARIOS="pub16 pub128 ps11 fan5 ps44 queue3 reqrep subs100k cluster gateway leaf conns ws11"
 for d in $DRIVERS; do
   case $d in nats|go) ;; *) echo "compare.sh: unknown driver $d (nats, go)" >&2; exit 2 ;; esac
 done
@@ -81,6 +85,8 @@ FAN_MSGS=${FAN_MSGS:-200000}
 MANY_MSGS=${MANY_MSGS:-200000}
 REQ_MSGS=${REQ_MSGS:-20000}
 CLUSTER_MSGS=${CLUSTER_MSGS:-300000}
+WS_MSGS=${WS_MSGS:-500000}
+GATEWAY_MSGS=${GATEWAY_MSGS:-300000}
 LEAF_MSGS=${LEAF_MSGS:-300000}
 CONNS=${CONNS:-10000}
 SUBS=${SUBS:-100000}
@@ -90,7 +96,7 @@ GO_IDLE=${GO_IDLE:-10s}
 KEEP_GOING=${KEEP_GOING:-0}
 REF_SERVER=${REF_SERVER:-/usr/sbin/nats-server}
 HELPER="python3 $ROOT/bench/helper.py"
-export PUB_MSGS PS_MSGS FAN_MSGS MANY_MSGS REQ_MSGS CLUSTER_MSGS LEAF_MSGS CONNS SUBS WILDCARD_PCT # for the labels
+export PUB_MSGS PS_MSGS FAN_MSGS MANY_MSGS REQ_MSGS CLUSTER_MSGS GATEWAY_MSGS LEAF_MSGS WS_MSGS CONNS SUBS WILDCARD_PCT # for the labels
 
 say() { printf '\n== %s\n' "$*" >&2; }
 die() { printf '\ncompare.sh: %s\n' "$*" >&2; exit 1; }
@@ -270,12 +276,15 @@ workload() {
     nats:queue3) ARGS=(bench.q --pub 1 --sub 3 --queue benchq --msgs "$PS_MSGS" --size 128) ;;
     go:queue3) ARGS=(-np 1 -ns 3 -queue benchq -n "$PS_MSGS" -ms 128) ;;
     nats:reqrep) ARGS=(bench.rr --pub 1 --sub 1 --request --reply --msgs "$REQ_MSGS" --size 128) ;;
+    nats:ws11) ARGS=(bench.ws --pub 1 --sub 1 --msgs "$WS_MSGS" --size 128) ;;
+    go:ws11) ARGS=(-np 1 -ns 1 -n "$WS_MSGS" -ms 128) ;;
     go:reqrep) ARGS=(-request -np 1 -ns 1 -n "$REQ_MSGS" -ms 128) ;;
     *) die "no workload $scen for driver $drv" ;;
   esac
   case $scen in
     pub16 | pub128) MSGS=$PUB_MSGS PAIRS="pub_rate=PUB_RATE" ;;
     ps11) MSGS=$PS_MSGS PAIRS="sub_rate=SUB_RATE load_p50=LAT_P50 load_p99=LAT_P99" ;;
+    ws11) MSGS=$WS_MSGS PAIRS="sub_rate=SUB_RATE" ;;
     subs100k | queue3) MSGS=$PS_MSGS PAIRS="sub_rate=SUB_RATE" ;;
     fan5) MSGS=$FAN_MSGS PAIRS="sub_rate=SUB_RATE" ;;
     ps44) MSGS=$MANY_MSGS PAIRS="sub_rate=SUB_RATE" ;;
@@ -283,15 +292,16 @@ workload() {
   esac
 }
 
-# driver_cmd DRIVER PUB_PORT SUB_PORT ARGS...: sets CMD (array).
+# driver_cmd DRIVER PUB_PORT SUB_PORT ARGS...: sets CMD (array). URL_SCHEME [nats]: ws for
+# the websocket scenario.
 driver_cmd() {
-  local drv=$1 pport=$2 sport=$3
+  local drv=$1 pport=$2 sport=$3 scheme=${URL_SCHEME:-nats}
   shift 3
   if [ "$drv" = go ]; then
-    CMD=("$GOBENCH" -pub-url "nats://127.0.0.1:$pport" -sub-url "nats://127.0.0.1:$sport"
+    CMD=("$GOBENCH" -pub-url "$scheme://127.0.0.1:$pport" -sub-url "$scheme://127.0.0.1:$sport"
       -idle "$GO_IDLE" -subject "bench.go" "$@")
   else
-    CMD=("$NATS" -s "nats://127.0.0.1:$pport" bench "$@" --no-progress)
+    CMD=("$NATS" -s "$scheme://127.0.0.1:$pport" bench "$@" --no-progress)
   fi
 }
 
@@ -395,9 +405,9 @@ cluster() {
   else
     for drv in $DRIVERS; do
       if [ "$drv" = go ]; then
-        pair_go cluster "$CLUSTER_MSGS" "$impl" "$rnd" "$c1" "$c2" "${pids[@]}"
+        cluster_go cluster "$CLUSTER_MSGS" "$impl" "$rnd" "$c1" "$c2" "${pids[@]}"
       else
-        pair_nats cluster "$CLUSTER_MSGS" "$impl" "$rnd" "$c1" "$c2" "${pids[@]}"
+        cluster_nats cluster "$CLUSTER_MSGS" "$impl" "$rnd" "$c1" "$c2" "${pids[@]}"
       fi
     done
   fi
@@ -405,9 +415,43 @@ cluster() {
   for p in "${pids[@]}"; do stop_pid "$p"; done
 }
 
-# pair_go SCEN MSGS IMPL ROUND PORT1 PORT2 PIDS...: Go driver, publisher on PORT1, subscriber
-# on PORT2 (two servers linked by routes or a leaf node connection).
-pair_go() {
+# Two one-server clusters joined by a gateway (A dials B), once per server and round; both
+# drivers publish on A and subscribe on B.
+gateway() {
+  local impl=$1 rnd=$2
+  local ports
+  mapfile -t ports < <($HELPER freeports 4)
+  local c1=${ports[0]} c2=${ports[1]} g1=${ports[2]} g2=${ports[3]}
+  local ca=$WORK/r$rnd-gateway-$impl-a.conf cb=$WORK/r$rnd-gateway-$impl-b.conf
+  printf 'gateway { name: B, listen: "127.0.0.1:%s" }\n' "$g2" >"$cb"
+  printf 'gateway { name: A, listen: "127.0.0.1:%s", gateways: [{name: B, url: "nats://127.0.0.1:%s"}] }\n' \
+    "$g1" "$g2" >"$ca"
+  local pids=() drv
+  start_server "$impl" "r$rnd-gateway-$impl-b" "$c2" -c "$cb"
+  pids+=("$SERVER_PID")
+  start_server "$impl" "r$rnd-gateway-$impl-a" "$c1" -c "$ca"
+  pids+=("$SERVER_PID")
+  local probe=$WORK/r$rnd-gateway-$impl-probe.out
+  if ! $HELPER probe "$c1" "$c2" 15 >"$probe" 2>&1; then
+    for drv in $DRIVERS; do
+      fail_run gateway "$drv" "$impl" "$rnd" "the gateway did not come up (A -> B); server logs: $WORK/r$rnd-gateway-$impl-*.log" \
+        "$probe" sub_rate cpu
+    done
+  else
+    for drv in $DRIVERS; do
+      if [ "$drv" = go ]; then
+        cluster_go gateway "$GATEWAY_MSGS" "$impl" "$rnd" "$c1" "$c2" "${pids[@]}"
+      else
+        cluster_nats gateway "$GATEWAY_MSGS" "$impl" "$rnd" "$c1" "$c2" "${pids[@]}"
+      fi
+    done
+  fi
+  local p
+  for p in "${pids[@]}"; do stop_pid "$p"; done
+}
+
+# cluster_go SCEN MSGS IMPL ROUND PUB_PORT SUB_PORT PID...
+cluster_go() {
   local scen=$1 msgs=$2 impl=$3 rnd=$4 c1=$5 c2=$6
   shift 6
   local out=$WORK/r$rnd-$scen-go-$impl.out before after
@@ -428,8 +472,8 @@ pair_go() {
   record_pairs "$scen" go "$impl" "$rnd" "$out" "$(cpu_per_million "$before" "$after" "$msgs")"
 }
 
-# pair_nats SCEN MSGS IMPL ROUND PORT1 PORT2 PIDS...: the same with our `nats bench`.
-pair_nats() {
+# cluster_nats SCEN MSGS IMPL ROUND PUB_PORT SUB_PORT PID...
+cluster_nats() {
   local scen=$1 msgs=$2 impl=$3 rnd=$4 c1=$5 c2=$6
   shift 6
   # Subscriber on node 2 in the background, publisher on node 1; the subscriber's rate counts.
@@ -441,7 +485,7 @@ pair_nats() {
   timeout "$BENCH_TIMEOUT" "${subcmd[@]}" >>"$subout" 2>&1 &
   local subpid=$!
   PIDS+=("$subpid")
-  sleep 1 # let the subscription reach node 1 over the route or leaf connection
+  sleep 1 # let the subscription reach node 1 (over the route or the gateway)
   driver_cmd nats "$c1" "$c1" bench.cl --pub 1 --msgs "$msgs" --size 128
   if ! run_cmd "$pubout" "${CMD[@]}"; then
     stop_pid "$subpid"
@@ -460,6 +504,21 @@ pair_nats() {
     PAIRS="sub_rate=SUB_RATE"
     record_pairs "$scen" nats "$impl" "$rnd" "$subout" "$(cpu_per_million "$before" "$after" "$msgs")"
   fi
+}
+
+# 1 -> 1 over websocket: each server with a websocket listener (no TLS, no compression,
+# the same config file for both), both clients on ws:// URLs.
+ws11() {
+  local impl=$1 rnd=$2 ports drv
+  mapfile -t ports < <($HELPER freeports 2)
+  local conf=$WORK/r$rnd-ws11-$impl.conf
+  printf 'websocket {\n  port: %s\n  no_tls: true\n}\n' "${ports[1]}" >"$conf"
+  start_server "$impl" "r$rnd-ws11-$impl" "${ports[0]}" -c "$conf"
+  local pid=$SERVER_PID
+  for drv in $DRIVERS; do
+    URL_SCHEME=ws run_simple ws11 "$drv" "$impl" "$rnd" "${ports[1]}" "$pid"
+  done
+  stop_pid "$pid"
 }
 
 # A hub and its leaf node (the same server kind); publisher on the hub, subscriber on the leaf.
@@ -485,9 +544,9 @@ leaf() {
   else
     for drv in $DRIVERS; do
       if [ "$drv" = go ]; then
-        pair_go leaf "$LEAF_MSGS" "$impl" "$rnd" "$c1" "$c2" "${pids[@]}"
+        cluster_go leaf "$LEAF_MSGS" "$impl" "$rnd" "$c1" "$c2" "${pids[@]}"
       else
-        pair_nats leaf "$LEAF_MSGS" "$impl" "$rnd" "$c1" "$c2" "${pids[@]}"
+        cluster_nats leaf "$LEAF_MSGS" "$impl" "$rnd" "$c1" "$c2" "${pids[@]}"
       fi
     done
   fi
@@ -546,11 +605,17 @@ for rnd in $(seq 1 "$ROUNDS"); do
   if want cluster; then
     for impl in ref ours; do cluster "$impl" "$rnd"; done
   fi
+  if want gateway; then
+    for impl in ref ours; do gateway "$impl" "$rnd"; done
+  fi
   if want leaf; then
     for impl in ref ours; do leaf "$impl" "$rnd"; done
   fi
   if want conns; then
     for impl in ref ours; do conns "$impl" "$rnd"; done
+  fi
+  if want ws11; then
+    for impl in ref ours; do ws11 "$impl" "$rnd"; done
   fi
 done
 

@@ -461,8 +461,10 @@ def labels():
         "queue3": f"1 pub → queue group of 3, 128 B, {n('PS_MSGS', 500000)} msgs",
         "reqrep": f"request/reply, 1 ↔ 1, 128 B, {n('REQ_MSGS', 20000)} requests",
         "cluster": f"3-node cluster, pub node 1 → sub node 2, {n('CLUSTER_MSGS', 300000)} msgs",
+        "gateway": f"2 clusters over a gateway, pub in A → sub in B, {n('GATEWAY_MSGS', 300000)} msgs",
         "leaf": f"hub → leaf node, pub on the hub → sub on the leaf, {n('LEAF_MSGS', 300000)} msgs",
         "conns": f"{n('CONNS', 10000)} idle connections (CONNECT+PING/PONG)",
+        "ws11": f"1 pub → 1 sub over websocket, 128 B, {n('WS_MSGS', 500000)} msgs",
         "subs100k": f"1 → 1 as above, with {subs_txt} subscriptions "
                     f"({os.environ.get('WILDCARD_PCT', '10')}% wildcards) on an idle client",
     }

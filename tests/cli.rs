@@ -203,7 +203,7 @@ pub(crate) fn text(b: &[u8]) -> String {
 }
 
 /// A long-running `nats` process whose output is collected as it arrives; killed on drop.
-struct Bg {
+pub(crate) struct Bg {
     child: Child,
     out: Arc<Mutex<String>>,
     err: Arc<Mutex<String>>,
@@ -211,7 +211,7 @@ struct Bg {
 }
 
 impl Bg {
-    fn start(cfg: &TempDir, args: &[&str]) -> Bg {
+    pub(crate) fn start(cfg: &TempDir, args: &[&str]) -> Bg {
         let mut child = nats_cmd(cfg).args(args).spawn().expect("spawn nats");
         let out = Arc::new(Mutex::new(String::new()));
         let err = Arc::new(Mutex::new(String::new()));
@@ -261,7 +261,7 @@ impl Bg {
         self.err.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
-    fn wait_stdout(&self, needle: &str) {
+    pub(crate) fn wait_stdout(&self, needle: &str) {
         assert!(
             poll(WAIT, || self.stdout().contains(needle)),
             "nats {:?}: {needle:?} never appeared on stdout; stdout={:?} stderr={:?}",
@@ -271,7 +271,7 @@ impl Bg {
         );
     }
 
-    fn wait_stderr(&self, needle: &str) {
+    pub(crate) fn wait_stderr(&self, needle: &str) {
         assert!(
             poll(WAIT, || self.stderr().contains(needle)),
             "nats {:?}: {needle:?} never appeared on stderr; stdout={:?} stderr={:?}",

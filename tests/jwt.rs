@@ -93,7 +93,13 @@ fn account_jwt(name: &str, acc: &KeyPair, op: &KeyPair, nats: Value) -> String {
 }
 
 /// A user JWT as the Go library writes a new one, signed by `signer`.
-fn user_jwt(name: &str, user: &KeyPair, signer: &KeyPair, nats: Value, top: Value) -> String {
+pub(crate) fn user_jwt(
+    name: &str,
+    user: &KeyPair,
+    signer: &KeyPair,
+    nats: Value,
+    top: Value,
+) -> String {
     let base = json!({"pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1,
                       "type": "user", "version": 2});
     let claims = merged(
@@ -114,7 +120,7 @@ fn creds(jwt: &str, user: &KeyPair) -> String {
 }
 
 /// An operator with a system account and accounts preloaded, in a config file.
-struct Setup {
+pub(crate) struct Setup {
     dir: TempDir,
     op: KeyPair,
     sys: KeyPair,
@@ -122,7 +128,7 @@ struct Setup {
 }
 
 impl Setup {
-    fn new(tag: &str) -> Setup {
+    pub(crate) fn new(tag: &str) -> Setup {
         let op = KeyPair::new_operator();
         let sys = KeyPair::new_account();
         let sys_jwt = account_jwt("SYS", &sys, &op, json!({}));
@@ -136,14 +142,14 @@ impl Setup {
     }
 
     /// Adds an account with `nats` extras; returns its key pair.
-    fn account(&mut self, name: &str, nats: Value) -> KeyPair {
+    pub(crate) fn account(&mut self, name: &str, nats: Value) -> KeyPair {
         let kp = KeyPair::new_account();
         let jwt = account_jwt(name, &kp, &self.op, nats);
         self.accounts.push((clone(&kp), jwt));
         kp
     }
 
-    fn conf(&self, extra: &str) -> PathBuf {
+    pub(crate) fn conf(&self, extra: &str) -> PathBuf {
         let op_file = self.dir.write("op.jwt", &operator_jwt(&self.op));
         // The system account's JWT is the first entry, under the system key.
         let mut preload = format!("  {}: {}\n", self.sys.public_key(), self.accounts[0].1);

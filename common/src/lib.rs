@@ -11,3 +11,4 @@ pub mod proto;
 pub mod subject;
 pub mod sublist;
 pub mod transform;
+pub mod ws;

@@ -365,10 +365,39 @@ pub fn check(opts: &Options, info: &ConnectInfo, st: &AuthState) -> Outcome {
     }
 }
 
+/// The `websocket {}` block has its own `authorization` (user/password or token) or
+/// `no_auth_user`: websocket clients authenticate against those, as on the reference.
+pub fn ws_override(w: &options::WebsocketOptions) -> bool {
+    !w.username.is_empty() || !w.token.is_empty() || !w.no_auth_user.is_empty()
+}
+
+/// The options a client is authenticated under: the server's, with a websocket client's
+/// overrides in place of the top-level user, password, token and no_auth_user.
+pub fn client_opts(opts: Arc<Options>, client: &Client) -> Arc<Options> {
+    if client.ws.get().is_none() {
+        return opts;
+    }
+    let w = &opts.websocket;
+    if !ws_override(w) && w.auth_timeout.is_none() {
+        return opts;
+    }
+    let mut o = (*opts).clone();
+    if let Some(t) = w.auth_timeout {
+        o.auth_timeout = t;
+    }
+    if ws_override(w) {
+        o.username = w.username.clone();
+        o.password = w.password.clone();
+        o.token = w.token.clone();
+        o.no_auth_user = w.no_auth_user.clone();
+    }
+    Arc::new(o)
+}
+
 /// Checks a client's CONNECT credentials against the configured users, and remembers
 /// what it authenticated with.
 pub fn authenticate(server: &Server, client: &Client, info: &ConnectInfo) -> Outcome {
-    let opts = server.opts();
+    let opts = client_opts(server.opts(), client);
     let st = client.meta.lock().auth.clone();
     let out = check(&opts, info, &st);
     if let Outcome::Allowed { permissions, .. } = &out {
@@ -386,7 +415,7 @@ pub fn authenticate(server: &Server, client: &Client, info: &ConnectInfo) -> Out
 pub fn recheck(server: &Server, client: &Client) -> Option<Option<Arc<Permissions>>> {
     let st = client.meta.lock().auth.clone();
     let info = st.connect.clone()?;
-    match check(&server.opts(), &info, &st) {
+    match check(&client_opts(server.opts(), client), &info, &st) {
         Outcome::Allowed { permissions, .. } => {
             match permissions.as_ref().and_then(|p| p.response) {
                 Some((max, ttl)) => client.replies.enable(max, ttl),

@@ -32,6 +32,8 @@ pub enum Kind {
     /// The server itself: owner of internal subscriptions (service imports, replies
     /// owed across accounts, the system account's requests).
     System,
+    /// A gateway connection (to or from another cluster).
+    Gateway,
 }
 
 /// Why a connection closed, with the reference's wording (shown in logs and /connz).
@@ -245,6 +247,10 @@ pub struct Client {
     pub max_payload: std::sync::atomic::AtomicI64,
     /// Leaf node state, for leaf connections.
     pub leaf: std::sync::OnceLock<Arc<crate::leaf::Link>>,
+    /// Set for a websocket client (before anything is logged about it).
+    pub ws: std::sync::OnceLock<crate::websocket::WsMeta>,
+    /// Mapped (`_GR_.`) replies this client was handed, for its answers.
+    pub gw_replies: crate::gateway::ReplyMap,
     closed: AtomicBool,
     reason: Mutex<Option<ClosedState>>,
     kill: tokio::sync::Notify,
@@ -280,6 +286,8 @@ impl Client {
             account: parking_lot::RwLock::new(server.accounts.global.clone()),
             max_payload: std::sync::atomic::AtomicI64::new(-1),
             leaf: std::sync::OnceLock::new(),
+            ws: std::sync::OnceLock::new(),
+            gw_replies: Default::default(),
             closed: AtomicBool::new(false),
             reason: Mutex::new(None),
             kill: tokio::sync::Notify::new(),
@@ -289,10 +297,24 @@ impl Client {
 
     /// Log prefix: `127.0.0.1:43512 - cid:4 - "v1.22.1:go:name"`.
     pub fn prefix(&self) -> String {
+        let ws = self.ws.get();
         let tag = match self.kind {
             Kind::Router => "rid",
+            Kind::Gateway => "gid",
             Kind::Leaf => "lid",
+            _ if ws.is_some() => "wid",
             _ => "cid",
+        };
+        // A websocket client behind a proxy: `forwarded/address`.
+        let addr = match ws {
+            Some(m) if !m.forwarded_ip.is_empty() => {
+                if m.forwarded_ip.contains(':') {
+                    format!("[{}]/{}", m.forwarded_ip, self.addr)
+                } else {
+                    format!("{}/{}", m.forwarded_ip, self.addr)
+                }
+            }
+            _ => self.addr.to_string(),
         };
         let meta = self.meta.lock();
         // The reference's client tag: `v<version>`, `<lang>` and `<name>`, each only when
@@ -313,9 +335,9 @@ impl Client {
             }
         }
         if ncs.is_empty() {
-            format!("{} - {tag}:{}", self.addr, self.cid)
+            format!("{addr} - {tag}:{}", self.cid)
         } else {
-            format!("{} - {tag}:{} - {ncs:?}", self.addr, self.cid)
+            format!("{addr} - {tag}:{} - {ncs:?}", self.cid)
         }
     }
 
@@ -444,7 +466,10 @@ where
     ));
     let mut parser = Parser::new(Side::Client, opts.max_control_line, opts.max_payload);
     parser.headers = false;
-    let auth_required = server.auth_required();
+    // A websocket client may have its own authorization and auth timeout.
+    let auth_required =
+        server.auth_required() || (client.ws.get().is_some() && auth::ws_override(&opts.websocket));
+    let auth_timeout = auth::client_opts(opts.clone(), &client).effective_auth_timeout();
     let mut reader = Reader {
         server: server.clone(),
         client: client.clone(),
@@ -471,9 +496,7 @@ where
         jwt_max_payload: None,
         expiry: None,
     };
-    reader
-        .read_loop(rd, opts.ping_interval, opts.effective_auth_timeout())
-        .await;
+    reader.read_loop(rd, opts.ping_interval, auth_timeout).await;
     reader.cleanup();
     let _ = writer.await;
 }
@@ -533,7 +556,14 @@ impl Reader {
                         self.flush.end_batch(&self.server, &self.client);
                         self.flush.wait_stalled(&client).await;
                     }
-                    Err(_) => {
+                    Err(e) => {
+                        // A broken websocket frame is logged as the reference does.
+                        if let Some(pe) = e
+                            .get_ref()
+                            .and_then(|e| e.downcast_ref::<nats_common::ws::ProtocolError>())
+                        {
+                            error!("{} - read error: {pe}", client.prefix());
+                        }
                         client.close(ClosedState::ReadError);
                         break;
                     }
@@ -760,6 +790,8 @@ impl Reader {
             | Op::RouteSub { .. }
             | Op::RouteUnsub { .. }
             | Op::RouteMsg { .. }
+            | Op::AccountSub(_)
+            | Op::AccountUnsub(_)
             | Op::Ignored => {
                 self.client.send_err("Unknown Protocol Operation");
                 self.client.close(ClosedState::ParseError);
@@ -823,7 +855,7 @@ impl Reader {
 
     fn connect(&mut self, json: &[u8]) -> bool {
         let c = self.client.clone();
-        let info: ConnectInfo = match serde_json::from_slice(json) {
+        let mut info: ConnectInfo = match serde_json::from_slice(json) {
             Ok(i) => i,
             Err(e) => {
                 error!("{} - {}", c.prefix(), e);
@@ -831,6 +863,12 @@ impl Reader {
                 return false;
             }
         };
+        // A websocket client's JWT may come in the `jwt_cookie` cookie of its upgrade.
+        if info.jwt.as_deref().unwrap_or_default().is_empty() {
+            if let Some(m) = c.ws.get().filter(|m| !m.cookie_jwt.is_empty()) {
+                info.jwt = Some(m.cookie_jwt.clone());
+            }
+        }
         {
             // Known before authentication, so its log lines carry the client's tag.
             let mut meta = c.meta.lock();
@@ -1057,6 +1095,18 @@ impl Reader {
         }
         // The reference acknowledges before delivering.
         self.ok();
+        if let Some(mapped) = self.client.gw_replies.get(msg.subject) {
+            // An answer to a request from another cluster: straight back to it.
+            let mut d = Delivery::new(
+                &self.server,
+                &self.account,
+                &self.client,
+                self.opts.echo,
+                &mut self.flush,
+            );
+            crate::gateway::send_mapped_reply(&mut d, &msg, &mapped);
+            return;
+        }
         let mapped;
         let msg = match self
             .account

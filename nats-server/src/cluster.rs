@@ -379,6 +379,11 @@ impl Cluster {
             } else {
                 server.own_client_urls()
             },
+            ws_connect_urls: if opts.cluster.no_advertise {
+                Vec::new()
+            } else {
+                server.own_ws_urls()
+            },
             lnoc: true,
             leafnode_urls: server.leafs.own_url(server).map(|u| vec![u]),
             import: info_perm(&opts.cluster.import),
@@ -403,7 +408,16 @@ impl Cluster {
     }
 
     pub fn info_json(&self, server: &Server) -> Vec<u8> {
-        serde_json::to_vec(&self.route_info(server)).unwrap_or_default()
+        let mut v = serde_json::to_vec(&self.route_info(server)).unwrap_or_default();
+        // Route peers learn this server's gateway URL (they pass it on to other clusters).
+        let gw = server.gateway.url.lock().clone();
+        if !gw.is_empty() && v.last() == Some(&b'}') {
+            v.pop();
+            v.extend_from_slice(b",\"gateway_url\":");
+            v.extend_from_slice(&serde_json::to_vec(&gw).unwrap_or_default());
+            v.push(b'}');
+        }
+        v
     }
 
     /// The CONNECT a solicitor sends, with the URL's credentials.
@@ -547,6 +561,7 @@ impl Cluster {
                 c.out.send(&dump);
             }
             debug!("{} - Sent local subscriptions to route", c.prefix());
+            crate::gateway::conn::route_registered(server, c);
             routes
                 .iter()
                 .filter(|(k, _)| **k != id)
@@ -583,6 +598,7 @@ impl Cluster {
             let mut remote = route.remote.lock();
             if let Some(r) = remote.as_mut() {
                 r.connect_urls = info.connect_urls;
+                r.ws_connect_urls = info.ws_connect_urls;
                 r.ldm = info.ldm;
             }
         }
@@ -701,6 +717,8 @@ impl Cluster {
     fn refresh_connect_urls(&self, server: &Server) {
         let mut urls = server.own_client_urls();
         let own = urls.len();
+        let mut ws_urls = server.own_ws_urls();
+        let own_ws = ws_urls.len();
         {
             let routes = self.routes.lock();
             let mut peers: Vec<&Arc<Route>> = routes.values().collect();
@@ -715,13 +733,18 @@ impl Cluster {
                             urls.push(u.clone());
                         }
                     }
+                    for u in &info.ws_connect_urls {
+                        if !ws_urls.contains(u) {
+                            ws_urls.push(u.clone());
+                        }
+                    }
                 }
             }
         }
         if urls.len() > own {
             server.peer_urls_seen.store(true, Ordering::Relaxed);
         }
-        let changed = {
+        let mut changed = {
             let mut cur = server.connect_urls.write();
             if *cur != urls {
                 *cur = urls;
@@ -730,12 +753,35 @@ impl Cluster {
                 false
             }
         };
+        // Websocket URLs are announced once some peer has any, as on the reference.
+        {
+            let mut cur = server.ws_connect_urls.write();
+            if (ws_urls.len() > own_ws || !cur.is_empty()) && *cur != ws_urls {
+                *cur = ws_urls;
+                changed = true;
+            }
+        }
         if changed {
             server.broadcast_info();
         }
     }
 
     /// Closes every route connection (server shutdown) and stops dialling.
+    /// The registered routes.
+    pub fn registered_routes(&self) -> Vec<Arc<Route>> {
+        self.routes.lock().values().cloned().collect()
+    }
+
+    /// The registered route to the server whose id hashes to `hash` (mapped gateway
+    /// replies name their origin server this way).
+    pub fn route_by_hash(&self, hash: &[u8]) -> Option<Arc<Route>> {
+        self.routes
+            .lock()
+            .iter()
+            .find(|(id, _)| crate::gateway::hash6(id) == hash)
+            .map(|(_, r)| r.clone())
+    }
+
     pub fn shutdown(&self) {
         // Only the listener is stopped by force: dialling tasks may be running a route,
         // which must close (and log) normally; they see the shutdown flag and stop.

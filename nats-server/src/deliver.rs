@@ -259,9 +259,15 @@ pub fn deliver(
     let mut delivered = 0;
     let from_leaf = d.from.kind == Kind::Leaf;
     // One hop: what came over a route goes to local clients only (also once a service
-    // import has carried it into another account).
-    let from_route = d.from.kind == Kind::Router || (route_queues.is_some() && !from_leaf);
+    // import has carried it into another account). What came over a gateway or a leaf
+    // node connection also goes to this cluster's routes.
+    let from_route = d.from.kind == Kind::Router
+        || (route_queues.is_some() && !from_leaf && d.from.kind != Kind::Gateway);
     let from_spoke = from_leaf && crate::leaf::is_spoke(d.from);
+    // Messages published here may also leave for other clusters; the queue groups
+    // served in this cluster are not offered to them.
+    let to_gateways = !from_route && d.from.kind != Kind::Gateway && d.server.gateway.active();
+    let mut served: Vec<&[u8]> = Vec::new();
     for sub in &result.psubs {
         match sub.client.kind {
             Kind::Router => {
@@ -302,6 +308,9 @@ pub fn deliver(
         // and a leaf member only when no route member can either.
         if deliver_queue(d, members, msg) {
             delivered += 1;
+            if to_gateways {
+                served.push(name);
+            }
             continue;
         }
         if !from_route {
@@ -309,6 +318,9 @@ pub fn deliver(
                 let ti = route_target(d.flush, rc);
                 d.flush.route_groups.push((ti as u32, gi as u32));
                 delivered += 1;
+                if to_gateways {
+                    served.push(name);
+                }
                 continue;
             }
         }
@@ -316,6 +328,9 @@ pub fn deliver(
             let ti = leaf_target(d.flush, lc);
             d.flush.leaf_groups.push((ti as u32, gi as u32));
             delivered += 1;
+            if to_gateways {
+                served.push(name);
+            }
         }
     }
     if !d.flush.route_targets.is_empty() {
@@ -323,6 +338,9 @@ pub fn deliver(
     }
     if !d.flush.leaf_targets.is_empty() {
         delivered += send_to_leafs(d, msg, result);
+    }
+    if to_gateways {
+        delivered += crate::gateway::send(d, msg, &served);
     }
     delivered
 }
@@ -610,6 +628,16 @@ fn deliver_to_client(d: &mut Delivery<'_>, sub: &SubRef, msg: &Message<'_>) -> b
     if max > 0 && n > max {
         return false;
     }
+    let mut msg = *msg;
+    if let Some(reply) = msg.reply {
+        if crate::gateway::is_routed_reply(reply) {
+            // A reply mapped for the trip across gateways: the client sees the original
+            // and its answer is sent back to the requester's cluster.
+            client.gw_replies.track(reply);
+            msg.reply = Some(&reply[crate::gateway::SUBJECT_OFFSET..]);
+        }
+    }
+    let msg = &msg;
     if let Some(reply) = msg.reply {
         // allow_responses: the receiver may answer this reply subject.
         client.replies.note(reply);
@@ -650,7 +678,7 @@ fn deliver_to_client(d: &mut Delivery<'_>, sub: &SubRef, msg: &Message<'_>) -> b
 /// consumer, clients only, as the reference), the stall a client producer waits on, and
 /// queueing the writer's wake-up for the end of the batch. False when the connection is
 /// closed or was just cut off.
-fn append_msg(
+pub(crate) fn append_msg(
     d: &mut Delivery<'_>,
     client: &Arc<Client>,
     size: usize,

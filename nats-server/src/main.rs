@@ -8,6 +8,7 @@ mod cluster;
 #[allow(dead_code)]
 mod config;
 mod deliver;
+mod gateway;
 mod leaf;
 mod logging;
 mod monitor;
@@ -21,6 +22,7 @@ mod signals;
 mod syslog;
 mod system;
 mod tls;
+mod websocket;
 
 use cli::{CliError, Flags};
 use options::Options;
@@ -90,12 +92,17 @@ fn main() -> ExitCode {
             "solicited routes require cluster capabilities, e.g. --cluster".into(),
         ));
     }
+    if let Err(e) = crate::options::GatewayOptions::validate(&mut opts) {
+        eprintln!("nats-server: {e}");
+        return ExitCode::FAILURE;
+    }
     if let Err(e) = opts
         .validate()
         .and_then(|_| accounts::jwt::validate_trusted_operators(&opts))
         .and_then(|_| config::apply::validate_auth(&opts))
         .and_then(|_| config::apply::validate_leaf(&opts))
         .and_then(|_| accounts::jwt::check_startup(&opts))
+        .and_then(|_| config::apply::validate_websocket(&opts))
     {
         eprintln!("nats-server: {e}");
         return ExitCode::FAILURE;
@@ -154,6 +161,16 @@ fn run(opts: Options, flags: Flags) -> ExitCode {
         server.set_monitor(&mon);
         if let Err(e) = monitor::start(&mon).await {
             tracing::error!(target: logging::FATAL, "Can't start monitoring: {e}");
+            return ExitCode::FAILURE;
+        }
+        // The reference listens for gateways, then websocket clients, then leaf nodes,
+        // before TCP clients.
+        if let Err(e) = gateway::conn::start(&server).await {
+            tracing::error!(target: logging::FATAL, "{e}");
+            return ExitCode::FAILURE;
+        }
+        if let Err(e) = websocket::start(&server).await {
+            tracing::error!(target: logging::FATAL, "{e}");
             return ExitCode::FAILURE;
         }
         if let Err(e) = leaf::start(&server).await {

@@ -149,6 +149,68 @@ pub struct TlsOptions {
     pub timeout: Duration,
 }
 
+/// One entry of `gateway.gateways`: a remote cluster to connect to.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RemoteGatewayOptions {
+    pub name: String,
+    pub urls: Vec<String>,
+    pub tls: Option<TlsOptions>,
+}
+
+/// The `gateway {}` block: this cluster's gateway and the remote ones it dials.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GatewayOptions {
+    pub name: String,
+    pub host: String,
+    /// 0 means gateways are off; -1 picks a random port.
+    pub port: i32,
+    pub advertise: String,
+    pub username: String,
+    pub password: String,
+    pub auth_timeout: Duration,
+    pub tls: Option<TlsOptions>,
+    pub connect_retries: u32,
+    pub reject_unknown: bool,
+    pub gateways: Vec<RemoteGatewayOptions>,
+}
+
+impl GatewayOptions {
+    /// The reference's start-up checks of the gateway block (after flags): a name and a
+    /// port go together, each remote needs a name and a URL, and the cluster takes the
+    /// gateway's name (a different configured cluster name is an error).
+    pub fn validate(opts: &mut Options) -> Result<(), String> {
+        let g = &opts.gateway;
+        if !(g.name.is_empty() && g.port == 0) {
+            if g.name.is_empty() {
+                return Err("gateway has no name".into());
+            }
+            if g.port == 0 {
+                return Err(format!(
+                    "gateway {:?} has no port specified (select -1 for random port)",
+                    g.name
+                ));
+            }
+            for (i, r) in g.gateways.iter().enumerate() {
+                if r.name.is_empty() {
+                    return Err(format!("gateway in the list {i} has no name"));
+                }
+                if r.urls.is_empty() {
+                    return Err(format!("gateway {:?} has no URL", r.name));
+                }
+            }
+        }
+        if !opts.gateway.name.is_empty() && opts.gateway.name != opts.cluster.name {
+            if !opts.cluster.name.is_empty() {
+                return Err(
+                    "cluster name conflicts between cluster and gateway definitions".into(),
+                );
+            }
+            opts.cluster.name = opts.gateway.name.clone();
+        }
+        Ok(())
+    }
+}
+
 /// Cluster (route) settings, filled by `--cluster/--routes/--cluster_name` and by the
 /// config file's `cluster {}` block.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -232,6 +294,28 @@ impl Default for LeafNodeOptions {
     }
 }
 
+/// The `websocket {}` block.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WebsocketOptions {
+    pub host: String,
+    /// 0: no websocket listener; -1 picks a random port.
+    pub port: i32,
+    pub advertise: String,
+    pub no_tls: bool,
+    pub tls: Option<TlsOptions>,
+    pub same_origin: bool,
+    pub allowed_origins: Vec<String>,
+    /// Zero: none.
+    pub handshake_timeout: Duration,
+    pub compression: bool,
+    pub username: String,
+    pub password: String,
+    pub token: String,
+    pub auth_timeout: Option<Duration>,
+    pub jwt_cookie: String,
+    pub no_auth_user: String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     pub config_file: Option<PathBuf>,
@@ -293,6 +377,8 @@ pub struct Options {
 
     pub cluster: ClusterOptions,
     pub leaf: LeafNodeOptions,
+    pub websocket: WebsocketOptions,
+    pub gateway: GatewayOptions,
 
     // Operator mode (JWT).
     /// Decoded `operator` JWTs.
@@ -356,6 +442,8 @@ impl Default for Options {
             allow_non_tls: false,
             cluster: ClusterOptions::default(),
             leaf: LeafNodeOptions::default(),
+            websocket: WebsocketOptions::default(),
+            gateway: GatewayOptions::default(),
             trusted_operators: Vec::new(),
             trusted_keys: Vec::new(),
             resolver: None,

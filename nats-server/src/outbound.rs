@@ -43,6 +43,8 @@ pub struct OutState {
     pub closed: bool,
     /// Someone already arranged to wake the writer for what is in `buf`.
     pub flush_queued: bool,
+    /// The transport has bytes of its own to send (see `Outbound::poke`).
+    pub poke: bool,
     /// Bytes handed to the socket but not yet confirmed written.
     pub in_flight: usize,
     /// Pending bytes passed half of max_pending since the last completed write: client
@@ -106,6 +108,7 @@ impl Outbound {
                 buf: Vec::with_capacity(4096),
                 closed: false,
                 flush_queued: false,
+                poke: false,
                 in_flight: 0,
                 stalled: false,
                 progress_at: Instant::now(),
@@ -139,6 +142,13 @@ impl Outbound {
             }
             st.buf.extend_from_slice(bytes);
         }
+        self.wake.notify_one();
+    }
+
+    /// Wakes the writer to flush the transport even with nothing queued (a websocket
+    /// connection's pong or close frame is waiting in its frame layer).
+    pub fn poke(&self) {
+        self.state.lock().poke = true;
         self.wake.notify_one();
     }
 
@@ -215,7 +225,7 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
         // Decide under the lock, wait without it.
         let step = {
             let mut st = out.lock();
-            if st.buf.is_empty() {
+            if st.buf.is_empty() && !std::mem::take(&mut st.poke) {
                 if st.closed {
                     Step::Done
                 } else {

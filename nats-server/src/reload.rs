@@ -98,6 +98,29 @@ fn auth_fields_differ(a: &Options, b: &Options) -> bool {
         || a.tls.as_ref().map(|t| t.verify_and_map) != b.tls.as_ref().map(|t| t.verify_and_map)
 }
 
+/// The websocket options as Go's `%v` prints the reference's WebsocketOpts.
+fn go_websocket(w: &crate::options::WebsocketOptions) -> String {
+    format!(
+        "{{{} {} {} {} {} {} {} {} {} {} {} {} map[] {} [{}] {} {}}}",
+        w.host,
+        w.port,
+        w.advertise,
+        w.no_auth_user,
+        w.jwt_cookie,
+        w.username,
+        w.password,
+        w.token,
+        w.auth_timeout.map_or(0.0, |d| d.as_secs_f64()),
+        w.no_tls,
+        if w.tls.is_some() { "&{...}" } else { "<nil>" },
+        w.tls.as_ref().is_some_and(|t| t.verify_and_map),
+        w.same_origin,
+        w.allowed_origins.join(" "),
+        w.compression,
+        go_duration_string(w.handshake_timeout),
+    )
+}
+
 /// The `Reloaded: ...` lines, in the reference's order, or the refusal.
 fn diff(old: &Options, new: &Options) -> Result<Vec<String>, String> {
     fn refuse(name: &str, old: impl std::fmt::Display, new: impl std::fmt::Display) -> String {
@@ -199,6 +222,24 @@ fn diff(old: &Options, new: &Options) -> Result<Vec<String>, String> {
             ));
         }
     }
+    {
+        // Gateways cannot change on reload (TLS settings aside), as on the reference.
+        let strip = |g: &crate::options::GatewayOptions| {
+            let mut g = g.clone();
+            g.tls = None;
+            for r in &mut g.gateways {
+                r.tls = None;
+            }
+            g
+        };
+        let (o, n) = (strip(&old.gateway), strip(&new.gateway));
+        if o != n {
+            let show = |g: &crate::options::GatewayOptions| {
+                format!("{{{} {} {}}}", g.name, g.host, g.port)
+            };
+            return Err(refuse("Gateway", show(&o), show(&n)));
+        }
+    }
     if old.lame_duck_duration != new.lame_duck_duration {
         return Err(refuse(
             "LameDuckDuration",
@@ -211,6 +252,24 @@ fn diff(old: &Options, new: &Options) -> Result<Vec<String>, String> {
             "LameDuckGracePeriod",
             go_duration_string(old.lame_duck_grace_period),
             go_duration_string(new.lame_duck_grace_period),
+        ));
+    }
+
+    // Any change of the websocket block but its TLS certificates (the reference takes a
+    // new TLS configuration, not the rest).
+    let ws_fixed = |o: &Options| {
+        let mut w = o.websocket.clone();
+        w.tls = w.tls.map(|t| crate::options::TlsOptions {
+            verify_and_map: t.verify_and_map,
+            ..Default::default()
+        });
+        w
+    };
+    if ws_fixed(old) != ws_fixed(new) {
+        return Err(refuse(
+            "Websocket",
+            go_websocket(&old.websocket),
+            go_websocket(&new.websocket),
         ));
     }
 

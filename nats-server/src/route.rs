@@ -418,7 +418,11 @@ impl Reader {
             // Read and dropped, as the reference (a PUB names no account to deliver in).
             Op::Ignored | Op::Pub(_) => true,
             // The route-side parser never yields these.
-            Op::Sub { .. } | Op::Unsub { .. } | Op::Msg { .. } => {
+            Op::Sub { .. }
+            | Op::Unsub { .. }
+            | Op::Msg { .. }
+            | Op::AccountSub(_)
+            | Op::AccountUnsub(_) => {
                 self.client.send_err("Unknown Protocol Operation");
                 self.client.close(ClosedState::ParseError);
                 false
@@ -553,6 +557,10 @@ impl Reader {
 
     fn info(&mut self, json: &[u8]) -> bool {
         let c = self.client.clone();
+        if crate::gateway::conn::route_info(&self.server, json) {
+            // A gateway gossip, not the peer's own INFO.
+            return true;
+        }
         let info: ServerInfo = match serde_json::from_slice(json) {
             Ok(i) => i,
             Err(e) => {
@@ -677,6 +685,17 @@ impl Reader {
         self.flush.count_in(msg.size());
         // Only the registered connection to a peer carries its traffic (no duplicates).
         if !self.route.registered.load(Ordering::Acquire) {
+            return;
+        }
+        if self.server.gateway.enabled && crate::gateway::is_routed_reply(msg.subject) {
+            crate::gateway::handle_routed_reply(
+                &self.server,
+                &self.client,
+                &mut self.cache,
+                &mut self.flush,
+                account,
+                &msg,
+            );
             return;
         }
         let Some((acc, result)) = self

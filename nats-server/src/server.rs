@@ -64,12 +64,19 @@ pub struct Server {
     /// Some peer's URLs have been in `connect_urls`; from then on INFO always carries them.
     pub peer_urls_seen: AtomicBool,
     pub client_addr: OnceLock<SocketAddr>,
+    /// The websocket listener's address, when there is one.
+    ws_addr: OnceLock<SocketAddr>,
+    ws_accept_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Websocket URLs announced to websocket clients in INFO `connect_urls` (own first,
+    /// then peers'); empty until a peer announced some, as on the reference.
+    pub ws_connect_urls: RwLock<Vec<String>>,
     shutting_down: AtomicBool,
     accept_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Routes and cluster membership.
     pub cluster: crate::cluster::Cluster,
     /// Leaf node connections (hub and leaf sides).
     pub leafs: crate::leaf::Leafs,
+    pub gateway: crate::gateway::Gateways,
 }
 
 impl Server {
@@ -83,6 +90,7 @@ impl Server {
         let accounts = crate::accounts::Accounts::new(&opts);
         let cluster = crate::cluster::Cluster::new(&opts);
         let leafs = crate::leaf::Leafs::new(&opts);
+        let gateway = crate::gateway::Gateways::new(&opts, &id);
         Arc::new(Server {
             opts: RwLock::new(Arc::new(opts)),
             id,
@@ -100,10 +108,14 @@ impl Server {
             connect_urls: RwLock::new(Vec::new()),
             peer_urls_seen: AtomicBool::new(false),
             client_addr: OnceLock::new(),
+            ws_addr: OnceLock::new(),
+            ws_accept_task: Mutex::new(None),
+            ws_connect_urls: RwLock::new(Vec::new()),
             shutting_down: AtomicBool::new(false),
             accept_task: Mutex::new(None),
             cluster,
             leafs,
+            gateway,
         })
     }
 
@@ -195,6 +207,45 @@ impl Server {
             t.abort();
             debug!("Client accept loop exiting..");
         }
+        if let Some(t) = self.ws_accept_task.lock().take() {
+            t.abort();
+        }
+    }
+
+    pub fn set_ws_addr(&self, addr: SocketAddr) {
+        let _ = self.ws_addr.set(addr);
+    }
+
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        self.ws_addr.get().copied()
+    }
+
+    pub fn set_ws_accept_task(&self, t: tokio::task::JoinHandle<()>) {
+        *self.ws_accept_task.lock() = Some(t);
+    }
+
+    /// Registers a new client connection unless max_connections is reached (then it is
+    /// not registered, as on the reference, and true is returned).
+    pub fn admit_client(&self, client: &Arc<Client>) -> bool {
+        let opts = self.opts();
+        // Only clients count toward max_connections (routes are in the registry too).
+        let too_many = {
+            let mut clients = self.clients.lock();
+            let n = self.num_clients.load(Ordering::Relaxed);
+            if n >= opts.max_connections {
+                true
+            } else {
+                clients.insert(client.cid, client.clone());
+                self.num_clients.store(n + 1, Ordering::Relaxed);
+                false
+            }
+        };
+        self.stats.total_connections.fetch_add(1, Ordering::Relaxed);
+        debug!("{} - Client connection created", client.prefix());
+        if !opts.nkeys.is_empty() || crate::accounts::jwt::trusted_mode(&opts) {
+            client.meta.lock().auth.nonce = crate::auth::make_nonce();
+        }
+        too_many
     }
 
     async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
@@ -221,24 +272,7 @@ impl Server {
         let cid = self.next_cid();
         let client = Client::new(&self, cid, Kind::Client, addr);
         let opts = self.opts();
-        // Only clients count toward max_connections (routes are in the registry too), and
-        // a refused client is never registered, as on the reference.
-        let too_many = {
-            let mut clients = self.clients.lock();
-            let n = self.num_clients.load(Ordering::Relaxed);
-            if n >= opts.max_connections {
-                true
-            } else {
-                clients.insert(cid, client.clone());
-                self.num_clients.store(n + 1, Ordering::Relaxed);
-                false
-            }
-        };
-        self.stats.total_connections.fetch_add(1, Ordering::Relaxed);
-        debug!("{} - Client connection created", client.prefix());
-        if !opts.nkeys.is_empty() || crate::accounts::jwt::trusted_mode(&opts) {
-            client.meta.lock().auth.nonce = crate::auth::make_nonce();
-        }
+        let too_many = self.admit_client(&client);
         if let Some(t) = &opts.tls {
             let info = self.client_info(&client);
             crate::tls::serve_client(self, client, stream, info, too_many, t).await;
@@ -260,10 +294,25 @@ impl Server {
         info.client_id = client.cid;
         info.client_ip = client.addr.ip().to_string();
         info.nonce = client.meta.lock().auth.nonce.clone();
+        self.ws_info(client, &mut info);
         let json = serde_json::to_vec(&info).unwrap_or_default();
         let mut out = Vec::with_capacity(json.len() + 8);
         proto::info(&mut out, &json);
         out
+    }
+
+    /// A websocket client is told the websocket URLs of the cluster.
+    fn ws_info(&self, client: &Client, info: &mut ServerInfo) {
+        if client.ws.get().is_some() {
+            if crate::auth::ws_override(&self.opts().websocket) {
+                info.auth_required = true;
+            }
+            info.connect_urls = if self.opts().cluster.no_advertise {
+                Vec::new()
+            } else {
+                self.ws_connect_urls.read().clone()
+            };
+        }
     }
 
     /// An INFO sent after the first one: no nonce, and the client's own payload limit.
@@ -275,6 +324,7 @@ impl Server {
         if mpay >= 0 {
             info.max_payload = mpay;
         }
+        self.ws_info(client, &mut info);
         let json = serde_json::to_vec(&info).unwrap_or_default();
         let mut out = Vec::with_capacity(json.len() + 8);
         proto::info(&mut out, &json);
@@ -358,14 +408,12 @@ impl Server {
     /// machine's non-loopback addresses (the reference does the same).
     pub fn own_client_urls(&self) -> Vec<String> {
         let (host, port) = self.advertised_client_addr();
-        if host == "0.0.0.0" || host == "::" || host.is_empty() {
-            let ips = crate::netutil::non_loopback_ips();
-            if ips.is_empty() {
-                return vec![format!("127.0.0.1:{port}")];
-            }
-            return ips.into_iter().map(|ip| host_port(&ip, port)).collect();
-        }
-        vec![host_port(&host, port)]
+        urls_for_host(&host, port)
+    }
+
+    /// This server's websocket URLs, as `host:port` strings.
+    pub fn own_ws_urls(&self) -> Vec<String> {
+        crate::websocket::own_urls(self, &self.opts().websocket)
     }
 
     fn refresh_own_urls(&self) {
@@ -625,6 +673,12 @@ impl Server {
                 crate::leaf::origin_of(&sub.client).as_deref(),
             );
         }
+        if crate::gateway::counts(&sub.client, sub.local_only)
+            && !crate::leaf::is_spoke(&sub.client)
+        {
+            self.gateway
+                .sub_added(&sub.account.name, &sub.subject, sub.queue.as_deref());
+        }
         self.leafs.sub_changed(sub, crate::leaf::sub_weight(sub));
         drop(sl);
     }
@@ -687,7 +741,8 @@ impl Server {
 
     fn unindex(&self, sub: &Arc<Subscription>) {
         let mut sl = sub.account.sublist.write();
-        if sl.remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone())) {
+        let removed = sl.remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()));
+        if removed {
             let n = Self::members(sub);
             if Self::announced_to_routes(sub) {
                 self.cluster.local_sub_delta(
@@ -699,6 +754,13 @@ impl Server {
                 );
             }
             self.leafs.sub_changed(sub, -crate::leaf::sub_weight(sub));
+        }
+        if removed
+            && crate::gateway::counts(&sub.client, sub.local_only)
+            && !crate::leaf::is_spoke(&sub.client)
+        {
+            self.gateway
+                .sub_removed(&sub.account.name, &sub.subject, sub.queue.as_deref());
         }
     }
 
@@ -763,8 +825,11 @@ impl Server {
         }
         self.cluster.shutdown();
         self.leafs.shutdown();
+        self.gateway.shutdown();
         let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline && !self.clients.lock().is_empty() {
+        while Instant::now() < deadline
+            && (!self.clients.lock().is_empty() || !self.gateway.conns.lock().is_empty())
+        {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         if !self.clients.lock().is_empty() {
@@ -775,6 +840,19 @@ impl Server {
 }
 
 /// `host:port`, bracketing IPv6 hosts.
+/// `host:port` URLs for a listener on `host`; with 0.0.0.0, the machine's non-loopback
+/// addresses (the reference does the same).
+pub fn urls_for_host(host: &str, port: u16) -> Vec<String> {
+    if host == "0.0.0.0" || host == "::" || host.is_empty() {
+        let ips = crate::netutil::non_loopback_ips();
+        if ips.is_empty() {
+            return vec![format!("127.0.0.1:{port}")];
+        }
+        return ips.into_iter().map(|ip| host_port(&ip, port)).collect();
+    }
+    vec![host_port(host, port)]
+}
+
 pub fn host_port(host: &str, port: u16) -> String {
     if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]:{port}")

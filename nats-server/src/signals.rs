@@ -110,9 +110,16 @@ fn send_ldm_info(server: &Server, clients: &[Arc<Client>]) {
         }
         let mut info = server.base_info();
         info.ldm = true;
-        // Clients are pointed at the other servers only.
-        let own = server.own_client_urls();
-        info.connect_urls.retain(|u| !own.contains(u));
+        // Clients are pointed at the other servers only (websocket clients at their
+        // websocket URLs).
+        if c.ws.get().is_some() {
+            let own = server.own_ws_urls();
+            info.connect_urls = server.ws_connect_urls.read().clone();
+            info.connect_urls.retain(|u| !own.contains(u));
+        } else {
+            let own = server.own_client_urls();
+            info.connect_urls.retain(|u| !own.contains(u));
+        }
         info.client_id = c.cid;
         info.client_ip = c.addr.ip().to_string();
         let json = serde_json::to_vec(&info).unwrap_or_default();

@@ -63,51 +63,144 @@ pub(crate) async fn establish(shared: &Shared, addr: &ServerAddr) -> Result<Esta
 }
 
 async fn handshake(shared: &Shared, addr: &ServerAddr) -> Result<Established> {
-    let mut tcp = TcpStream::connect(addr.host_port()).await?;
+    let tcp = TcpStream::connect(addr.host_port()).await?;
     let _ = tcp.set_nodelay(true);
+    if addr.ws {
+        return ws_handshake(shared, addr, tcp).await;
+    }
+    let mut tcp = tcp;
     let p = parser();
     let mut buf = Vec::with_capacity(4096);
     // The server speaks first, in clear text, even when TLS follows.
-    let info: ServerInfo = loop {
-        match p.parse(&buf) {
-            Ok(Some((Op::Info(json), used))) => {
-                let info = serde_json::from_slice(json)
-                    .map_err(|e| Error::Io(format!("invalid INFO from server: {e}")))?;
-                buf.drain(..used);
-                break info;
-            }
-            Ok(Some((Op::Err(t), _))) => return Err(server_err(t)),
-            Ok(Some((_, used))) => {
-                buf.drain(..used);
-            }
-            Ok(None) => read_more(&mut tcp, &mut buf).await?,
-            Err(e) => return Err(Error::Io(format!("protocol error: {e}"))),
-        }
-    };
+    let info = read_info(&mut tcp, &mut buf).await?;
     let use_tls = addr.tls || tls::configured(&shared.opts) || info.tls_required;
-    let (mut reader, mut writer): (Reader, Writer) = if use_tls {
+    let (reader, writer): (Reader, Writer) = if use_tls {
         if !info.tls_required && !info.tls_available {
             return Err(Error::Tls("server does not support TLS".into()));
         }
-        let config = {
-            let mut slot = shared.tls.lock();
-            match &*slot {
-                Some(c) => c.clone(),
-                None => {
-                    let c = tls::client_config(&shared.opts)?;
-                    *slot = Some(c.clone());
-                    c
-                }
-            }
-        };
-        let stream = tls::handshake(config, &addr.host, tcp).await?;
+        let stream = tls::handshake(tls_config(shared)?, &addr.host, tcp).await?;
         let (r, w) = tokio::io::split(stream);
         (Box::new(r), Box::new(w))
     } else {
         let (r, w) = tcp.into_split();
         (Box::new(r), Box::new(w))
     };
+    finish(shared, addr, info, reader, writer, buf, &p, use_tls).await
+}
 
+fn tls_config(shared: &Shared) -> Result<Arc<rustls::ClientConfig>> {
+    let mut slot = shared.tls.lock();
+    Ok(match &*slot {
+        Some(c) => c.clone(),
+        None => {
+            let c = tls::client_config(&shared.opts)?;
+            *slot = Some(c.clone());
+            c
+        }
+    })
+}
+
+/// Reads up to the server's INFO (skipping anything before it).
+async fn read_info(r: &mut (impl AsyncRead + Unpin), buf: &mut Vec<u8>) -> Result<ServerInfo> {
+    let p = parser();
+    loop {
+        match p.parse(buf) {
+            Ok(Some((Op::Info(json), used))) => {
+                let info = serde_json::from_slice(json)
+                    .map_err(|e| Error::Io(format!("invalid INFO from server: {e}")))?;
+                buf.drain(..used);
+                return Ok(info);
+            }
+            Ok(Some((Op::Err(t), _))) => return Err(server_err(t)),
+            Ok(Some((_, used))) => {
+                buf.drain(..used);
+            }
+            Ok(None) => read_more(r, buf).await?,
+            Err(e) => return Err(Error::Io(format!("protocol error: {e}"))),
+        }
+    }
+}
+
+/// `ws://` / `wss://`: TLS first for wss, the HTTP upgrade, then the protocol over
+/// websocket frames (masked, as a client's must be).
+async fn ws_handshake(shared: &Shared, addr: &ServerAddr, tcp: TcpStream) -> Result<Established> {
+    let p = parser();
+    let (mut rd, mut wr): (Reader, Writer) = if addr.tls {
+        let stream = tls::handshake(tls_config(shared)?, &addr.host, tcp).await?;
+        let (r, w) = tokio::io::split(stream);
+        (Box::new(r), Box::new(w))
+    } else {
+        let (r, w) = tcp.into_split();
+        (Box::new(r), Box::new(w))
+    };
+    let key = crate::ws::make_key();
+    let req = format!(
+        "GET / HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        addr.host_port()
+    );
+    wr.write_all(req.as_bytes()).await?;
+    wr.flush().await?;
+    let mut head = Vec::with_capacity(1024);
+    let end = loop {
+        if let Some(i) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if head.len() > 64 * 1024 {
+            return Err(Error::Io("websocket: response head too long".into()));
+        }
+        read_more(&mut rd, &mut head).await?;
+    };
+    let text = String::from_utf8_lossy(&head[..end]).into_owned();
+    let status = text.lines().next().unwrap_or("").trim().to_string();
+    if status.split(' ').nth(1) != Some("101") {
+        return Err(Error::Io(format!("websocket: upgrade refused: {status:?}")));
+    }
+    let accept = text.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case("Sec-WebSocket-Accept")
+            .then(|| v.trim().to_string())
+    });
+    if accept.as_deref() != Some(crate::ws::accept_key(&key).as_str()) {
+        return Err(Error::Io("websocket: invalid Sec-WebSocket-Accept".into()));
+    }
+    let ctl = crate::ws::Shared::default();
+    let mut reader = crate::ws::WsRead::new(rd, &head[end..], false, ctl.clone());
+    let writer = crate::ws::WsWrite::new(
+        wr,
+        crate::ws::WriteConfig {
+            mask: true,
+            ..Default::default()
+        },
+        ctl,
+    );
+    let mut buf = Vec::with_capacity(4096);
+    let info = read_info(&mut reader, &mut buf).await?;
+    finish(
+        shared,
+        addr,
+        info,
+        Box::new(reader),
+        Box::new(writer),
+        buf,
+        &p,
+        addr.tls,
+    )
+    .await
+}
+
+/// CONNECT and PING, then reads until the PONG.
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    shared: &Shared,
+    addr: &ServerAddr,
+    info: ServerInfo,
+    mut reader: Reader,
+    mut writer: Writer,
+    mut buf: Vec<u8>,
+    p: &Parser,
+    use_tls: bool,
+) -> Result<Established> {
     let connect = connect_info(shared, addr, &info, use_tls);
     let json = serde_json::to_vec(&connect).map_err(|e| Error::Io(e.to_string()))?;
     let mut out = Vec::with_capacity(json.len() + 16);

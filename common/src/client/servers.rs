@@ -7,11 +7,14 @@ use std::time::{Duration, Instant};
 
 pub const DEFAULT_PORT: u16 = 4222;
 
-/// One server address: `nats://user:pass@host:port`, `tls://host`, `host:port`, `[::1]:4222`.
+/// One server address: `nats://user:pass@host:port`, `tls://host`, `host:port`, `[::1]:4222`,
+/// `ws://host:port`, `wss://host` (websocket; default ports 80 and 443 as nats.go has them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerAddr {
-    /// `tls://` was given: TLS is required even if the server does not ask for it.
+    /// `tls://` or `wss://` was given: TLS is required even if the server does not ask for it.
     pub tls: bool,
+    /// `ws://` or `wss://`: the protocol runs over websocket frames.
+    pub ws: bool,
     pub host: String,
     pub port: u16,
     pub user: Option<String>,
@@ -26,13 +29,15 @@ impl ServerAddr {
         if url.is_empty() {
             return Err("empty server URL".into());
         }
-        let (tls, rest) = match url.split_once("://") {
+        let (tls, ws, rest) = match url.split_once("://") {
             Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
-                "nats" => (false, rest),
-                "tls" => (true, rest),
+                "nats" => (false, false, rest),
+                "tls" => (true, false, rest),
+                "ws" => (false, true, rest),
+                "wss" => (true, true, rest),
                 other => return Err(format!("unsupported URL scheme {other:?} in {url:?}")),
             },
-            None => (false, url),
+            None => (false, false, url),
         };
         // Drop any path or query; only the authority matters.
         let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
@@ -40,8 +45,13 @@ impl ServerAddr {
             Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
             None => (None, authority),
         };
-        let (host, port) =
-            split_host_port(hostport).ok_or_else(|| format!("invalid server URL {url:?}"))?;
+        let default_port = match (ws, tls) {
+            (true, true) => 443,
+            (true, false) => 80,
+            _ => DEFAULT_PORT,
+        };
+        let (host, port) = split_host_port(hostport, default_port)
+            .ok_or_else(|| format!("invalid server URL {url:?}"))?;
         let (mut user, mut pass, mut token) = (None, None, None);
         if let Some(ui) = userinfo {
             match ui.split_once(':') {
@@ -55,6 +65,7 @@ impl ServerAddr {
         }
         Ok(ServerAddr {
             tls,
+            ws,
             host,
             port,
             user,
@@ -80,12 +91,17 @@ impl ServerAddr {
 /// Shown without credentials, so it is safe in logs: `nats://127.0.0.1:4222`.
 impl fmt::Display for ServerAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = if self.tls { "tls" } else { "nats" };
+        let scheme = match (self.ws, self.tls) {
+            (true, true) => "wss",
+            (true, false) => "ws",
+            (false, true) => "tls",
+            (false, false) => "nats",
+        };
         write!(f, "{scheme}://{}", self.host_port())
     }
 }
 
-fn split_host_port(s: &str) -> Option<(String, u16)> {
+fn split_host_port(s: &str, default_port: u16) -> Option<(String, u16)> {
     if s.is_empty() {
         return None;
     }
@@ -95,17 +111,17 @@ fn split_host_port(s: &str) -> Option<(String, u16)> {
         let after = &rest[end + 1..];
         let port = match after.strip_prefix(':') {
             Some(p) => p.parse().ok()?,
-            None if after.is_empty() => DEFAULT_PORT,
+            None if after.is_empty() => default_port,
             None => return None,
         };
         return Some((host.to_string(), port));
     }
     match s.rsplit_once(':') {
         // A bare IPv6 address without brackets has several colons: no port then.
-        Some((h, _)) if h.contains(':') => Some((s.to_string(), DEFAULT_PORT)),
+        Some((h, _)) if h.contains(':') => Some((s.to_string(), default_port)),
         Some((h, p)) if !h.is_empty() => Some((h.to_string(), p.parse().ok()?)),
         Some(_) => None,
-        None => Some((s.to_string(), DEFAULT_PORT)),
+        None => Some((s.to_string(), default_port)),
     }
 }
 
@@ -185,6 +201,7 @@ impl ServerPool {
             .filter_map(|u| ServerAddr::parse(u).ok())
             .map(|mut a| {
                 a.tls = current.tls;
+                a.ws = current.ws;
                 a
             })
             .collect();
@@ -268,6 +285,23 @@ impl ServerPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn websocket_urls() {
+        let a = ServerAddr::parse("ws://127.0.0.1:8080").unwrap();
+        assert!(a.ws && !a.tls);
+        assert_eq!(a.port, 8080);
+        assert_eq!(a.to_string(), "ws://127.0.0.1:8080");
+        let a = ServerAddr::parse("wss://u:p@example.com").unwrap();
+        assert!(a.ws && a.tls);
+        assert_eq!(a.port, 443);
+        assert_eq!(a.to_string(), "wss://example.com:443");
+        assert_eq!(ServerAddr::parse("ws://h").unwrap().port, 80);
+        // Learned URLs take the scheme of the connection they came on.
+        let mut pool = ServerPool::new(vec![a.clone()], false);
+        pool.merge_discovered(&["10.0.0.2:8443".to_string()], &a);
+        assert!(pool.entries.iter().all(|e| e.addr.ws && e.addr.tls));
+    }
 
     #[test]
     fn parses_url_forms() {

@@ -50,6 +50,10 @@ pub enum Op<'a> {
     },
     /// An op the reference reads and drops on this side (`SUB` on a route).
     Ignored,
+    /// `A+ account` on a gateway: the remote has interest in the account again.
+    AccountSub(&'a [u8]),
+    /// `A- account` on a gateway: the remote has no interest in the account.
+    AccountUnsub(&'a [u8]),
     /// `RMSG`/`HMSG` (and `LMSG`) from a route peer; on a leaf connection (`LMSG subject
     /// ...`) the account is empty.
     RouteMsg {

@@ -21,6 +21,8 @@ pub enum Side {
     /// `LS- subject [queue]`, `LMSG`/`HMSG subject ...` with no account (the connection
     /// is bound to one). The ops come out as the route ones with an empty account.
     Leaf,
+    /// A server reading a gateway connection: the route ops plus `A+`/`A-`.
+    Gateway,
 }
 
 /// Why a connection's input could not be parsed. The reference server answers each kind
@@ -90,6 +92,8 @@ enum Kind {
     LSubMinus,
     RMsg,
     LMsg,
+    ASub,
+    AUnsub,
 }
 
 /// Op names per side. Names for which anything may follow up to the line end (`PINGX`
@@ -143,6 +147,24 @@ const LEAF_OPS: &[(&[u8], Kind)] = &[
     (b"SUB", Kind::Sub),
     (b"UNSUB", Kind::Unsub),
 ];
+const GATEWAY_OPS: &[(&[u8], Kind)] = &[
+    (b"RMSG", Kind::RMsg),
+    (b"HMSG", Kind::RMsg),
+    (b"RS+", Kind::RSubPlus),
+    (b"RS-", Kind::RSubMinus),
+    (b"A+", Kind::ASub),
+    (b"A-", Kind::AUnsub),
+    (b"PING", Kind::Ping),
+    (b"PONG", Kind::Pong),
+    (b"CONNECT", Kind::Connect),
+    (b"INFO", Kind::Info),
+    (b"+OK", Kind::Ok),
+    (b"-ERR", Kind::Err),
+    (b"SUB", Kind::Sub),
+    (b"PUB", Kind::Pub),
+    (b"HPUB", Kind::HPub),
+    (b"UNSUB", Kind::Unsub),
+];
 const SERVER_OPS: &[(&[u8], Kind)] = &[
     (b"MSG", Kind::Msg),
     (b"HMSG", Kind::HMsg),
@@ -184,6 +206,7 @@ impl Parser {
             Side::Route => ROUTE_OPS,
             Side::Server => SERVER_OPS,
             Side::Leaf => LEAF_OPS,
+            Side::Gateway => GATEWAY_OPS,
         }
     }
 
@@ -267,10 +290,30 @@ impl Parser {
             Kind::Connect => Op::Connect(arg),
             Kind::Info => Op::Info(arg),
             Kind::Err => Op::Err(unquote(arg)),
-            Kind::Sub if matches!(self.side, Side::Route | Side::Leaf) => Op::Ignored,
+            Kind::Sub if matches!(self.side, Side::Route | Side::Gateway | Side::Leaf) => {
+                Op::Ignored
+            }
             Kind::Sub => parse_sub(arg)?,
-            Kind::Unsub if self.side == Side::Route => parse_runsub(arg)?,
+            Kind::Unsub if matches!(self.side, Side::Route | Side::Gateway) => parse_runsub(arg)?,
             Kind::Unsub if self.side == Side::Leaf => Op::Ignored,
+            Kind::ASub | Kind::AUnsub => {
+                let mut f = split_fields(arg);
+                let acc = match (f.next(), f.next()) {
+                    (Some(a), None) => a,
+                    _ => {
+                        return Err(ParseError::Protocol(format!(
+                            "processAccount{}Sub parse error: '{}'",
+                            if kind == Kind::ASub { "" } else { "Un" },
+                            lossy(arg)
+                        )))
+                    }
+                };
+                if kind == Kind::ASub {
+                    Op::AccountSub(acc)
+                } else {
+                    Op::AccountUnsub(acc)
+                }
+            }
             Kind::Unsub => parse_unsub(arg)?,
             Kind::LSubPlus if self.side == Side::Leaf => parse_lsub(arg)?,
             Kind::LSubMinus if self.side == Side::Leaf => parse_lunsub(arg)?,

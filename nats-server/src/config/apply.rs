@@ -210,8 +210,6 @@ const IGNORED_TOP: &[&str] = &[
     "connect_error_reports",
     "reconnect_error_reports",
     "server_tags",
-    "gateway",
-    "websocket",
     "mqtt",
     "resolver_tls",
     "max_traced_msg_len",
@@ -450,6 +448,21 @@ fn apply_top(m: &Map, opts: &mut Options, r: &mut Report) {
                     ),
                 ),
             },
+            "websocket" => match e.value.as_map() {
+                Some(wm) => apply_websocket(wm, opts, r),
+                None => r.err(
+                    &e.key_pos,
+                    format!(
+                        "Expected websocket to be a map, got {}",
+                        e.value.type_name()
+                    ),
+                ),
+            },
+            "gateway" => {
+                if let Some(gm) = get_map(e, r) {
+                    apply_gateway(gm, opts, r);
+                }
+            }
             "trace_verbose" => {
                 if let Some(b) = get_bool(e, r) {
                     opts.trace_verbose = b;
@@ -909,6 +922,341 @@ fn apply_cluster(m: &Map, opts: &mut Options, r: &mut Report) {
     }
 }
 
+/// The `gateway {}` block, with the reference's errors.
+fn apply_gateway(m: &Map, opts: &mut Options, r: &mut Report) {
+    let g = &mut opts.gateway;
+    for e in m.entries() {
+        if e.used_as_variable {
+            continue;
+        }
+        match e.key.to_ascii_lowercase().as_str() {
+            "name" => g.name = get_str(e, r).unwrap_or_default(),
+            "listen" => {
+                if let Some((h, p)) = host_port(e, r) {
+                    if let Some(h) = h {
+                        g.host = h;
+                    }
+                    g.port = p;
+                }
+            }
+            "port" => {
+                if let Some(i) = get_int(e, r) {
+                    g.port = i as i32;
+                }
+            }
+            "host" | "net" => g.host = get_str(e, r).unwrap_or_default(),
+            "advertise" => g.advertise = get_str(e, r).unwrap_or_default(),
+            "connect_retries" => {
+                if let Some(i) = get_int(e, r) {
+                    g.connect_retries = i.clamp(0, u32::MAX as i64) as u32;
+                }
+            }
+            "reject_unknown" | "reject_unknown_cluster" => {
+                g.reject_unknown = get_bool(e, r).unwrap_or(false)
+            }
+            "authorization" => {
+                let Some(am) = get_map(e, r) else { continue };
+                let a = parse_authorization(am, r);
+                if a.users.is_some() {
+                    r.err(
+                        &e.key_pos,
+                        "Gateway authorization does not allow multiple users",
+                    );
+                    continue;
+                }
+                if !a.token.is_empty() {
+                    r.err(&e.key_pos, "Gateway authorization does not support tokens");
+                    continue;
+                }
+                g.username = a.user;
+                g.password = a.pass;
+                if let Some(t) = a.timeout {
+                    g.auth_timeout = t;
+                }
+            }
+            "tls" => {
+                if let Some(tm) = get_map(e, r) {
+                    g.tls = parse_tls(e, tm, r);
+                }
+            }
+            "gateways" => {
+                let Some(list) = e.value.as_array() else {
+                    // The reference returns this one at once, without a position.
+                    r.err_bare(format!(
+                        "Expected gateways field to be an array, got {}",
+                        go_type(&e.value)
+                    ));
+                    continue;
+                };
+                g.gateways = list.iter().filter_map(|v| remote_gateway(v, r)).collect();
+            }
+            _ => r.err(&e.key_pos, format!("unknown field {:?}", e.key)),
+        }
+    }
+}
+
+fn go_type(v: &Value) -> &'static str {
+    match &v.kind {
+        Kind::String(_) => "string",
+        Kind::Integer(_) => "int64",
+        Kind::Bool(_) => "bool",
+        Kind::Map(_) => "map[string]interface {}",
+        Kind::Float(_) => "float64",
+        Kind::DateTime(_) => "time.Time",
+        Kind::Array(_) => "[]interface {}",
+    }
+}
+
+/// One entry of `gateway.gateways`.
+fn remote_gateway(v: &Value, r: &mut Report) -> Option<crate::options::RemoteGatewayOptions> {
+    let Some(m) = v.as_map() else {
+        r.err(
+            &v.pos,
+            "Expected gateway entry to be a map/struct, got a non-map value",
+        );
+        return None;
+    };
+    let mut g = crate::options::RemoteGatewayOptions::default();
+    for e in m.entries() {
+        if e.used_as_variable {
+            continue;
+        }
+        match e.key.to_ascii_lowercase().as_str() {
+            "name" => g.name = get_str(e, r).unwrap_or_default(),
+            "tls" => {
+                if let Some(tm) = get_map(e, r) {
+                    g.tls = parse_tls(e, tm, r);
+                }
+            }
+            "url" => {
+                if let Some(s) = get_str(e, r) {
+                    match gateway_url(&s) {
+                        Some(u) => g.urls.push(u),
+                        None => r.err(&e.key_pos, format!("error parsing gateway url [{s:?}]")),
+                    }
+                }
+            }
+            "urls" => {
+                let Some(list) = e.value.as_array() else {
+                    r.err(&e.key_pos, conv(&e.value, "[]interface {}"));
+                    continue;
+                };
+                let mut urls = Vec::new();
+                let mut bad = false;
+                for u in list {
+                    let Some(s) = u.as_str() else {
+                        r.err(&u.pos, conv(u, "string"));
+                        bad = true;
+                        continue;
+                    };
+                    match gateway_url(s) {
+                        Some(x) => urls.push(x),
+                        None => {
+                            r.err(&u.pos, format!("error parsing gateway url [{s:?}]"));
+                            bad = true;
+                        }
+                    }
+                }
+                if !bad {
+                    g.urls = urls;
+                }
+            }
+            _ => r.err(&e.key_pos, format!("unknown field {:?}", e.key)),
+        }
+    }
+    Some(g)
+}
+
+/// A gateway URL as Go's url.Parse takes it: an optional valid scheme, no spaces or
+/// control characters.
+fn gateway_url(s: &str) -> Option<String> {
+    let t = s.trim();
+    if t.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return None;
+    }
+    if let Some((scheme, _)) = t.split_once("://") {
+        let mut cs = scheme.chars();
+        let ok = cs.next().is_some_and(|c| c.is_ascii_alphabetic())
+            && cs.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+        if !ok {
+            return None;
+        }
+    }
+    Some(t.to_string())
+}
+
+/// A `no_auth_user` must name a configured user.
+fn check_no_auth_user(opts: &Options, name: &str) -> Result<(), String> {
+    if opts.users.is_empty() && opts.nkeys.is_empty() {
+        return Err(format!(
+            "no_auth_user: {name:?} present, but users are not defined"
+        ));
+    }
+    if !opts.users.iter().any(|u| u.username == name) && !opts.nkeys.iter().any(|n| n.nkey == name)
+    {
+        return Err(format!(
+            "no_auth_user: {name:?} not present as user in authorization block or account configuration"
+        ));
+    }
+    Ok(())
+}
+
+/// The `websocket {}` block.
+fn apply_websocket(m: &Map, opts: &mut Options, r: &mut Report) {
+    let w = &mut opts.websocket;
+    for e in m.entries() {
+        if e.used_as_variable {
+            continue;
+        }
+        match e.key.to_ascii_lowercase().as_str() {
+            "listen" => {
+                if let Some((h, p)) = host_port(e, r) {
+                    if let Some(h) = h {
+                        w.host = h;
+                    }
+                    w.port = p;
+                }
+            }
+            "port" => {
+                if let Some(i) = get_int(e, r) {
+                    w.port = i as i32;
+                }
+            }
+            "host" | "net" => w.host = get_str(e, r).unwrap_or_default(),
+            "advertise" => w.advertise = get_str(e, r).unwrap_or_default(),
+            "no_tls" => w.no_tls = get_bool(e, r).unwrap_or(false),
+            "tls" => {
+                if let Some(tm) = get_map(e, r) {
+                    if let Some(t) = parse_tls(e, tm, r) {
+                        w.tls = Some(t);
+                    }
+                }
+            }
+            "same_origin" => w.same_origin = get_bool(e, r).unwrap_or(false),
+            "allowed_origins" | "allowed_origin" | "allow_origins" | "allow_origin" | "origins"
+            | "origin" => match (e.value.as_array(), e.value.as_str()) {
+                (Some(a), _) => {
+                    w.allowed_origins = a
+                        .iter()
+                        .filter_map(|v| match v.as_str() {
+                            Some(s) => Some(s.to_string()),
+                            None => {
+                                r.err(
+                                    &v.pos,
+                                    format!(
+                                    "error parsing allowed origins: unsupported type in array {}",
+                                    v.type_name()
+                                ),
+                                );
+                                None
+                            }
+                        })
+                        .collect()
+                }
+                (None, Some(s)) => w.allowed_origins = vec![s.to_string()],
+                _ => r.err(
+                    &e.key_pos,
+                    format!(
+                        "error parsing allowed origins: unsupported type {}",
+                        e.value.type_name()
+                    ),
+                ),
+            },
+            "handshake_timeout" => match &e.value.kind {
+                Kind::Integer(i) => w.handshake_timeout = Duration::from_secs((*i).max(0) as u64),
+                Kind::String(s) => match super::parse_duration(s) {
+                    Ok(d) => w.handshake_timeout = d,
+                    Err(msg) => r.err(&e.key_pos, msg),
+                },
+                _ => r.err(
+                    &e.key_pos,
+                    format!(
+                        "error parsing handshake timeout: unsupported type {}",
+                        e.value.type_name()
+                    ),
+                ),
+            },
+            "compress" | "compression" => w.compression = get_bool(e, r).unwrap_or(false),
+            "authorization" | "authentication" => {
+                // The reference's simple authorization: no users lists here.
+                if let Some(am) = get_map(e, r) {
+                    let before = r.errors.len();
+                    for ae in am.entries() {
+                        if ae.used_as_variable {
+                            continue;
+                        }
+                        match ae.key.to_ascii_lowercase().as_str() {
+                            "user" | "username" => w.username = get_str(ae, r).unwrap_or_default(),
+                            "pass" | "password" => w.password = get_str(ae, r).unwrap_or_default(),
+                            "token" => w.token = get_str(ae, r).unwrap_or_default(),
+                            "timeout" => {
+                                w.auth_timeout =
+                                    Some(seconds(&ae.value).unwrap_or(Duration::from_secs(1)))
+                            }
+                            _ => r.err(&ae.key_pos, format!("unknown field {:?}", ae.key)),
+                        }
+                    }
+                    // A value of the wrong type leaves the reference without its parsed
+                    // block, which it then dereferences: a second error, and the rest of
+                    // the websocket block is not read.
+                    let conversion = r.errors[before..]
+                        .iter()
+                        .any(|m| m.contains("interface conversion"));
+                    if conversion {
+                        r.err(
+                            &e.key_pos,
+                            "runtime error: invalid memory address or nil pointer dereference",
+                        );
+                        return;
+                    }
+                }
+            }
+            "jwt_cookie" => w.jwt_cookie = get_str(e, r).unwrap_or_default(),
+            "no_auth_user" => w.no_auth_user = get_str(e, r).unwrap_or_default(),
+            _ => r.err(&e.key_pos, format!("unknown field {:?}", e.key)),
+        }
+    }
+    // The reference's baseline: a websocket listener without a host listens on all.
+    if w.port != 0 && w.host.is_empty() {
+        w.host = crate::options::DEFAULT_HOST.to_string();
+    }
+}
+
+/// The reference's checks of the `websocket {}` block at start.
+pub fn validate_websocket(opts: &Options) -> Result<(), String> {
+    let w = &opts.websocket;
+    if w.port == 0 {
+        return Ok(());
+    }
+    if w.tls.is_none() && !w.no_tls {
+        return Err("websocket requires TLS configuration".into());
+    }
+    if !w.no_auth_user.is_empty() {
+        check_no_auth_user(opts, &w.no_auth_user)?;
+    }
+    if !opts.users.is_empty() || !opts.nkeys.is_empty() {
+        if !w.username.is_empty() {
+            return Err(
+                "websocket authentication username not compatible with presence of users/nkeys"
+                    .into(),
+            );
+        }
+        if !w.token.is_empty() {
+            return Err(
+                "websocket authentication token not compatible with presence of users/nkeys".into(),
+            );
+        }
+    }
+    if !w.jwt_cookie.is_empty() && opts.trusted_operators.is_empty() && opts.trusted_keys.is_empty()
+    {
+        return Err(format!(
+            "trusted operators or trusted keys configuration is required for JWT authentication via cookie {:?}",
+            w.jwt_cookie
+        ));
+    }
+    Ok(())
+}
+
 fn apply_leafnodes(m: &Map, opts: &mut Options, r: &mut Report) {
     for e in m.entries() {
         if e.used_as_variable {
@@ -1245,20 +1593,7 @@ pub fn validate_leaf(opts: &Options) -> Result<(), String> {
 /// Start-up checks the reference makes after options are final (not under `-t`).
 pub fn validate_auth(opts: &Options) -> Result<(), String> {
     if !opts.no_auth_user.is_empty() {
-        if opts.users.is_empty() && opts.nkeys.is_empty() {
-            return Err(format!(
-                "no_auth_user: {:?} present, but users are not defined",
-                opts.no_auth_user
-            ));
-        }
-        if !opts.users.iter().any(|u| u.username == opts.no_auth_user)
-            && !opts.nkeys.iter().any(|n| n.nkey == opts.no_auth_user)
-        {
-            return Err(format!(
-                "no_auth_user: {:?} not present as user in authorization block or account configuration",
-                opts.no_auth_user
-            ));
-        }
+        check_no_auth_user(opts, &opts.no_auth_user)?;
     }
     if opts.https_port != 0 && opts.tls.is_none() {
         return Err("TLS Config is required for HTTPS".into());

@@ -420,7 +420,11 @@ impl Reader {
                 self.leaf_msg(msg, Queues::default());
                 true
             }
-            Op::Sub { .. } | Op::Unsub { .. } | Op::Msg { .. } => true,
+            Op::Sub { .. }
+            | Op::Unsub { .. }
+            | Op::Msg { .. }
+            | Op::AccountSub(_)
+            | Op::AccountUnsub(_) => true,
         }
     }
 

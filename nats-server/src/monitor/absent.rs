@@ -1,4 +1,4 @@
-//! Endpoints of subsystems this server does not have (JetStream, gateways,
+//! Endpoints of subsystems this server does not have (JetStream,
 //! separate accounts), answered as the reference answers them on a server where those are
 //! not configured: same status, headers, JSON keys and parameter errors. Also `/stacksz`
 //! and `/ipqueuesz`, the reference's debugging endpoints.
@@ -11,7 +11,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use nats_common::monitor::format_rfc3339_nanos;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 fn now() -> String {
@@ -115,29 +114,6 @@ pub fn jsz_data(server: &Server) -> Jsz {
         consumers: 0,
         messages: 0,
         bytes: 0,
-    }
-}
-
-#[derive(Serialize)]
-pub struct Gatewayz {
-    server_id: String,
-    now: String,
-    outbound_gateways: BTreeMap<String, ()>,
-    inbound_gateways: BTreeMap<String, ()>,
-}
-
-pub async fn gatewayz(State(mon): Mon, RawQuery(q): RawQuery) -> Response {
-    answer(&mon, "/gatewayz", q.as_deref(), &["accs"], &[], |_| {
-        Ok(go_json_pretty(&gatewayz_data(&mon.server)))
-    })
-}
-
-pub fn gatewayz_data(server: &Server) -> Gatewayz {
-    Gatewayz {
-        server_id: server.id.clone(),
-        now: now(),
-        outbound_gateways: BTreeMap::new(),
-        inbound_gateways: BTreeMap::new(),
     }
 }
 

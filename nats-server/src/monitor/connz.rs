@@ -219,13 +219,31 @@ pub fn connz(mon: &Monitor, opts: &ConnzOptions) -> Result<Connz, String> {
         closed.truncate(1);
     }
 
-    let mut entries: Vec<Entry> = Vec::with_capacity(open.len() + closed.len());
-    for c in &open {
-        let subs: Vec<Arc<Subscription>> = c.subs.lock().values().cloned().collect();
-        entries.push(entry(c, &subs, None, now, &o));
+    let offset = usize::try_from(o.offset).unwrap_or(usize::MAX);
+    let limit = usize::try_from(o.limit).unwrap_or(usize::MAX);
+    // In cid order (the default; `start` is the same order) the page is known from the cids
+    // alone, so only its connections get their details built: a default /connz, and every
+    // /metrics scrape, stays cheap with many connections open.
+    let cid_order = sort == "cid" || sort == "start";
+    let mut picks: Vec<(u64, usize)> = open
+        .iter()
+        .map(|c| c.cid)
+        .chain(closed.iter().map(|c| c.0.cid))
+        .enumerate()
+        .map(|(i, cid)| (cid, i))
+        .collect();
+    if cid_order {
+        picks.sort_by_key(|p| p.0);
+        picks = picks.into_iter().skip(offset).take(limit).collect();
     }
-    for (c, stop, reason, subs) in &closed {
-        entries.push(entry(c, subs, Some((*stop, reason)), now, &o));
+    let mut entries: Vec<Entry> = Vec::with_capacity(picks.len());
+    for (_, i) in picks {
+        if let Some(c) = open.get(i) {
+            let subs: Vec<Arc<Subscription>> = c.subs.lock().values().cloned().collect();
+            entries.push(entry(c, &subs, None, now, &o));
+        } else if let Some((c, stop, reason, subs)) = closed.get(i - open.len()) {
+            entries.push(entry(c, subs, Some((*stop, reason)), now, &o));
+        }
     }
 
     entries.sort_by_key(|e| e.cid);
@@ -246,8 +264,12 @@ pub fn connz(mon: &Monitor, opts: &ConnzOptions) -> Result<Connz, String> {
         _ => {} // cid, start: already in cid order.
     }
 
-    let offset = usize::try_from(o.offset).unwrap_or(usize::MAX);
-    let limit = usize::try_from(o.limit).unwrap_or(usize::MAX);
+    // Paged above in cid order.
+    let (offset, limit) = if cid_order {
+        (0, usize::MAX)
+    } else {
+        (offset, limit)
+    };
     let connections: Vec<ConnInfo> = entries
         .into_iter()
         .skip(offset)
@@ -323,7 +345,12 @@ fn entry(
     let mut info = ConnInfo {
         cid: c.cid,
         kind: "Client".to_string(),
-        conn_type: "nats".to_string(),
+        conn_type: if c.ws.get().is_some() {
+            "websocket"
+        } else {
+            "nats"
+        }
+        .to_string(),
         ip: c.addr.ip().to_string(),
         port: i64::from(c.addr.port()),
         start: format_unix_nanos(start),

@@ -1,6 +1,7 @@
 //! HTTP monitoring (`-m` / `-ms`): `/`, `/varz`, `/connz`, `/routez`, `/subsz`
 //! (`/subscriptionsz`) and `/healthz`, answering with the reference server's JSON shapes,
-//! query parameters, error texts, JSONP and request counters.
+//! query parameters, error texts, JSONP and request counters; `/metrics` serves the same
+//! data to Prometheus under prometheus-nats-exporter's names (metrics.rs).
 //!
 //! Everything here only reads what the message path already maintains (atomics and
 //! per-connection state); no lock is added to the message path for monitoring.
@@ -8,8 +9,10 @@
 mod absent;
 mod accountz;
 mod connz;
+mod gatewayz;
 mod healthz;
 mod leafz;
+mod metrics;
 mod procstat;
 mod query;
 mod routez;
@@ -33,9 +36,10 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 // What the system account answers with: the same data as the pages.
-pub use absent::{gatewayz_data, jsz_data};
+pub use absent::jsz_data;
 pub use accountz::{account_info, account_statz, accountz_data, count_client_subs};
 pub use connz::{connz as connz_data, ConnzOptions};
+pub use gatewayz::gatewayz_data;
 pub use leafz::{leafz_data, leafz_with};
 pub use procstat::{cores, rss_bytes};
 pub use routez::routez as routez_data;
@@ -218,11 +222,12 @@ fn router(base: &str, mon: Arc<Monitor>) -> Router {
         .route(&join_base(base, "/subsz"), any(subsz::handle))
         .route(&join_base(base, "/subscriptionsz"), any(subsz::handle))
         .route(&join_base(base, "/healthz"), any(healthz::handle))
+        .route(&join_base(base, "/metrics"), any(metrics::handle))
         .route(&join_base(base, "/jsz"), any(absent::jsz))
         .route(&join_base(base, "/accountz"), any(accountz::accountz))
         .route(&join_base(base, "/accstatz"), any(accountz::accstatz))
         .route(&join_base(base, "/leafz"), any(leafz::leafz))
-        .route(&join_base(base, "/gatewayz"), any(absent::gatewayz))
+        .route(&join_base(base, "/gatewayz"), any(gatewayz::gatewayz))
         .route(&join_base(base, "/stacksz"), any(absent::stacksz))
         .route(&join_base(base, "/ipqueuesz"), any(absent::ipqueuesz))
         .fallback(not_found)
@@ -305,6 +310,7 @@ async fn root(State(mon): Mon, RawQuery(_q): RawQuery) -> Response {
         ("leafz", "LeafNodes"),
         ("gatewayz", "Gateways"),
         ("healthz", "Health Probe"),
+        ("metrics", "Prometheus Metrics"),
     ];
     let mut page = String::from(
         "<html lang=\"en\">\n<head>\n<title>NATS Server Monitoring</title>\n</head>\n<body>\n",

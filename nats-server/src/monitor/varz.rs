@@ -74,7 +74,7 @@ pub fn varz(mon: &Monitor) -> Varz {
         tls_verify: info.tls_verify,
         ip: String::new(),
         connect_urls: info.connect_urls.clone(),
-        ws_connect_urls: Vec::new(),
+        ws_connect_urls: s.ws_connect_urls.read().clone(),
         max_connections: opts.max_connections as i64,
         max_subscriptions: opts.max_subscriptions as i64,
         ping_interval: nanos(opts.ping_interval),
@@ -92,10 +92,10 @@ pub fn varz(mon: &Monitor) -> Varz {
             s.cluster.name(),
             s.cluster.listen_addr().map(|a| a.port()),
         ),
-        gateway: Default::default(),
+        gateway: super::gatewayz::varz(s),
         leaf: leaf(&opts, s.leafs.listen_addr().map(|a| a.port())),
         mqtt: Default::default(),
-        websocket: Default::default(),
+        websocket: websocket(&opts.websocket, s.ws_addr().map(|a| a.port())),
         jetstream: Default::default(),
         tls_timeout: tls_timeout.as_secs_f64(),
         write_deadline: nanos(opts.write_deadline),
@@ -237,6 +237,28 @@ fn route_host_port(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
     rest.split('/').next().unwrap_or(rest).to_string()
+}
+
+/// The `websocket` block: the options, with the port actually bound.
+fn websocket(
+    w: &crate::options::WebsocketOptions,
+    bound: Option<u16>,
+) -> nats_common::monitor::WebsocketOptsVarz {
+    nats_common::monitor::WebsocketOptsVarz {
+        host: w.host.clone(),
+        port: bound.map_or(i64::from(w.port), i64::from),
+        advertise: w.advertise.clone(),
+        no_auth_user: w.no_auth_user.clone(),
+        jwt_cookie: w.jwt_cookie.clone(),
+        handshake_timeout: nanos(w.handshake_timeout),
+        auth_timeout: w.auth_timeout.map_or(0.0, |d| d.as_secs_f64()),
+        no_tls: w.no_tls,
+        tls_map: w.tls.as_ref().is_some_and(|t| t.verify_and_map),
+        tls_pinned_certs: Vec::new(),
+        same_origin: w.same_origin,
+        allowed_origins: w.allowed_origins.clone(),
+        compression: w.compression,
+    }
 }
 
 #[cfg(test)]

@@ -87,6 +87,16 @@ struct RouteStat {
     pending: i64,
 }
 
+/// One remote gateway in STATSZ: our outbound's sent, the inbound ones' received.
+#[derive(Serialize)]
+struct GatewayStat {
+    gwid: u64,
+    name: String,
+    sent: DataStats,
+    received: DataStats,
+    inbound_connections: i64,
+}
+
 #[derive(Serialize)]
 struct ServerStats {
     start: String,
@@ -103,6 +113,8 @@ struct ServerStats {
     slow_consumers: i64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     routes: Vec<RouteStat>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    gateways: Vec<GatewayStat>,
     #[serde(skip_serializing_if = "is_zero")]
     active_servers: i64,
 }
@@ -132,6 +144,33 @@ pub fn statsz_json(sys: &System, server: &Server) -> String {
             pending: r.pending_size as i64,
         })
         .collect();
+    let gw = &server.gateway;
+    let inbound = gw.inbound.lock().clone();
+    let gateways = gw
+        .out
+        .read()
+        .iter()
+        .map(|c| {
+            let name = c.name();
+            let (out_msgs, out_bytes) = {
+                let st = c.client.out.lock();
+                (st.msgs, st.bytes)
+            };
+            let (mut n, mut msgs, mut bytes) = (0, 0, 0);
+            for i in inbound.iter().filter(|i| i.name() == name) {
+                n += 1;
+                msgs += i.client.in_msgs.load(Relaxed);
+                bytes += i.client.in_bytes.load(Relaxed);
+            }
+            GatewayStat {
+                gwid: c.client.cid,
+                name,
+                sent: stats(out_msgs, out_bytes),
+                received: stats(msgs, bytes),
+                inbound_connections: n,
+            }
+        })
+        .collect();
     let cpu = server.monitor().map_or(0.0, |m| m.cpu_percent());
     let msg = ServerStatsMsg {
         server: sys.event_server(server),
@@ -148,6 +187,7 @@ pub fn statsz_json(sys: &System, server: &Server) -> String {
             received: stats(st.in_msgs.load(Relaxed), st.in_bytes.load(Relaxed)),
             slow_consumers: st.slow_consumers.load(Relaxed) as i64,
             routes,
+            gateways,
             active_servers: sys.active_servers() as i64,
         },
     };
@@ -277,7 +317,12 @@ fn client_info(c: &Client, acc: &str, rtt: bool, stop: Option<&str>) -> ClientIn
         },
         stop: stop.map(str::to_string),
         kind: "Client".to_string(),
-        client_type: "nats".to_string(),
+        client_type: if c.ws.get().is_some() {
+            "websocket"
+        } else {
+            "nats"
+        }
+        .to_string(),
     }
 }
 
