@@ -625,6 +625,7 @@ fn leafnodes_config_errors_match_the_reference() {
 #[test]
 fn leafnodes_unknown_accounts_refused_at_start() {
     let cases = [
+        "leafnodes { port: -1 }\ngateway { name: A, port: -1 }",
         "leafnodes { remotes: [ { url: \"nats://127.0.0.1:1\", account: NOPE } ] }",
         "leafnodes { port: -1, authorization { users: [ { user: u, password: p, account: NOPE } ] } }",
         "leafnodes { port: -1, authorization { user: u, password: p, account: NOPE } }",

@@ -1550,6 +1550,20 @@ fn expand_home(p: &str) -> String {
 
 /// The reference's start-up checks of the `leafnodes` block (`validateLeafNode`).
 pub fn validate_leaf(opts: &Options) -> Result<(), String> {
+    validate_leaf_accounts(opts)?;
+    if opts.leaf.port != 0
+        && (!opts.gateway.name.is_empty() || opts.gateway.port != 0)
+        && opts.system_account.is_empty()
+    {
+        return Err(
+            "leaf nodes and gateways (both being defined) require a system account to also be configured"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+fn validate_leaf_accounts(opts: &Options) -> Result<(), String> {
     if !opts.trusted_operators.is_empty() || !opts.trusted_keys.is_empty() {
         if !opts.leaf.users.is_empty() {
             return Err("operator mode does not allow specifying user in leafnode config".into());

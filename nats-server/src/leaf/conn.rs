@@ -801,7 +801,8 @@ impl Reader {
             crate::accounts::Mapped::Dropped => return,
         };
         let result = self.cache.get(&acc, msg.subject);
-        if result.is_empty() {
+        // With gateways, a message nobody here wants may still leave for another cluster.
+        if result.is_empty() && !self.server.gateway.active() {
             return;
         }
         let mut d = Delivery::new(&self.server, &acc, &self.client, false, &mut self.flush);

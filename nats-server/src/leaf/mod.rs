@@ -351,6 +351,12 @@ impl Leafs {
                     *smap.entry(m.source.into_bytes()).or_insert(0) += 1;
                 }
             }
+            if server.gateway.enabled {
+                // Replies mapped for gateways (`_GR_.`, and the old `$GR.`) must come back
+                // through this server, which sends them on to their cluster.
+                *smap.entry(b"$GR.*.>".to_vec()).or_insert(0) += 1;
+                *smap.entry(b"_GR_.>".to_vec()).or_insert(0) += 1;
+            }
             *smap.entry(self.lds(&acc.name).into_bytes()).or_insert(0) += 1;
             let mut b = Vec::new();
             for (k, n) in &smap {
