@@ -9,7 +9,8 @@
 # each driver against the reference and then ours, round after round (A B A B ...). The table
 # shows the median of the rounds per driver and the ratio ours/reference, and next to the
 # msgs/s the server's CPU time per million messages: utime+stime of the server process from
-# /proc/<pid>/stat before and after the run (the three nodes summed for the cluster), divided
+# /proc/<pid>/stat before and after the run (the three nodes summed for the cluster, hub and
+# leaf for the leaf node run), divided
 # by the messages published (requests for request/reply; each subscriber's copies are not
 # counted again; the clock-tick resolution, 10 ms per run, makes short runs coarse). On 2 cores
 # client and server share the CPU: CPU per message is the figure that carries over to a bigger
@@ -25,7 +26,7 @@
 #   ROUNDS [3]            rounds of every workload
 #   BENCH_MD              also write the table as markdown to this file (same as --md)
 #   SCENARIOS [all]       subset, space separated: pub16 pub128 ps11 fan5 ps44 queue3 reqrep
-#                         subs100k cluster gateway conns ws11
+#                         subs100k cluster gateway leaf conns ws11
 #   DRIVERS ["nats go"]   which drivers run the pub/sub scenarios (same as --drivers)
 #   PUB_MSGS [1000000]    messages for publish-only runs
 #   PS_MSGS [500000]      messages for 1->1, queue group and the 100k-subscription run
@@ -37,6 +38,8 @@
 #                         with `websocket { no_tls: true }`)
 #   GATEWAY_MSGS [300000] messages from one cluster to another over a gateway (two one-server
 #                         clusters, A dials B; pub on A, sub on B)
+#   LEAF_MSGS [300000]    messages from a hub to its leaf node (pub on the hub, sub on the leaf;
+#                         both servers of one kind)
 #   CONNS [10000]         idle connections for the memory measurement
 #   SUBS [100000]         subscriptions installed by the idle client (WILDCARD_PCT [10] % wildcards)
 #   BENCH_TIMEOUT [120]   seconds before a single bench run counts as hung
@@ -71,7 +74,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 case $ROUNDS in ''|*[!0-9]*|0) echo "compare.sh: ROUNDS must be a positive integer" >&2; exit 2 ;; esac
-[ "$SCENARIOS" = all ] && SCENARIOS="pub16 pub128 ps11 fan5 ps44 queue3 reqrep subs100k cluster gateway conns ws11"
+[ "$SCENARIOS" = all ] && SCENARIOS="pub16 pub128 ps11 fan5 ps44 queue3 reqrep subs100k cluster gateway leaf conns ws11"
 for d in $DRIVERS; do
   case $d in nats|go) ;; *) echo "compare.sh: unknown driver $d (nats, go)" >&2; exit 2 ;; esac
 done
@@ -84,6 +87,7 @@ REQ_MSGS=${REQ_MSGS:-20000}
 CLUSTER_MSGS=${CLUSTER_MSGS:-300000}
 WS_MSGS=${WS_MSGS:-500000}
 GATEWAY_MSGS=${GATEWAY_MSGS:-300000}
+LEAF_MSGS=${LEAF_MSGS:-300000}
 CONNS=${CONNS:-10000}
 SUBS=${SUBS:-100000}
 WILDCARD_PCT=${WILDCARD_PCT:-10}
@@ -92,7 +96,7 @@ GO_IDLE=${GO_IDLE:-10s}
 KEEP_GOING=${KEEP_GOING:-0}
 REF_SERVER=${REF_SERVER:-/usr/sbin/nats-server}
 HELPER="python3 $ROOT/bench/helper.py"
-export PUB_MSGS PS_MSGS FAN_MSGS MANY_MSGS REQ_MSGS CLUSTER_MSGS GATEWAY_MSGS WS_MSGS CONNS SUBS WILDCARD_PCT # for the labels
+export PUB_MSGS PS_MSGS FAN_MSGS MANY_MSGS REQ_MSGS CLUSTER_MSGS GATEWAY_MSGS LEAF_MSGS WS_MSGS CONNS SUBS WILDCARD_PCT # for the labels
 
 say() { printf '\n== %s\n' "$*" >&2; }
 die() { printf '\ncompare.sh: %s\n' "$*" >&2; exit 1; }
@@ -517,6 +521,39 @@ ws11() {
   stop_pid "$pid"
 }
 
+# A hub and its leaf node (the same server kind); publisher on the hub, subscriber on the leaf.
+leaf() {
+  local impl=$1 rnd=$2
+  local ports
+  mapfile -t ports < <($HELPER freeports 3)
+  local c1=${ports[0]} c2=${ports[1]} lp=${ports[2]}
+  local hubconf=$WORK/r$rnd-leaf-$impl-hub.conf leafconf=$WORK/r$rnd-leaf-$impl-leaf.conf
+  printf 'leafnodes { listen: "127.0.0.1:%s" }\n' "$lp" >"$hubconf"
+  printf 'leafnodes { remotes [ { url: "nats://127.0.0.1:%s" } ] }\n' "$lp" >"$leafconf"
+  local pids=() drv
+  start_server "$impl" "r$rnd-leaf-$impl-hub" "$c1" -c "$hubconf"
+  pids+=("$SERVER_PID")
+  start_server "$impl" "r$rnd-leaf-$impl-leaf" "$c2" -c "$leafconf"
+  pids+=("$SERVER_PID")
+  local probe=$WORK/r$rnd-leaf-$impl-probe.out
+  if ! $HELPER probe "$c1" "$c2" 15 >"$probe" 2>&1; then
+    for drv in $DRIVERS; do
+      fail_run leaf "$drv" "$impl" "$rnd" "the leaf connection did not come up (hub -> leaf); server logs: $WORK/r$rnd-leaf-$impl-*.log" \
+        "$probe" sub_rate cpu
+    done
+  else
+    for drv in $DRIVERS; do
+      if [ "$drv" = go ]; then
+        cluster_go leaf "$LEAF_MSGS" "$impl" "$rnd" "$c1" "$c2" "${pids[@]}"
+      else
+        cluster_nats leaf "$LEAF_MSGS" "$impl" "$rnd" "$c1" "$c2" "${pids[@]}"
+      fi
+    done
+  fi
+  local p
+  for p in "${pids[@]}"; do stop_pid "$p"; done
+}
+
 conns() {
   local impl=$1 rnd=$2 port
   port=$($HELPER freeports 1)
@@ -570,6 +607,9 @@ for rnd in $(seq 1 "$ROUNDS"); do
   fi
   if want gateway; then
     for impl in ref ours; do gateway "$impl" "$rnd"; done
+  fi
+  if want leaf; then
+    for impl in ref ours; do leaf "$impl" "$rnd"; done
   fi
   if want conns; then
     for impl in ref ours; do conns "$impl" "$rnd"; done

@@ -462,6 +462,7 @@ def labels():
         "reqrep": f"request/reply, 1 ↔ 1, 128 B, {n('REQ_MSGS', 20000)} requests",
         "cluster": f"3-node cluster, pub node 1 → sub node 2, {n('CLUSTER_MSGS', 300000)} msgs",
         "gateway": f"2 clusters over a gateway, pub in A → sub in B, {n('GATEWAY_MSGS', 300000)} msgs",
+        "leaf": f"hub → leaf node, pub on the hub → sub on the leaf, {n('LEAF_MSGS', 300000)} msgs",
         "conns": f"{n('CONNS', 10000)} idle connections (CONNECT+PING/PONG)",
         "ws11": f"1 pub → 1 sub over websocket, 128 B, {n('WS_MSGS', 500000)} msgs",
         "subs100k": f"1 → 1 as above, with {subs_txt} subscriptions "
@@ -573,7 +574,7 @@ def report(path, md_path, failures_path=""):
     drivers = os.environ.get("DRIVER_NOTE", "nats = our `nats bench`; go = bench/gobench (nats.go)")
     title = (f"Medians of {n} interleaved round{'s' if n != 1 else ''} (same machine; drivers: {drivers}). "
              "CPU: the server's utime+stime per million messages published (requests for "
-             "request/reply; the 3 nodes summed for the cluster).")
+             "request/reply; the 3 nodes summed for the cluster, hub and leaf for the leaf node).")
 
     fails = []
     if failures_path and os.path.exists(failures_path):

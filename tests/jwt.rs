@@ -664,3 +664,87 @@ fn operator_configs_fail_as_the_reference() {
         assert_eq!(o, r, "start of:\n{text}");
     }
 }
+
+/// Our leaf logs in to a reference hub in operator mode with a `credentials` file (the user
+/// JWT and the signed nonce in its CONNECT) and is bound to the user's account.
+#[test]
+fn leaf_credentials_to_an_operator_mode_reference_hub() {
+    leaf_credentials(&reference(), &ours());
+}
+
+#[test]
+fn leaf_credentials_to_an_operator_mode_hub_of_ours() {
+    leaf_credentials(&ours(), &ours());
+    leaf_credentials(&ours(), &reference());
+}
+
+/// A leaf (`leaf_exe`) logs in to an operator-mode hub (`hub_exe`) with a credentials file
+/// and is bound to the user's account; a wrong seed is refused.
+fn leaf_credentials(hub_exe: &Path, leaf_exe: &Path) {
+    let mut s = Setup::new("jwt-leaf");
+    let a = s.account("A", json!({}));
+    let u = KeyPair::new_user();
+    let ujwt = user_jwt("u", &u, &a, json!({}), json!({}));
+    let creds = s.creds_file("u", &ujwt, &u);
+    let lport = crate::support::free_port();
+    let conf = s.conf(&format!("leafnodes {{ listen: \"127.0.0.1:{lport}\" }}"));
+    let hub = ServerProc::start(hub_exe, &["-c", conf.to_str().unwrap()]);
+    let leaf_conf = s.dir.write(
+        "leaf.conf",
+        &format!(
+            "leafnodes {{ reconnect: 1, remotes [ {{ url: \"nats://127.0.0.1:{lport}\", credentials: {:?} }} ] }}\n",
+            creds.display().to_string()
+        ),
+    );
+    let leaf = ServerProc::start(leaf_exe, &["-c", leaf_conf.to_str().unwrap()]);
+    rt().block_on(async {
+        let hc = async_nats::ConnectOptions::with_credentials_file(&creds)
+            .await
+            .unwrap()
+            .connect(hub.url())
+            .await
+            .expect("hub client");
+        let lc = async_nats::connect(leaf.url()).await.expect("leaf client");
+        let mut sub = lc.subscribe("via.leaf").await.unwrap();
+        lc.flush().await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(15), async {
+            loop {
+                hc.publish("via.leaf", "hi".into()).await.unwrap();
+                hc.flush().await.unwrap();
+                if let Ok(Some(m)) = tokio::time::timeout(
+                    Duration::from_millis(200),
+                    futures::StreamExt::next(&mut sub),
+                )
+                .await
+                {
+                    return m;
+                }
+            }
+        })
+        .await;
+        assert!(
+            got.is_ok(),
+            "no message through the leaf; hub:\n{}\nleaf:\n{}",
+            hub.proc.log_text(),
+            leaf.proc.log_text()
+        );
+    });
+    // Signed with another key: refused.
+    let other = KeyPair::new_user();
+    let bad = s.creds_file("bad", &ujwt, &other);
+    let bad_conf = s.dir.write(
+        "bad.conf",
+        &format!(
+            "leafnodes {{ reconnect: 1, remotes [ {{ url: \"nats://127.0.0.1:{lport}\", credentials: {:?} }} ] }}\n",
+            bad.display().to_string()
+        ),
+    );
+    let bad_leaf = ServerProc::start(leaf_exe, &["-c", bad_conf.to_str().unwrap()]);
+    assert!(
+        bad_leaf
+            .proc
+            .wait_log("Authorization Violation", Duration::from_secs(10)),
+        "{}",
+        bad_leaf.proc.log_text()
+    );
+}

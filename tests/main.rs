@@ -10,6 +10,7 @@ mod core;
 mod flow;
 mod gateway;
 mod jwt;
+mod leaf;
 mod logs;
 mod metrics;
 mod mkpasswd;

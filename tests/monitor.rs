@@ -85,7 +85,7 @@ fn get(port: u16, path: &str) -> Reply {
     try_get(port, path).unwrap_or_else(|| panic!("GET {path} on port {port} failed"))
 }
 
-fn get_json(port: u16, path: &str) -> Value {
+pub(crate) fn get_json(port: u16, path: &str) -> Value {
     let r = get(port, path);
     assert_eq!(r.status, 200, "GET {path}: {}", r.body);
     r.json()

@@ -27,6 +27,8 @@ use tracing::{debug, error, info, trace};
 pub enum Kind {
     Client,
     Router,
+    /// A leaf node connection, accepted (we are its hub) or solicited (we are the leaf).
+    Leaf,
     /// The server itself: owner of internal subscriptions (service imports, replies
     /// owed across accounts, the system account's requests).
     System,
@@ -62,7 +64,10 @@ pub enum ClosedState {
     MaxAccountConnectionsExceeded,
     MaxSubscriptionsExceeded,
     AuthenticationExpired,
+    DuplicateRemoteLeafnodeConnection,
+    ClusterNamesIdentical,
     WrongGateway,
+    MinimumVersionRequired,
 }
 
 impl ClosedState {
@@ -94,7 +99,10 @@ impl ClosedState {
             MaxAccountConnectionsExceeded => "Maximum Account Connections Exceeded",
             MaxSubscriptionsExceeded => "Maximum Subscriptions Exceeded",
             AuthenticationExpired => "Authentication Expired",
+            DuplicateRemoteLeafnodeConnection => "Duplicate Remote LeafNode Connection",
+            ClusterNamesIdentical => "Cluster Names Identical",
             WrongGateway => "Wrong Gateway",
+            MinimumVersionRequired => "Minimum Version Required",
         }
     }
 
@@ -133,6 +141,8 @@ pub struct Subscription {
     pub shadows: Mutex<Vec<Arc<Subscription>>>,
     /// Not announced to routes (the reference keeps service import subscriptions local).
     pub local_only: bool,
+    /// For a route's interest: the leaf node cluster it comes from (`LS+ origin ...`).
+    pub origin: Option<Box<[u8]>>,
 }
 
 /// What an internal subscription does with a message.
@@ -167,6 +177,7 @@ impl Subscription {
             internal: None,
             shadows: Mutex::new(Vec::new()),
             local_only: false,
+            origin: None,
         }
     }
 }
@@ -234,6 +245,8 @@ pub struct Client {
     /// The payload limit of a JWT user (from its JWT, its account and the server), shown
     /// in the INFO it is sent; -1 when the server's applies.
     pub max_payload: std::sync::atomic::AtomicI64,
+    /// Leaf node state, for leaf connections.
+    pub leaf: std::sync::OnceLock<Arc<crate::leaf::Link>>,
     /// Set for a websocket client (before anything is logged about it).
     pub ws: std::sync::OnceLock<crate::websocket::WsMeta>,
     /// Mapped (`_GR_.`) replies this client was handed, for its answers.
@@ -272,6 +285,7 @@ impl Client {
             replies: auth::Replies::default(),
             account: parking_lot::RwLock::new(server.accounts.global.clone()),
             max_payload: std::sync::atomic::AtomicI64::new(-1),
+            leaf: std::sync::OnceLock::new(),
             ws: std::sync::OnceLock::new(),
             gw_replies: Default::default(),
             closed: AtomicBool::new(false),
@@ -287,6 +301,7 @@ impl Client {
         let tag = match self.kind {
             Kind::Router => "rid",
             Kind::Gateway => "gid",
+            Kind::Leaf => "lid",
             _ if ws.is_some() => "wid",
             _ => "cid",
         };

@@ -198,9 +198,33 @@ impl Cluster {
 
     // ---- local interest -------------------------------------------------------------
 
-    /// A local subscription was added (called under its account's index write lock, so
-    /// counts and the RS+/RS- sent follow the index exactly).
-    pub fn local_sub_added(&self, account: &str, subject: &[u8], queue: Option<&[u8]>) {
+    /// Local interest changed by `delta` subscriptions (queue members) (called under its
+    /// account's index write lock, so counts and the RS+/RS- sent follow the index exactly).
+    /// `origin`: the leaf cluster of a leaf's interest, announced as `LS+ origin ...` so
+    /// peers do not hand it back to that cluster (the reference's form).
+    pub fn local_sub_delta(
+        &self,
+        account: &str,
+        subject: &[u8],
+        queue: Option<&[u8]>,
+        delta: i64,
+        origin: Option<&str>,
+    ) {
+        if delta > 0 {
+            self.local_sub_added(account, subject, queue, delta as u32, origin);
+        } else if delta < 0 {
+            self.local_sub_removed(account, subject, queue, (-delta) as u32, origin);
+        }
+    }
+
+    fn local_sub_added(
+        &self,
+        account: &str,
+        subject: &[u8],
+        queue: Option<&[u8]>,
+        by: u32,
+        origin: Option<&str>,
+    ) {
         if !self.enabled {
             return;
         }
@@ -208,23 +232,34 @@ impl Cluster {
         let n = local
             .entry((account.into(), subject.into(), queue.map(Into::into)))
             .or_insert(0);
-        *n += 1;
+        let first = *n == 0;
+        *n += by;
         let n = *n;
         if !permitted(&self.import, subject) {
             return;
         }
         let mut line = Vec::with_capacity(subject.len() + 32);
         let acc = account.as_bytes();
+        let plus = |line: &mut Vec<u8>, q: Option<(&[u8], u32)>| match origin {
+            Some(o) => proto::ls_route(line, o.as_bytes(), acc, subject, q),
+            None => proto::rs_plus(line, acc, subject, q),
+        };
         match queue {
-            None if n == 1 => proto::rs_plus(&mut line, acc, subject, None),
+            None if first => plus(&mut line, None),
             None => return,
-            Some(q) => proto::rs_plus(&mut line, acc, subject, Some((q, n))),
+            Some(q) => plus(&mut line, Some((q, n))),
         }
         self.send_to_routes(&line);
     }
 
-    /// A local subscription was removed (under its account's index write lock).
-    pub fn local_sub_removed(&self, account: &str, subject: &[u8], queue: Option<&[u8]>) {
+    fn local_sub_removed(
+        &self,
+        account: &str,
+        subject: &[u8],
+        queue: Option<&[u8]>,
+        by: u32,
+        origin: Option<&str>,
+    ) {
         if !self.enabled {
             return;
         }
@@ -237,7 +272,7 @@ impl Cluster {
         let Some(n) = local.get_mut(&key) else {
             return;
         };
-        *n = n.saturating_sub(1);
+        *n = n.saturating_sub(by);
         let n = *n;
         if n == 0 {
             local.remove(&key);
@@ -247,11 +282,18 @@ impl Cluster {
         }
         let mut line = Vec::with_capacity(subject.len() + 32);
         let acc = account.as_bytes();
+        let minus = |line: &mut Vec<u8>, q: Option<&[u8]>| match origin {
+            Some(_) => proto::ls_route_minus(line, acc, subject, q),
+            None => proto::rs_minus(line, acc, subject, q),
+        };
         match queue {
-            None if n == 0 => proto::rs_minus(&mut line, acc, subject, None),
+            None if n == 0 => minus(&mut line, None),
             None => return,
-            Some(q) if n == 0 => proto::rs_minus(&mut line, acc, subject, Some(q)),
-            Some(q) => proto::rs_plus(&mut line, acc, subject, Some((q, n))),
+            Some(q) if n == 0 => minus(&mut line, Some(q)),
+            Some(q) => match origin {
+                Some(o) => proto::ls_route(&mut line, o.as_bytes(), acc, subject, Some((q, n))),
+                None => proto::rs_plus(&mut line, acc, subject, Some((q, n))),
+            },
         }
         self.send_to_routes(&line);
     }
@@ -343,6 +385,7 @@ impl Cluster {
                 server.own_ws_urls()
             },
             lnoc: true,
+            leafnode_urls: server.leafs.own_url(server).map(|u| vec![u]),
             import: info_perm(&opts.cluster.import),
             export: info_perm(&opts.cluster.export),
             ..Default::default()
@@ -620,6 +663,16 @@ impl Cluster {
         };
         if was_registered {
             self.refresh_connect_urls(server);
+            let leaf_url = route
+                .remote
+                .lock()
+                .as_ref()
+                .and_then(|i| i.leafnode_urls.as_ref())
+                .filter(|u| u.len() == 1)
+                .map(|u| u[0].clone());
+            if let Some(u) = leaf_url {
+                server.leafs.route_url(server, &u, false);
+            }
         }
         if server.is_shutting_down() {
             return;
@@ -837,7 +890,7 @@ async fn handle_accepted(server: Arc<Server>, stream: TcpStream, addr: SocketAdd
 
 /// Go's wording for dial errors, which the logs are compared against: the address is
 /// the resolved one (`127.0.0.1:4248`, not `localhost:4248`).
-fn dial_error_text(addr: &str, e: &std::io::Error) -> String {
+pub(crate) fn dial_error_text(addr: &str, e: &std::io::Error) -> String {
     if e.kind() == std::io::ErrorKind::NotFound {
         let host = crate::cli::split_host_port(addr).map_or(addr, |(h, _)| h);
         return format!("dial tcp: lookup {host}: no such host");

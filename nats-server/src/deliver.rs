@@ -31,6 +31,9 @@ pub struct FlushSet {
     /// (route index, queue-group index) pairs naming the groups each must serve.
     route_targets: Vec<Arc<Client>>,
     route_groups: Vec<(u32, u32)>,
+    /// The same for leaf node connections (LMSG).
+    leaf_targets: Vec<Arc<Client>>,
+    leaf_groups: Vec<(u32, u32)>,
     /// Consumers this producer fed while they were stalled; the reader waits for them
     /// (bounded) before it reads more.
     stalled: Vec<Arc<Client>>,
@@ -38,20 +41,29 @@ pub struct FlushSet {
     account_out: Vec<(Arc<Account>, u64, u64)>,
 }
 
-/// The route scratch of a delivery in progress, set aside while a nested one runs.
-pub struct RouteScratch(Vec<Arc<Client>>, Vec<(u32, u32)>);
+/// The route and leaf scratch of a delivery in progress, set aside while a nested one runs.
+pub struct RouteScratch(
+    Vec<Arc<Client>>,
+    Vec<(u32, u32)>,
+    Vec<Arc<Client>>,
+    Vec<(u32, u32)>,
+);
 
 impl FlushSet {
     pub fn take_route_scratch(&mut self) -> RouteScratch {
         RouteScratch(
             std::mem::take(&mut self.route_targets),
             std::mem::take(&mut self.route_groups),
+            std::mem::take(&mut self.leaf_targets),
+            std::mem::take(&mut self.leaf_groups),
         )
     }
 
     pub fn restore_route_scratch(&mut self, s: RouteScratch) {
         self.route_targets = s.0;
         self.route_groups = s.1;
+        self.leaf_targets = s.2;
+        self.leaf_groups = s.3;
     }
 
     #[inline]
@@ -204,6 +216,8 @@ pub struct Delivery<'a> {
     /// How many service imports brought the message here (it is then not handed to
     /// stream imports again, and the chain is bounded).
     pub via_service: u8,
+    /// The leaf node cluster a routed message comes from: not sent back into it.
+    pub origin: Option<&'a [u8]>,
 }
 
 impl<'a> Delivery<'a> {
@@ -221,14 +235,21 @@ impl<'a> Delivery<'a> {
             echo,
             flush,
             via_service: 0,
+            origin: None,
         }
     }
 }
 
 /// Delivers `msg` to the local subscribers in `result`; returns how many got it.
 ///
-/// `route_queues`, for a message that came over a route, names the queue groups this
-/// server must serve; `None` for a message from a local client.
+/// `route_queues`, for a message that came over a route or a leaf node connection, names
+/// the queue groups this server must serve; `None` for a message from a local client.
+///
+/// Leaf node connections follow the reference's audience rules: a message from a route
+/// goes only to the leaf nodes this server is the hub of; one from the hub (our
+/// soliciting connection) does not go on to routes; a leaf never gets its own messages
+/// back, nor does another leaf of the same remote cluster; a queue group is served by a
+/// leaf member only when no local or route member can take the message.
 pub fn deliver(
     d: &mut Delivery<'_>,
     msg: &Message<'_>,
@@ -236,21 +257,42 @@ pub fn deliver(
     route_queues: Option<Queues<'_>>,
 ) -> usize {
     let mut delivered = 0;
+    let from_leaf = d.from.kind == Kind::Leaf;
     // One hop: what came over a route goes to local clients only (also once a service
-    // import has carried it into another account). What came over a gateway also goes
-    // to this cluster's routes.
-    let from_route =
-        d.from.kind == Kind::Router || (route_queues.is_some() && d.from.kind != Kind::Gateway);
+    // import has carried it into another account). What came over a gateway or a leaf
+    // node connection also goes to this cluster's routes.
+    let from_route = d.from.kind == Kind::Router
+        || (route_queues.is_some() && !from_leaf && d.from.kind != Kind::Gateway);
+    let from_spoke = from_leaf && crate::leaf::is_spoke(d.from);
     // Messages published here may also leave for other clusters; the queue groups
     // served in this cluster are not offered to them.
     let to_gateways = !from_route && d.from.kind != Kind::Gateway && d.server.gateway.active();
     let mut served: Vec<&[u8]> = Vec::new();
     for sub in &result.psubs {
-        if sub.client.kind == Kind::Router {
-            if !from_route {
-                route_target(d.flush, &sub.client);
+        match sub.client.kind {
+            Kind::Router => {
+                if !from_route && !from_spoke {
+                    route_target(d.flush, &sub.client);
+                }
+                continue;
             }
-            continue;
+            Kind::Leaf => {
+                if !crate::leaf::may_send(d.from, from_route, &sub.client, msg.subject)
+                    || crate::leaf::in_cluster(&sub.client, d.origin)
+                {
+                    continue;
+                }
+                if sub.import.is_some() {
+                    // A stream import's copy of a leaf's subscription: its own subject.
+                    if deliver_leaf_import(d, sub, msg) {
+                        delivered += 1;
+                    }
+                } else {
+                    leaf_target(d.flush, &sub.client);
+                }
+                continue;
+            }
+            _ => {}
         }
         if deliver_to(d, sub, msg) {
             delivered += 1;
@@ -262,13 +304,16 @@ pub fn deliver(
                 continue;
             }
         }
-        // Local members are preferred; a remote one is picked only when none can take it.
+        // Local members are preferred; a remote one is picked only when none can take it,
+        // and a leaf member only when no route member can either.
         if deliver_queue(d, members, msg) {
             delivered += 1;
             if to_gateways {
                 served.push(name);
             }
-        } else if !from_route {
+            continue;
+        }
+        if !from_route {
             if let Some(rc) = pick_remote(members) {
                 let ti = route_target(d.flush, rc);
                 d.flush.route_groups.push((ti as u32, gi as u32));
@@ -276,16 +321,146 @@ pub fn deliver(
                 if to_gateways {
                     served.push(name);
                 }
+                continue;
+            }
+        }
+        if let Some(lc) = pick_leaf(members, d.from, msg.subject, d.origin) {
+            let ti = leaf_target(d.flush, lc);
+            d.flush.leaf_groups.push((ti as u32, gi as u32));
+            delivered += 1;
+            if to_gateways {
+                served.push(name);
             }
         }
     }
     if !d.flush.route_targets.is_empty() {
         delivered += send_to_routes(d, msg, result);
     }
+    if !d.flush.leaf_targets.is_empty() {
+        delivered += send_to_leafs(d, msg, result);
+    }
     if to_gateways {
         delivered += crate::gateway::send(d, msg, &served);
     }
     delivered
+}
+
+/// One LMSG with the subject an import delivers under, for a stream import's copy of a
+/// leaf's subscription.
+fn deliver_leaf_import(d: &mut Delivery<'_>, sub: &SubRef, msg: &Message<'_>) -> bool {
+    let Some(im) = &sub.import else {
+        return false;
+    };
+    if d.via_service > 0 || sub.closed.load(Ordering::Relaxed) {
+        return false;
+    }
+    let subject = im.delivered_subject(msg.subject);
+    let client = &sub.client;
+    let headers = if client.headers.load(Ordering::Relaxed) {
+        msg.headers
+    } else {
+        None
+    };
+    let size = headers.map_or(0, |h| h.len()) + msg.payload.len();
+    append_msg(d, client, size, |buf| {
+        let start = buf.len();
+        proto::lmsg(buf, &subject, msg.reply, [], headers, msg.payload);
+        if logging::trace_enabled() {
+            let line = &buf[start..];
+            let end = line.iter().position(|b| *b == b'\r').unwrap_or(line.len());
+            trace!(
+                "{} - ->> [{}]",
+                client.prefix(),
+                String::from_utf8_lossy(&line[..end])
+            );
+        }
+    })
+}
+
+/// Index of `c` among this message's leaf targets, adding it once.
+fn leaf_target(f: &mut FlushSet, c: &Arc<Client>) -> usize {
+    if let Some(i) = f.leaf_targets.iter().position(|t| Arc::ptr_eq(t, c)) {
+        return i;
+    }
+    f.leaf_targets.push(c.clone());
+    f.leaf_targets.len() - 1
+}
+
+/// A leaf node member of a queue group (never the connection the message came from),
+/// chosen at random weighted by the members each leaf announced.
+fn pick_leaf<'m>(
+    members: &'m [SubRef],
+    from: &Arc<Client>,
+    subject: &[u8],
+    origin: Option<&[u8]>,
+) -> Option<&'m Arc<Client>> {
+    let live = |s: &&SubRef| {
+        s.client.kind == Kind::Leaf
+            && !s.closed.load(Ordering::Relaxed)
+            && !s.client.is_closed()
+            && !Arc::ptr_eq(&s.client, from)
+            && crate::leaf::may_send_queue(from, &s.client, subject)
+            && !crate::leaf::in_cluster(&s.client, origin)
+    };
+    let total: u64 = members
+        .iter()
+        .filter(live)
+        .map(|s| u64::from(s.weight.load(Ordering::Relaxed).max(1)))
+        .sum();
+    if total == 0 {
+        return None;
+    }
+    let mut r = rand::thread_rng().gen_range(0..total);
+    for s in members.iter().filter(live) {
+        let w = u64::from(s.weight.load(Ordering::Relaxed).max(1));
+        if r < w {
+            return Some(&s.client);
+        }
+        r -= w;
+    }
+    None
+}
+
+/// Writes one LMSG/HMSG to each leaf target, listing the queue groups it was chosen for;
+/// clears the scratch. Returns how many leaf connections got the message.
+fn send_to_leafs(d: &mut Delivery<'_>, msg: &Message<'_>, result: &MatchResult<SubRef>) -> usize {
+    let targets = std::mem::take(&mut d.flush.leaf_targets);
+    let groups_of = std::mem::take(&mut d.flush.leaf_groups);
+    let mut sent = 0;
+    for (ti, client) in targets.iter().enumerate() {
+        let headers = if client.headers.load(Ordering::Relaxed) {
+            msg.headers
+        } else {
+            None
+        };
+        let size = headers.map_or(0, |h| h.len()) + msg.payload.len();
+        let groups = groups_of
+            .iter()
+            .filter(|(t, _)| *t as usize == ti)
+            .filter_map(|(_, g)| result.qsubs.get(*g as usize).map(|(n, _)| &**n));
+        let written = append_msg(d, client, size, |buf| {
+            let start = buf.len();
+            proto::lmsg(buf, msg.subject, msg.reply, groups, headers, msg.payload);
+            if logging::trace_enabled() {
+                let line = &buf[start..];
+                let end = line.iter().position(|b| *b == b'\r').unwrap_or(line.len());
+                trace!(
+                    "{} - ->> [{}]",
+                    client.prefix(),
+                    String::from_utf8_lossy(&line[..end])
+                );
+            }
+        });
+        if written {
+            sent += 1;
+        }
+    }
+    let (mut targets, mut groups_of) = (targets, groups_of);
+    targets.clear();
+    groups_of.clear();
+    d.flush.leaf_targets = targets;
+    d.flush.leaf_groups = groups_of;
+    sent
 }
 
 /// Index of `c` among this message's route targets, adding it once.
@@ -330,6 +505,8 @@ fn send_to_routes(d: &mut Delivery<'_>, msg: &Message<'_>, result: &MatchResult<
     let targets = std::mem::take(&mut d.flush.route_targets);
     let groups_of = std::mem::take(&mut d.flush.route_groups);
     let mut sent = 0;
+    // A message from a clustered leaf names its cluster, so no route sends it back there.
+    let origin = crate::leaf::origin_of(d.from);
     for (ti, client) in targets.iter().enumerate() {
         let headers = if client.headers.load(Ordering::Relaxed) {
             msg.headers
@@ -343,15 +520,27 @@ fn send_to_routes(d: &mut Delivery<'_>, msg: &Message<'_>, result: &MatchResult<
             .filter_map(|(_, g)| result.qsubs.get(*g as usize).map(|(n, _)| &**n));
         let written = append_msg(d, client, size, |buf| {
             let start = buf.len();
-            proto::rmsg(
-                buf,
-                d.account.name.as_bytes(),
-                msg.subject,
-                msg.reply,
-                groups,
-                headers,
-                msg.payload,
-            );
+            match &origin {
+                Some(o) => proto::lmsg_route(
+                    buf,
+                    o.as_bytes(),
+                    d.account.name.as_bytes(),
+                    msg.subject,
+                    msg.reply,
+                    groups,
+                    headers,
+                    msg.payload,
+                ),
+                None => proto::rmsg(
+                    buf,
+                    d.account.name.as_bytes(),
+                    msg.subject,
+                    msg.reply,
+                    groups,
+                    headers,
+                    msg.payload,
+                ),
+            }
             if logging::trace_enabled() {
                 let line = &buf[start..];
                 let end = line.iter().position(|b| *b == b'\r').unwrap_or(line.len());
@@ -387,7 +576,7 @@ fn deliver_queue(d: &mut Delivery<'_>, members: &[SubRef], msg: &Message<'_>) ->
     };
     for i in 0..n {
         let sub = &members[(start + i) % n];
-        if sub.client.kind == Kind::Router {
+        if matches!(sub.client.kind, Kind::Router | Kind::Leaf) {
             continue;
         }
         if deliver_to(d, sub, msg) {

@@ -9,6 +9,7 @@ mod cluster;
 mod config;
 mod deliver;
 mod gateway;
+mod leaf;
 mod logging;
 mod monitor;
 mod netutil;
@@ -99,6 +100,7 @@ fn main() -> ExitCode {
         .validate()
         .and_then(|_| accounts::jwt::validate_trusted_operators(&opts))
         .and_then(|_| config::apply::validate_auth(&opts))
+        .and_then(|_| config::apply::validate_leaf(&opts))
         .and_then(|_| accounts::jwt::check_startup(&opts))
         .and_then(|_| config::apply::validate_websocket(&opts))
     {
@@ -161,12 +163,17 @@ fn run(opts: Options, flags: Flags) -> ExitCode {
             tracing::error!(target: logging::FATAL, "Can't start monitoring: {e}");
             return ExitCode::FAILURE;
         }
-        // The reference listens for gateways, then websocket clients, before TCP clients.
+        // The reference listens for gateways, then websocket clients, then leaf nodes,
+        // before TCP clients.
         if let Err(e) = gateway::conn::start(&server).await {
             tracing::error!(target: logging::FATAL, "{e}");
             return ExitCode::FAILURE;
         }
         if let Err(e) = websocket::start(&server).await {
+            tracing::error!(target: logging::FATAL, "{e}");
+            return ExitCode::FAILURE;
+        }
+        if let Err(e) = leaf::start(&server).await {
             tracing::error!(target: logging::FATAL, "{e}");
             return ExitCode::FAILURE;
         }
@@ -181,6 +188,7 @@ fn run(opts: Options, flags: Flags) -> ExitCode {
             }
         }
         tracing::info!("Server is ready");
+        leaf::start_remotes(&server);
         if let Err(e) = cluster::start(&server).await {
             tracing::error!(target: logging::FATAL, "{e}");
             return ExitCode::FAILURE;

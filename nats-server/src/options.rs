@@ -231,6 +231,69 @@ pub struct ClusterOptions {
     pub export: Option<SubjectPermission>,
 }
 
+/// A user of the `leafnodes { authorization { users: [...] } }` list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LeafUser {
+    pub username: String,
+    pub password: String,
+    /// The account a leaf node logging in as this user is bound to (empty: global).
+    pub account: String,
+}
+
+/// One `leafnodes { remotes: [...] }` entry: a hub this server dials as a leaf node.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RemoteLeafOptions {
+    pub urls: Vec<String>,
+    /// The local account the connection is bound to (empty: global).
+    pub account: String,
+    pub credentials: Option<PathBuf>,
+    pub tls: Option<TlsOptions>,
+    pub deny_imports: Vec<String>,
+    pub deny_exports: Vec<String>,
+    pub no_randomize: bool,
+    pub hub: bool,
+}
+
+/// The `leafnodes {}` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeafNodeOptions {
+    pub host: String,
+    /// 0: no leaf node listener; -1 picks a random port.
+    pub port: i32,
+    pub advertise: String,
+    pub no_advertise: bool,
+    pub username: String,
+    pub password: String,
+    /// The account of the single `user` (empty: global).
+    pub account: String,
+    pub users: Vec<LeafUser>,
+    pub auth_timeout: Duration,
+    pub tls: Option<TlsOptions>,
+    pub reconnect: Duration,
+    pub remotes: Vec<RemoteLeafOptions>,
+    pub min_version: String,
+}
+
+impl Default for LeafNodeOptions {
+    fn default() -> Self {
+        LeafNodeOptions {
+            host: String::new(),
+            port: 0,
+            advertise: String::new(),
+            no_advertise: false,
+            username: String::new(),
+            password: String::new(),
+            account: String::new(),
+            users: Vec::new(),
+            auth_timeout: Duration::ZERO,
+            tls: None,
+            reconnect: Duration::from_secs(1),
+            remotes: Vec::new(),
+            min_version: String::new(),
+        }
+    }
+}
+
 /// The `websocket {}` block.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WebsocketOptions {
@@ -313,6 +376,7 @@ pub struct Options {
     pub allow_non_tls: bool,
 
     pub cluster: ClusterOptions,
+    pub leaf: LeafNodeOptions,
     pub websocket: WebsocketOptions,
     pub gateway: GatewayOptions,
 
@@ -377,6 +441,7 @@ impl Default for Options {
             tls: None,
             allow_non_tls: false,
             cluster: ClusterOptions::default(),
+            leaf: LeafNodeOptions::default(),
             websocket: WebsocketOptions::default(),
             gateway: GatewayOptions::default(),
             trusted_operators: Vec::new(),

@@ -206,6 +206,23 @@ fn diff(old: &Options, new: &Options) -> Result<Vec<String>, String> {
         ));
     }
     {
+        // Only the TLS settings of the leafnodes block may change (as on the reference).
+        let strip = |l: &crate::options::LeafNodeOptions| {
+            let mut l = l.clone();
+            l.tls = None;
+            for r in &mut l.remotes {
+                r.tls = None;
+            }
+            l
+        };
+        let (o, n) = (strip(&old.leaf), strip(&new.leaf));
+        if o != n {
+            return Err(format!(
+                "config reload not supported for LeafNode: old={o:?}, new={n:?}"
+            ));
+        }
+    }
+    {
         // Gateways cannot change on reload (TLS settings aside), as on the reference.
         let strip = |g: &crate::options::GatewayOptions| {
             let mut g = g.clone();

@@ -393,8 +393,9 @@ impl Reader {
                 subject,
                 queue,
                 weight,
+                origin,
             } => {
-                self.remote_sub(account, subject, queue, weight);
+                self.remote_sub(account, subject, queue, weight, origin);
                 true
             }
             Op::RouteUnsub {
@@ -407,10 +408,11 @@ impl Reader {
             }
             Op::RouteMsg {
                 account,
+                origin,
                 msg,
                 queues,
             } => {
-                self.routed_msg(account, msg, queues);
+                self.routed_msg(account, origin, msg, queues);
                 true
             }
             // Read and dropped, as the reference (a PUB names no account to deliver in).
@@ -443,10 +445,17 @@ impl Reader {
                 subject,
                 queue,
                 weight,
-            } => match queue {
-                Some(q) => format!("RS+ {} {} {} {weight}", s(account), s(subject), s(q)),
-                None => format!("RS+ {} {}", s(account), s(subject)),
-            },
+                origin,
+            } => {
+                let head = match origin {
+                    Some(o) => format!("LS+ {}", s(o)),
+                    None => "RS+".to_string(),
+                };
+                match queue {
+                    Some(q) => format!("{head} {} {} {} {weight}", s(account), s(subject), s(q)),
+                    None => format!("{head} {} {}", s(account), s(subject)),
+                }
+            }
             Op::RouteUnsub {
                 account,
                 subject,
@@ -459,17 +468,14 @@ impl Reader {
                 account,
                 msg,
                 queues,
+                origin,
             } => {
-                let mut l = format!(
-                    "{} {} {}",
-                    if msg.headers.is_some() {
-                        "HMSG"
-                    } else {
-                        "RMSG"
-                    },
-                    s(account),
-                    s(msg.subject)
-                );
+                let head = match origin {
+                    Some(o) => format!("LMSG {}", s(o)),
+                    None if msg.headers.is_some() => "HMSG".to_string(),
+                    None => "RMSG".to_string(),
+                };
+                let mut l = format!("{head} {} {}", s(account), s(msg.subject));
                 if !queues.is_empty() {
                     match msg.reply {
                         Some(r) => l.push_str(&format!(" + {}", s(r))),
@@ -571,10 +577,20 @@ impl Reader {
                 // A second INFO before registration finished (it failed): ignore.
                 return !c.is_closed();
             }
-            return self
+            let leaf_url = match &info.leafnode_urls {
+                Some(u) if u.len() == 1 => Some(u[0].clone()),
+                _ => None,
+            };
+            let ok = self
                 .server
                 .cluster
                 .register(&self.server, &self.route, info);
+            if ok {
+                if let Some(u) = leaf_url {
+                    self.server.leafs.route_url(&self.server, &u, true);
+                }
+            }
+            return ok;
         }
         let remote_id = self.route.remote_id();
         if info.server_id != remote_id {
@@ -605,7 +621,14 @@ impl Reader {
         acc
     }
 
-    fn remote_sub(&mut self, account: &[u8], subj: &[u8], queue: Option<&[u8]>, weight: u32) {
+    fn remote_sub(
+        &mut self,
+        account: &[u8],
+        subj: &[u8],
+        queue: Option<&[u8]>,
+        weight: u32,
+        origin: Option<&[u8]>,
+    ) {
         // The peer's INFO precedes its interest; a connection that was not registered
         // (a duplicate being closed) must not attract copies of our messages.
         if !self.route.registered.load(Ordering::Acquire) {
@@ -632,12 +655,13 @@ impl Reader {
         if let Some(s) = existing {
             if !s.closed.load(Ordering::Acquire) {
                 // The reference re-sends RS+ with the group's new total; replace it.
-                s.weight.store(weight, Ordering::Release);
+                self.server.sub_weight_changed(&s, weight);
                 return;
             }
         }
-        let sub = Subscription::new(c, &acc, subj, queue, &key);
+        let mut sub = Subscription::new(c, &acc, subj, queue, &key);
         sub.weight.store(weight, Ordering::Release);
+        sub.origin = origin.filter(|o| !o.is_empty()).map(Into::into);
         let sub = Arc::new(sub);
         c.subs.lock().insert(key.into_boxed_slice(), sub.clone());
         self.server.add_sub(&sub);
@@ -651,7 +675,13 @@ impl Reader {
         }
     }
 
-    fn routed_msg(&mut self, account: &[u8], msg: Message<'_>, queues: Queues<'_>) {
+    fn routed_msg(
+        &mut self,
+        account: &[u8],
+        origin: Option<&[u8]>,
+        msg: Message<'_>,
+        queues: Queues<'_>,
+    ) {
         self.flush.count_in(msg.size());
         // Only the registered connection to a peer carries its traffic (no duplicates).
         if !self.route.registered.load(Ordering::Acquire) {
@@ -684,6 +714,7 @@ impl Reader {
             return;
         }
         let mut d = Delivery::new(&self.server, &acc, &self.client, true, &mut self.flush);
+        d.origin = origin;
         deliver::deliver(&mut d, &msg, &result, Some(queues));
     }
 

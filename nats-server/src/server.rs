@@ -74,6 +74,8 @@ pub struct Server {
     accept_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Routes and cluster membership.
     pub cluster: crate::cluster::Cluster,
+    /// Leaf node connections (hub and leaf sides).
+    pub leafs: crate::leaf::Leafs,
     pub gateway: crate::gateway::Gateways,
 }
 
@@ -87,6 +89,7 @@ impl Server {
         };
         let accounts = crate::accounts::Accounts::new(&opts);
         let cluster = crate::cluster::Cluster::new(&opts);
+        let leafs = crate::leaf::Leafs::new(&opts);
         let gateway = crate::gateway::Gateways::new(&opts, &id);
         Arc::new(Server {
             opts: RwLock::new(Arc::new(opts)),
@@ -111,6 +114,7 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             accept_task: Mutex::new(None),
             cluster,
+            leafs,
             gateway,
         })
     }
@@ -650,14 +654,60 @@ impl Server {
     pub fn add_sub(&self, sub: &Arc<Subscription>) {
         let mut sl = sub.account.sublist.write();
         sl.insert(&sub.subject, sub.queue.as_deref(), SubRef(sub.clone()));
-        if sub.client.kind != Kind::Router && !sub.local_only {
-            self.cluster
-                .local_sub_added(&sub.account.name, &sub.subject, sub.queue.as_deref());
+        let n = Self::members(sub);
+        if Self::announced_to_routes(sub) {
+            self.cluster.local_sub_delta(
+                &sub.account.name,
+                &sub.subject,
+                sub.queue.as_deref(),
+                i64::from(n),
+                crate::leaf::origin_of(&sub.client).as_deref(),
+            );
         }
-        if crate::gateway::counts(&sub.client, sub.local_only) {
+        if crate::gateway::counts(&sub.client, sub.local_only)
+            && !crate::leaf::is_spoke(&sub.client)
+        {
             self.gateway
                 .sub_added(&sub.account.name, &sub.subject, sub.queue.as_deref());
         }
+        self.leafs.sub_changed(sub, crate::leaf::sub_weight(sub));
+        drop(sl);
+    }
+
+    /// How many queue members a subscription stands for (a leaf's announced weight).
+    fn members(sub: &Subscription) -> u32 {
+        if sub.client.kind == Kind::Leaf && sub.queue.is_some() {
+            sub.weight.load(Ordering::Relaxed).max(1)
+        } else {
+            1
+        }
+    }
+
+    /// Interest of local clients, of the server itself and of the leaf nodes we are the
+    /// hub of is announced to routes.
+    fn announced_to_routes(sub: &Subscription) -> bool {
+        sub.client.kind != Kind::Router && !sub.local_only && !crate::leaf::is_spoke(&sub.client)
+    }
+
+    /// A route's or leaf's queue subscription now stands for `weight` members: routes (for
+    /// a leaf's) and leaf nodes are told the new totals.
+    pub fn sub_weight_changed(&self, sub: &Arc<Subscription>, weight: u32) {
+        let _sl = sub.account.sublist.write();
+        let old = sub.weight.swap(weight.max(1), Ordering::AcqRel);
+        let delta = i64::from(weight.max(1)) - i64::from(old.max(1));
+        if delta == 0 {
+            return;
+        }
+        if sub.client.kind == Kind::Leaf && Self::announced_to_routes(sub) {
+            self.cluster.local_sub_delta(
+                &sub.account.name,
+                &sub.subject,
+                sub.queue.as_deref(),
+                delta,
+                crate::leaf::origin_of(&sub.client).as_deref(),
+            );
+        }
+        self.leafs.sub_changed(sub, delta as i32);
     }
 
     /// Removes a subscription (and its stream-import copies) from its account's index and
@@ -683,11 +733,23 @@ impl Server {
     fn unindex(&self, sub: &Arc<Subscription>) {
         let mut sl = sub.account.sublist.write();
         let removed = sl.remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()));
-        if removed && sub.client.kind != Kind::Router && !sub.local_only {
-            self.cluster
-                .local_sub_removed(&sub.account.name, &sub.subject, sub.queue.as_deref());
+        if removed {
+            let n = Self::members(sub);
+            if Self::announced_to_routes(sub) {
+                self.cluster.local_sub_delta(
+                    &sub.account.name,
+                    &sub.subject,
+                    sub.queue.as_deref(),
+                    -i64::from(n),
+                    crate::leaf::origin_of(&sub.client).as_deref(),
+                );
+            }
+            self.leafs.sub_changed(sub, -crate::leaf::sub_weight(sub));
         }
-        if removed && crate::gateway::counts(&sub.client, sub.local_only) {
+        if removed
+            && crate::gateway::counts(&sub.client, sub.local_only)
+            && !crate::leaf::is_spoke(&sub.client)
+        {
             self.gateway
                 .sub_removed(&sub.account.name, &sub.subject, sub.queue.as_deref());
         }
@@ -753,6 +815,7 @@ impl Server {
             c.close(ClosedState::ServerShutdown);
         }
         self.cluster.shutdown();
+        self.leafs.shutdown();
         self.gateway.shutdown();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline

@@ -101,6 +101,15 @@ pub fn check_files(t: &TlsOptions) -> Result<(), String> {
     Ok(())
 }
 
+/// [`check_files`] for a dialling side: the certificate is optional (both files or none).
+pub fn check_client_files(t: &TlsOptions) -> Result<(), String> {
+    if t.cert_file.is_some() || t.key_file.is_some() {
+        cert_and_key(t)?;
+    }
+    ca_roots(t)?;
+    Ok(())
+}
+
 fn build_server(t: &TlsOptions, verify_clients: bool) -> Result<ServerConfig, String> {
     let (certs, key) = cert_and_key(t)?;
     let builder = ServerConfig::builder_with_provider(provider())

@@ -184,3 +184,144 @@ pub fn err(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(text.as_bytes());
     out.extend_from_slice(b"'\r\n");
 }
+
+/// `LMSG subject [reply] len` / `HMSG subject ...` toward a leaf node (no account: the
+/// connection is bound to one), with the queue-group marker form when queues are listed.
+pub fn lmsg<'q>(
+    out: &mut Vec<u8>,
+    subject: &[u8],
+    reply: Option<&[u8]>,
+    queues: impl IntoIterator<Item = &'q [u8]>,
+    headers: Option<&[u8]>,
+    payload: &[u8],
+) {
+    out.reserve(subject.len() + payload.len() + 48);
+    out.extend_from_slice(if headers.is_some() {
+        b"HMSG "
+    } else {
+        b"LMSG "
+    });
+    out.extend_from_slice(subject);
+    out.push(b' ');
+    let mut queues = queues.into_iter().peekable();
+    if queues.peek().is_some() {
+        match reply {
+            Some(r) => {
+                out.extend_from_slice(b"+ ");
+                out.extend_from_slice(r);
+                out.push(b' ');
+            }
+            None => out.extend_from_slice(b"| "),
+        }
+        for q in queues {
+            out.extend_from_slice(q);
+            out.push(b' ');
+        }
+    } else if let Some(r) = reply {
+        out.extend_from_slice(r);
+        out.push(b' ');
+    }
+    sizes_and_body(out, headers, payload);
+}
+
+/// `LMSG origin account subject [reply | + reply q.. | '|' q..] hdr size` toward a route:
+/// a message from a leaf node cluster, named so that it is not sent back into it.
+#[allow(clippy::too_many_arguments)]
+pub fn lmsg_route<'q>(
+    out: &mut Vec<u8>,
+    origin: &[u8],
+    account: &[u8],
+    subject: &[u8],
+    reply: Option<&[u8]>,
+    queues: impl IntoIterator<Item = &'q [u8]>,
+    headers: Option<&[u8]>,
+    payload: &[u8],
+) {
+    out.reserve(origin.len() + account.len() + subject.len() + payload.len() + 56);
+    out.extend_from_slice(b"LMSG ");
+    out.extend_from_slice(origin);
+    out.push(b' ');
+    out.extend_from_slice(account);
+    out.push(b' ');
+    out.extend_from_slice(subject);
+    out.push(b' ');
+    let mut queues = queues.into_iter().peekable();
+    if queues.peek().is_some() {
+        match reply {
+            Some(r) => {
+                out.extend_from_slice(b"+ ");
+                out.extend_from_slice(r);
+                out.push(b' ');
+            }
+            None => out.extend_from_slice(b"| "),
+        }
+        for q in queues {
+            out.extend_from_slice(q);
+            out.push(b' ');
+        }
+    } else if let Some(r) = reply {
+        out.extend_from_slice(r);
+        out.push(b' ');
+    }
+    let h = headers.map_or(0, <[u8]>::len);
+    num(out, h);
+    out.push(b' ');
+    num(out, h + payload.len());
+    out.extend_from_slice(CRLF);
+    if let Some(h) = headers {
+        out.extend_from_slice(h);
+    }
+    out.extend_from_slice(payload);
+    out.extend_from_slice(CRLF);
+}
+
+/// `LS+ origin account subject [queue weight]` toward a route (leaf node interest).
+pub fn ls_route(
+    out: &mut Vec<u8>,
+    origin: &[u8],
+    account: &[u8],
+    subject: &[u8],
+    queue: Option<(&[u8], u32)>,
+) {
+    out.extend_from_slice(b"LS+ ");
+    out.extend_from_slice(origin);
+    out.push(b' ');
+    out.extend_from_slice(account);
+    out.push(b' ');
+    out.extend_from_slice(subject);
+    if let Some((q, w)) = queue {
+        out.push(b' ');
+        out.extend_from_slice(q);
+        out.push(b' ');
+        num(out, w as usize);
+    }
+    out.extend_from_slice(CRLF);
+}
+
+/// `LS- account subject [queue]` toward a route (the reference names no origin here).
+pub fn ls_route_minus(out: &mut Vec<u8>, account: &[u8], subject: &[u8], queue: Option<&[u8]>) {
+    out.extend_from_slice(b"LS- ");
+    out.extend_from_slice(account);
+    out.push(b' ');
+    out.extend_from_slice(subject);
+    if let Some(q) = queue {
+        out.push(b' ');
+        out.extend_from_slice(q);
+    }
+    out.extend_from_slice(CRLF);
+}
+
+/// `LS+ subject [queue weight]` or `LS- subject [queue]` (weight 0) toward a leaf node.
+pub fn ls(out: &mut Vec<u8>, subject: &[u8], queue: Option<&[u8]>, weight: i32) {
+    out.extend_from_slice(if weight > 0 { b"LS+ " } else { b"LS- " });
+    out.extend_from_slice(subject);
+    if let Some(q) = queue {
+        out.push(b' ');
+        out.extend_from_slice(q);
+        if weight > 0 {
+            out.push(b' ');
+            num(out, weight as usize);
+        }
+    }
+    out.extend_from_slice(CRLF);
+}

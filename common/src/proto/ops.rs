@@ -32,12 +32,15 @@ pub enum Op<'a> {
         sid: &'a [u8],
         msg: Message<'a>,
     },
-    /// `RS+ account subject [queue weight]` (and `LS+`, whose origin is dropped).
+    /// `RS+ account subject [queue weight]` (and `LS+`, whose origin is dropped). On a
+    /// leaf connection (`LS+ subject [queue weight]`) the account is empty.
     RouteSub {
         account: &'a [u8],
         subject: &'a [u8],
         queue: Option<&'a [u8]>,
         weight: u32,
+        /// The leaf node cluster the interest comes from (`LS+ origin ...` on a route).
+        origin: Option<&'a [u8]>,
     },
     /// `RS- account subject [queue]` (and `LS-`).
     RouteUnsub {
@@ -51,9 +54,12 @@ pub enum Op<'a> {
     AccountSub(&'a [u8]),
     /// `A- account` on a gateway: the remote has no interest in the account.
     AccountUnsub(&'a [u8]),
-    /// `RMSG`/`HMSG` (and `LMSG`) from a route peer.
+    /// `RMSG`/`HMSG` (and `LMSG`) from a route peer; on a leaf connection (`LMSG subject
+    /// ...`) the account is empty.
     RouteMsg {
         account: &'a [u8],
+        /// The leaf node cluster the message comes from (`LMSG origin ...` on a route).
+        origin: Option<&'a [u8]>,
         msg: Message<'a>,
         /// Queue groups the receiver must serve: names separated by single spaces.
         queues: Queues<'a>,

@@ -17,6 +17,10 @@ pub enum Side {
     Route,
     /// A client reading the server it connected to.
     Server,
+    /// A server reading a leaf node connection (either end): `LS+ subject [queue weight]`,
+    /// `LS- subject [queue]`, `LMSG`/`HMSG subject ...` with no account (the connection
+    /// is bound to one). The ops come out as the route ones with an empty account.
+    Leaf,
     /// A server reading a gateway connection: the route ops plus `A+`/`A-`.
     Gateway,
 }
@@ -127,6 +131,22 @@ const ROUTE_OPS: &[(&[u8], Kind)] = &[
     (b"HPUB", Kind::HPub),
     (b"UNSUB", Kind::Unsub),
 ];
+const LEAF_OPS: &[(&[u8], Kind)] = &[
+    (b"LMSG", Kind::LMsg),
+    (b"HMSG", Kind::LMsg),
+    (b"LS+", Kind::LSubPlus),
+    (b"LS-", Kind::LSubMinus),
+    (b"PING", Kind::Ping),
+    (b"PONG", Kind::Pong),
+    (b"CONNECT", Kind::Connect),
+    (b"INFO", Kind::Info),
+    (b"+OK", Kind::Ok),
+    (b"-ERR", Kind::Err),
+    (b"PUB", Kind::Pub),
+    (b"HPUB", Kind::HPub),
+    (b"SUB", Kind::Sub),
+    (b"UNSUB", Kind::Unsub),
+];
 const GATEWAY_OPS: &[(&[u8], Kind)] = &[
     (b"RMSG", Kind::RMsg),
     (b"HMSG", Kind::RMsg),
@@ -185,6 +205,7 @@ impl Parser {
             Side::Client => CLIENT_OPS,
             Side::Route => ROUTE_OPS,
             Side::Server => SERVER_OPS,
+            Side::Leaf => LEAF_OPS,
             Side::Gateway => GATEWAY_OPS,
         }
     }
@@ -269,9 +290,12 @@ impl Parser {
             Kind::Connect => Op::Connect(arg),
             Kind::Info => Op::Info(arg),
             Kind::Err => Op::Err(unquote(arg)),
-            Kind::Sub if matches!(self.side, Side::Route | Side::Gateway) => Op::Ignored,
+            Kind::Sub if matches!(self.side, Side::Route | Side::Gateway | Side::Leaf) => {
+                Op::Ignored
+            }
             Kind::Sub => parse_sub(arg)?,
             Kind::Unsub if matches!(self.side, Side::Route | Side::Gateway) => parse_runsub(arg)?,
+            Kind::Unsub if self.side == Side::Leaf => Op::Ignored,
             Kind::ASub | Kind::AUnsub => {
                 let mut f = split_fields(arg);
                 let acc = match (f.next(), f.next()) {
@@ -291,6 +315,8 @@ impl Parser {
                 }
             }
             Kind::Unsub => parse_unsub(arg)?,
+            Kind::LSubPlus if self.side == Side::Leaf => parse_lsub(arg)?,
+            Kind::LSubMinus if self.side == Side::Leaf => parse_lunsub(arg)?,
             Kind::RSubPlus | Kind::LSubPlus => parse_rsub(arg, kind == Kind::LSubPlus)?,
             Kind::RSubMinus | Kind::LSubMinus => parse_runsub(arg)?,
             Kind::Pub | Kind::HPub => {
@@ -322,11 +348,24 @@ impl Parser {
                 });
             }
             Kind::RMsg | Kind::LMsg => {
-                let has_headers = buf[..3].eq_ignore_ascii_case(b"HMS");
-                let a = parse_rmsg_args(arg, has_headers, kind == Kind::LMsg)?;
-                return self.with_payload(buf, after_line, a.hdr, a.total, |headers, payload| {
+                // A route's `LMSG origin account subject ...` always carries a header size
+                // (0 without headers).
+                let route_lmsg = kind == Kind::LMsg && self.side == Side::Route;
+                let has_headers = buf[..3].eq_ignore_ascii_case(b"HMS") || route_lmsg;
+                let a = if self.side == Side::Leaf {
+                    parse_lmsg_args(arg, has_headers)?
+                } else {
+                    parse_rmsg_args(arg, has_headers, kind == Kind::LMsg)?
+                };
+                let hdr = if route_lmsg && a.hdr == Some(0) {
+                    None
+                } else {
+                    a.hdr
+                };
+                return self.with_payload(buf, after_line, hdr, a.total, |headers, payload| {
                     Op::RouteMsg {
                         account: a.account,
+                        origin: a.origin,
                         queues: a.queues,
                         msg: Message {
                             subject: a.subject,
@@ -525,6 +564,7 @@ fn parse_msg_args(arg: &[u8], headers: bool) -> Result<MsgArgs<'_>, ParseError> 
 }
 
 struct RMsgArgs<'a> {
+    origin: Option<&'a [u8]>,
     account: &'a [u8],
     subject: &'a [u8],
     reply: Option<&'a [u8]>,
@@ -587,6 +627,7 @@ fn parse_rmsg_args(arg: &[u8], headers: bool, leaf: bool) -> Result<RMsgArgs<'_>
         },
     };
     Ok(RMsgArgs {
+        origin: leaf.then(|| tok(0)),
         account,
         subject,
         reply,
@@ -594,6 +635,108 @@ fn parse_rmsg_args(arg: &[u8], headers: bool, leaf: bool) -> Result<RMsgArgs<'_>
         hdr,
         total,
     })
+}
+
+/// A leaf connection's `LMSG subject [reply | + reply q.. | '|' q..] [hdr] size`.
+fn parse_lmsg_args(arg: &[u8], headers: bool) -> Result<RMsgArgs<'_>, ParseError> {
+    let op = if headers {
+        "processLeafHeaderMsgArgs"
+    } else {
+        "processLeafMsgArgs"
+    };
+    let n = split_fields(arg).count();
+    let sizes_n = if headers { 2 } else { 1 };
+    if n < 1 + sizes_n {
+        return Err(ParseError::Protocol(format!(
+            "{op} Parse Error: '{}'",
+            lossy(arg)
+        )));
+    }
+    let tok = |i: usize| split_fields(arg).nth(i).unwrap_or_default();
+    let subject = tok(0);
+    let (hdr, total) = if headers {
+        sizes(Some(tok(n - 2)), tok(n - 1), op, arg)?
+    } else {
+        sizes(None, tok(n - 1), op, arg)?
+    };
+    let mid_len = n - sizes_n - 1;
+    let span = |from: usize| -> Queues<'_> {
+        if from >= mid_len {
+            return Queues::default();
+        }
+        let f = tok(1 + from);
+        let l = tok(mid_len);
+        let base = arg.as_ptr() as usize;
+        let s = f.as_ptr() as usize - base;
+        let e = l.as_ptr() as usize - base + l.len();
+        Queues(&arg[s..e])
+    };
+    let (reply, queues) = match mid_len {
+        0 => (None, Queues::default()),
+        1 => (Some(tok(1)), Queues::default()),
+        _ => match tok(1) {
+            b"+" => (Some(tok(2)), span(2)),
+            b"|" => (None, span(1)),
+            other => {
+                return Err(ParseError::Protocol(format!(
+                    "{op} Bad or Missing Reply Indicator: '{}'",
+                    lossy(other)
+                )))
+            }
+        },
+    };
+    Ok(RMsgArgs {
+        origin: None,
+        account: &[],
+        subject,
+        reply,
+        queues,
+        hdr,
+        total,
+    })
+}
+
+/// A leaf connection's `LS+ subject [queue weight]`.
+fn parse_lsub(arg: &[u8]) -> Result<Op<'_>, ParseError> {
+    let (a, n) = fields_n::<3>(arg);
+    let err = || ParseError::Protocol(format!("processLeafSub Parse Error: '{}'", lossy(arg)));
+    match n {
+        1 => Ok(Op::RouteSub {
+            account: &[],
+            subject: a[0],
+            queue: None,
+            weight: 0,
+            origin: None,
+        }),
+        3 => Ok(Op::RouteSub {
+            account: &[],
+            subject: a[0],
+            queue: Some(a[1]),
+            // The reference takes a bad weight as -1, stored as no weight.
+            weight: parse_size(a[2]).map_or(0, |w| w.min(u32::MAX as usize) as u32),
+            origin: None,
+        }),
+        _ => Err(err()),
+    }
+}
+
+/// A leaf connection's `LS- subject [queue]`.
+fn parse_lunsub(arg: &[u8]) -> Result<Op<'_>, ParseError> {
+    let (a, n) = fields_n::<2>(arg);
+    match n {
+        1 => Ok(Op::RouteUnsub {
+            account: &[],
+            subject: a[0],
+            queue: None,
+        }),
+        2 => Ok(Op::RouteUnsub {
+            account: &[],
+            subject: a[0],
+            queue: Some(a[1]),
+        }),
+        // The reference looks the whole argument up as a key and finds nothing.
+        _ => Ok(Op::Ignored),
+    }
 }
 
 fn parse_sub(arg: &[u8]) -> Result<Op<'_>, ParseError> {
@@ -635,6 +778,7 @@ fn parse_unsub(arg: &[u8]) -> Result<Op<'_>, ParseError> {
 
 fn parse_rsub(arg: &[u8], leaf: bool) -> Result<Op<'_>, ParseError> {
     let (a, n) = fields_n::<5>(arg);
+    let origin = leaf.then_some(a[0]);
     let a = if leaf { &a[1..] } else { &a[..4] };
     let n = n.saturating_sub(usize::from(leaf));
     let err = || ParseError::Protocol(format!("processRemoteSub Parse Error: '{}'", lossy(arg)));
@@ -644,6 +788,7 @@ fn parse_rsub(arg: &[u8], leaf: bool) -> Result<Op<'_>, ParseError> {
             subject: a[1],
             queue: None,
             weight: 0,
+            origin,
         }),
         4 => {
             let weight = parse_size(a[3]).ok_or_else(err)?.min(u32::MAX as usize) as u32;
@@ -652,6 +797,7 @@ fn parse_rsub(arg: &[u8], leaf: bool) -> Result<Op<'_>, ParseError> {
                 subject: a[1],
                 queue: Some(a[2]),
                 weight,
+                origin,
             })
         }
         _ => Err(err()),
@@ -773,13 +919,82 @@ UNSUB 1\r\nUNSUB 2 5\r\n+OK\r\n-ERR 'x y'\r\nINFO {}\r\nsub\tfoo\t 3\n";
             &route,
             b"RS+ $G foo\r\nRS+ $G bar q1 2\r\nRS- $G foo\r\nRS- $G bar q1\r\nRMSG $G pub.a 5\r\nhello\r\n\
 RMSG $G pub.b rep.1 3\r\nabc\r\nHMSG $G pub.c rep.2 18 23\r\nNATS/1.0\r\nX: y\r\n\r\nworld\r\n\
-RMSG $G qq | grp 2\r\nhi\r\nRMSG $G qq + r.x grp g2 2\r\nhi\r\nLS+ orig $G foo\r\nPING\r\n",
+RMSG $G qq | grp 2\r\nhi\r\nRMSG $G qq + r.x grp g2 2\r\nhi\r\nLS+ orig $G foo\r\n\
+LMSG orig $G lm 0 2\r\nhi\r\nLMSG orig $G lm + r.y g1 18 23\r\nNATS/1.0\r\nX: y\r\n\r\nworld\r\nPING\r\n",
         );
         let server = Parser::new(Side::Server, 4096, usize::MAX);
         check_splits(
             &server,
             b"INFO {\"a\":1} \r\nMSG foo 1 5\r\nhello\r\nMSG foo 1 rep 0\r\n\r\nHMSG foo 2 16 16\r\nNATS/1.0 503\r\n\r\n\r\n+OK\r\n-ERR 'Stale Connection'\r\nPING\r\n",
         );
+    }
+
+    #[test]
+    fn leaf_ops() {
+        let leaf = Parser::new(Side::Leaf, 4096, usize::MAX);
+        check_splits(
+            &leaf,
+            b"LS+ foo\r\nLS+ bar q1 2\r\nLS- foo\r\nLS- bar q1\r\nLMSG pub.a 5\r\nhello\r\n\
+LMSG pub.b rep.1 3\r\nabc\r\nHMSG pub.c rep.2 18 23\r\nNATS/1.0\r\nX: y\r\n\r\nworld\r\n\
+LMSG qq | grp 2\r\nhi\r\nLMSG qq + r.x grp g2 2\r\nhi\r\nPING\r\n",
+        );
+        let (op, _) = leaf
+            .parse(b"LMSG qq + r.x g1 g2 2\r\nhi\r\n")
+            .unwrap()
+            .unwrap();
+        let Op::RouteMsg {
+            account,
+            msg,
+            queues,
+            ..
+        } = op
+        else {
+            panic!("{op:?}")
+        };
+        assert!(account.is_empty());
+        assert_eq!(msg.subject, b"qq");
+        assert_eq!(msg.reply, Some(&b"r.x"[..]));
+        assert_eq!(queues.0, b"g1 g2");
+        let (op, _) = leaf.parse(b"LS+ bar q1 3\r\n").unwrap().unwrap();
+        assert_eq!(
+            op,
+            Op::RouteSub {
+                account: b"",
+                subject: b"bar",
+                queue: Some(b"q1"),
+                weight: 3,
+                origin: None
+            }
+        );
+        assert!(leaf.parse(b"RS+ $G foo\r\n").is_err());
+        // On a route, LMSG names the origin cluster and always has a header size.
+        let route = Parser::new(Side::Route, 4096, usize::MAX);
+        let (op, _) = route
+            .parse(b"LMSG orig $G lm 0 2\r\nhi\r\n")
+            .unwrap()
+            .unwrap();
+        let Op::RouteMsg { account, msg, .. } = op else {
+            panic!("{op:?}")
+        };
+        assert_eq!(
+            (account, msg.subject, msg.headers, msg.payload),
+            (&b"$G"[..], &b"lm"[..], None, &b"hi"[..])
+        );
+        let (op, _) = route
+            .parse(b"LMSG orig $G lm r.z 4 6\r\nh:\r\nhi\r\n")
+            .unwrap()
+            .unwrap();
+        let Op::RouteMsg { msg, .. } = op else {
+            panic!("{op:?}")
+        };
+        assert_eq!(
+            (msg.reply, msg.headers, msg.payload),
+            (Some(&b"r.z"[..]), Some(&b"h:\r\n"[..]), &b"hi"[..])
+        );
+        assert!(matches!(
+            leaf.parse(b"LS+ a b\r\n"),
+            Err(ParseError::Protocol(_))
+        ));
     }
 
     #[test]
@@ -807,6 +1022,7 @@ RMSG $G qq | grp 2\r\nhi\r\nRMSG $G qq + r.x grp g2 2\r\nhi\r\nLS+ orig $G foo\r
             account,
             msg,
             queues,
+            ..
         } = op
         else {
             panic!()
@@ -821,7 +1037,8 @@ RMSG $G qq | grp 2\r\nhi\r\nRMSG $G qq + r.x grp g2 2\r\nhi\r\nLS+ orig $G foo\r
                 account: b"$G",
                 subject: b"bar",
                 queue: Some(b"q1"),
-                weight: 3
+                weight: 3,
+                origin: None
             }
         );
     }
@@ -940,7 +1157,8 @@ RMSG $G qq | grp 2\r\nhi\r\nRMSG $G qq + r.x grp g2 2\r\nhi\r\nLS+ orig $G foo\r
                 account: b"$G",
                 subject: b"foo",
                 queue: Some(b"q"),
-                weight: 1
+                weight: 1,
+                origin: None
             }
         );
         check_splits(&p, b"SUB foo\r1\r\nSUB a\x0cb 1\r\nPING\r\n");

@@ -421,6 +421,7 @@ fn deliver_in(d: &mut Delivery<'_>, account: &Arc<Account>, m: &Message<'_>) -> 
         echo: d.echo,
         flush: &mut *d.flush,
         via_service: d.via_service + 1,
+        origin: d.origin,
     };
     let n = deliver::deliver(&mut nd, m, &result, None);
     d.flush.restore_route_scratch(saved);

@@ -210,8 +210,6 @@ const IGNORED_TOP: &[&str] = &[
     "connect_error_reports",
     "reconnect_error_reports",
     "server_tags",
-    "leafnodes",
-    "leaf",
     "mqtt",
     "resolver_tls",
     "max_traced_msg_len",
@@ -440,6 +438,16 @@ fn apply_top(m: &Map, opts: &mut Options, r: &mut Report) {
                     apply_cluster(cm, opts, r);
                 }
             }
+            "leafnodes" | "leaf" => match e.value.as_map() {
+                Some(lm) => apply_leafnodes(lm, opts, r),
+                None => r.err(
+                    &e.key_pos,
+                    format!(
+                        "Expected map to define a leafnode, got {}",
+                        e.value.type_name()
+                    ),
+                ),
+            },
             "websocket" => match e.value.as_map() {
                 Some(wm) => apply_websocket(wm, opts, r),
                 None => r.err(
@@ -779,6 +787,11 @@ fn subject_list(v: &Value, r: &mut Report) -> Option<Vec<String>> {
 /// A `tls {}` block (clients, routes or monitoring). The certificate files are loaded
 /// right away so a bad path is a configuration error, as in the reference.
 pub(crate) fn parse_tls(e: &Entry, m: &Map, r: &mut Report) -> Option<TlsOptions> {
+    parse_tls_ctx(e, m, r, false)
+}
+
+/// [`parse_tls`] for the dialling side (leaf remotes): a certificate is optional.
+fn parse_tls_ctx(e: &Entry, m: &Map, r: &mut Report, client: bool) -> Option<TlsOptions> {
     let mut t = TlsOptions {
         timeout: Duration::from_secs(2),
         ..Default::default()
@@ -827,7 +840,12 @@ pub(crate) fn parse_tls(e: &Entry, m: &Map, r: &mut Report) -> Option<TlsOptions
     if r.errors.len() != before {
         return None;
     }
-    if let Err(msg) = crate::tls::check_files(&t) {
+    let checked = if client {
+        crate::tls::check_client_files(&t)
+    } else {
+        crate::tls::check_files(&t)
+    };
+    if let Err(msg) = checked {
         r.err(&e.key_pos, msg);
         return None;
     }
@@ -1235,6 +1253,353 @@ pub fn validate_websocket(opts: &Options) -> Result<(), String> {
             "trusted operators or trusted keys configuration is required for JWT authentication via cookie {:?}",
             w.jwt_cookie
         ));
+    }
+    Ok(())
+}
+
+fn apply_leafnodes(m: &Map, opts: &mut Options, r: &mut Report) {
+    for e in m.entries() {
+        if e.used_as_variable {
+            continue;
+        }
+        let l = &mut opts.leaf;
+        match e.key.to_ascii_lowercase().as_str() {
+            "listen" => {
+                if let Some((h, p)) = host_port(e, r) {
+                    if let Some(h) = h {
+                        l.host = h;
+                    }
+                    l.port = p;
+                }
+            }
+            "port" => {
+                if let Some(i) = get_int(e, r) {
+                    l.port = i as i32;
+                }
+            }
+            "host" | "net" => l.host = get_str(e, r).unwrap_or_default(),
+            "authorization" => {
+                let Some(am) = get_map(e, r) else { continue };
+                leaf_authorization(e, am, l, r);
+            }
+            "remotes" => match e.value.as_array() {
+                Some(arr) => l.remotes = leaf_remotes(arr, r),
+                None => r.err(
+                    &e.key_pos,
+                    format!(
+                        "Expected remotes field to be an array, got {}",
+                        e.value.type_name()
+                    ),
+                ),
+            },
+            "reconnect" | "reconnect_delay" | "reconnect_interval" => {
+                if let Some(i) = get_int(e, r) {
+                    l.reconnect = Duration::from_secs(i.max(0) as u64);
+                }
+            }
+            "tls" => {
+                if let Some(tm) = get_map(e, r) {
+                    l.tls = parse_tls(e, tm, r);
+                }
+            }
+            "leafnode_advertise" | "advertise" => l.advertise = get_str(e, r).unwrap_or_default(),
+            "no_advertise" => l.no_advertise = get_bool(e, r).unwrap_or(false),
+            "min_version" | "minimum_version" => {
+                let Some(v) = get_str(e, r) else { continue };
+                match leaf_min_version_error(&v) {
+                    Some(msg) => r.err(&e.key_pos, msg),
+                    None => l.min_version = v,
+                }
+            }
+            _ => r.err(&e.key_pos, format!("unknown field {:?}", e.key)),
+        }
+    }
+}
+
+/// The reference's check of `leafnodes.min_version` (at least 2.8.0).
+fn leaf_min_version_error(v: &str) -> Option<String> {
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    let nums: Option<Vec<u64>> = parts.iter().map(|p| p.parse().ok()).collect();
+    match nums {
+        Some(n) if n.len() == 3 => {
+            if (n[0], n[1], n[2]) < (2, 8, 0) {
+                Some("the minimum version should be at least 2.8.0".into())
+            } else {
+                None
+            }
+        }
+        _ => Some(format!(
+            "invalid leafnode's minimum version: invalid semver {v:?}"
+        )),
+    }
+}
+
+fn leaf_authorization(
+    at: &Entry,
+    m: &Map,
+    l: &mut crate::options::LeafNodeOptions,
+    r: &mut Report,
+) {
+    let mut users_set = false;
+    for e in m.entries() {
+        if e.used_as_variable {
+            continue;
+        }
+        match e.key.to_ascii_lowercase().as_str() {
+            "user" | "username" => l.username = get_str(e, r).unwrap_or_default(),
+            "pass" | "password" => l.password = get_str(e, r).unwrap_or_default(),
+            // Any non-number is taken as one second, as the reference does.
+            "timeout" => {
+                l.auth_timeout = seconds(&e.value).unwrap_or(Duration::from_secs(1));
+            }
+            "account" => l.account = get_str(e, r).unwrap_or_default(),
+            "users" => {
+                let Some(arr) = e.value.as_array() else {
+                    r.err(
+                        &e.key_pos,
+                        format!(
+                            "Expected users field to be an array, got {}",
+                            go_value(&e.value)
+                        ),
+                    );
+                    continue;
+                };
+                users_set = true;
+                l.users.clear();
+                for item in arr {
+                    let Some(um) = item.as_map() else {
+                        r.err(
+                            &item.pos,
+                            format!(
+                                "Expected user entry to be a map/struct, got {}",
+                                go_value(item)
+                            ),
+                        );
+                        continue;
+                    };
+                    let mut u = crate::options::LeafUser::default();
+                    for ue in um.entries() {
+                        if ue.used_as_variable {
+                            continue;
+                        }
+                        match ue.key.to_ascii_lowercase().as_str() {
+                            "user" | "username" => u.username = get_str(ue, r).unwrap_or_default(),
+                            "pass" | "password" => u.password = get_str(ue, r).unwrap_or_default(),
+                            "account" => u.account = get_str(ue, r).unwrap_or_default(),
+                            _ => r.err(&ue.key_pos, format!("unknown field {:?}", ue.key)),
+                        }
+                    }
+                    l.users.push(u);
+                }
+            }
+            _ => r.err(&e.key_pos, format!("unknown field {:?}", e.key)),
+        }
+    }
+    if users_set && !l.users.is_empty() {
+        if !l.username.is_empty() {
+            r.err(
+                &at.key_pos,
+                "can not have a single user/pass and a users array",
+            );
+            return;
+        }
+        let mut seen = std::collections::HashSet::new();
+        for u in &l.users {
+            if !seen.insert(u.username.clone()) {
+                r.err(
+                    &at.key_pos,
+                    format!(
+                        "duplicate user {:?} detected in leafnode authorization",
+                        u.username
+                    ),
+                );
+                return;
+            }
+        }
+    }
+}
+
+/// Go's `%v` of a configuration value, for the reference's "got ..." messages.
+fn go_value(v: &Value) -> String {
+    match &v.kind {
+        Kind::String(s) => s.clone(),
+        Kind::Integer(i) => i.to_string(),
+        Kind::Float(f) => f.to_string(),
+        Kind::Bool(b) => b.to_string(),
+        Kind::Array(a) => format!("[{}]", a.iter().map(go_value).collect::<Vec<_>>().join(" ")),
+        Kind::Map(m) => format!(
+            "map[{}]",
+            m.entries()
+                .iter()
+                .map(|e| format!("{}:{}", e.key, go_value(&e.value)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        Kind::DateTime(_) => v.type_name().to_string(),
+    }
+}
+
+/// A leaf remote URL as the reference's `url.Parse` takes it (spaces and control bytes
+/// are what it refuses in practice).
+fn leaf_url(s: &str, pos: &Pos, r: &mut Report) -> Option<String> {
+    let t = s.trim();
+    if t.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        r.err(pos, format!("error parsing leafnode url [{t:?}]"));
+        return None;
+    }
+    Some(t.to_string())
+}
+
+fn leaf_remotes(arr: &[Value], r: &mut Report) -> Vec<crate::options::RemoteLeafOptions> {
+    let mut out = Vec::new();
+    for item in arr {
+        let Some(rm) = item.as_map() else {
+            r.err(
+                &item.pos,
+                format!(
+                    "Expected remote leafnode entry to be a map/struct, got {}",
+                    go_value(item)
+                ),
+            );
+            continue;
+        };
+        let mut remote = crate::options::RemoteLeafOptions::default();
+        for e in rm.entries() {
+            if e.used_as_variable {
+                continue;
+            }
+            match e.key.to_ascii_lowercase().as_str() {
+                "no_randomize" | "dont_randomize" => {
+                    remote.no_randomize = get_bool(e, r).unwrap_or(false)
+                }
+                "url" | "urls" => match &e.value.kind {
+                    Kind::Array(a) => {
+                        let mut urls = Vec::new();
+                        for u in a {
+                            let Some(s) = u.as_str() else {
+                                r.err(&u.pos, conv(u, "string"));
+                                continue;
+                            };
+                            if urls.iter().any(|x: &String| x == s) {
+                                r.warn(&u.pos, "Duplicate leafnode entry detected".to_string());
+                                continue;
+                            }
+                            if let Some(url) = leaf_url(s, &u.pos, r) {
+                                urls.push(url);
+                            }
+                        }
+                        remote.urls = urls;
+                    }
+                    Kind::String(s) => {
+                        if let Some(url) = leaf_url(s, &e.key_pos, r) {
+                            remote.urls.push(url);
+                        }
+                    }
+                    _ => r.err(
+                        &e.key_pos,
+                        format!(
+                            "Expected remote leafnode url to be an array or string, got {}",
+                            go_value(&e.value)
+                        ),
+                    ),
+                },
+                "account" | "local" => remote.account = get_str(e, r).unwrap_or_default(),
+                "creds" | "credentials" => {
+                    if let Some(p) = get_str(e, r) {
+                        remote.credentials = Some(PathBuf::from(expand_home(&p)));
+                    }
+                }
+                "tls" => {
+                    if let Some(tm) = get_map(e, r) {
+                        remote.tls = parse_tls_ctx(e, tm, r, true);
+                    }
+                }
+                "hub" => remote.hub = get_bool(e, r).unwrap_or(false),
+                "deny_imports" | "deny_import" => {
+                    remote.deny_imports = subject_list(&e.value, r).unwrap_or_default()
+                }
+                "deny_exports" | "deny_export" => {
+                    remote.deny_exports = subject_list(&e.value, r).unwrap_or_default()
+                }
+                "ws_compress"
+                | "ws_compression"
+                | "websocket_compress"
+                | "websocket_compression"
+                | "ws_no_masking"
+                | "websocket_no_masking"
+                | "jetstream_cluster_migrate"
+                | "js_cluster_migrate" => {}
+                _ => r.err(&e.key_pos, format!("unknown field {:?}", e.key)),
+            }
+        }
+        out.push(remote);
+    }
+    out
+}
+
+/// `~` at the start of a credentials path is the home directory, as the reference expands it.
+fn expand_home(p: &str) -> String {
+    if let Some(rest) = p.strip_prefix('~') {
+        if let Ok(home) = std::env::var("HOME") {
+            return format!("{home}{rest}");
+        }
+    }
+    p.to_string()
+}
+
+/// The reference's start-up checks of the `leafnodes` block (`validateLeafNode`).
+pub fn validate_leaf(opts: &Options) -> Result<(), String> {
+    validate_leaf_accounts(opts)?;
+    if opts.leaf.port != 0
+        && (!opts.gateway.name.is_empty() || opts.gateway.port != 0)
+        && opts.system_account.is_empty()
+    {
+        return Err(
+            "leaf nodes and gateways (both being defined) require a system account to also be configured"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+fn validate_leaf_accounts(opts: &Options) -> Result<(), String> {
+    if !opts.trusted_operators.is_empty() || !opts.trusted_keys.is_empty() {
+        if !opts.leaf.users.is_empty() {
+            return Err("operator mode does not allow specifying user in leafnode config".into());
+        }
+        for r in &opts.leaf.remotes {
+            if !(r.account.starts_with('A') && nkeys::KeyPair::from_public_key(&r.account).is_ok())
+            {
+                return Err("operator mode requires account nkeys in remotes. Please add an `account` key to each remote in your `leafnodes` section, to assign it to an account. Each account value should be a 56 character public key, starting with the letter 'A'".into());
+            }
+        }
+        return Ok(());
+    }
+    let exists = |name: &str| {
+        name.is_empty()
+            || name == crate::options::GLOBAL_ACCOUNT
+            || (opts.system_account.is_empty()
+                && !opts.no_system_account
+                && name == crate::options::SYSTEM_ACCOUNT)
+            || opts.system_account == name
+            || opts.accounts.iter().any(|a| a.name == name)
+    };
+    let missing = |name: &str, what: &str| {
+        format!("cannot find local account {name:?} specified in leafnode {what}")
+    };
+    if !exists(&opts.leaf.account) {
+        return Err(missing(&opts.leaf.account, "authorization"));
+    }
+    for u in &opts.leaf.users {
+        if !exists(&u.account) {
+            return Err(missing(&u.account, "authorization"));
+        }
+    }
+    for r in &opts.leaf.remotes {
+        if !exists(&r.account) {
+            return Err(missing(&r.account, "remote"));
+        }
     }
     Ok(())
 }

@@ -923,3 +923,59 @@ fn deep_nesting_is_an_error_not_a_crash() {
     let text = format!("a {}", "{ b ".repeat(100_000));
     assert_eq!(parse_str(&text, None).unwrap_err().kind, ErrorKind::Nesting);
 }
+
+#[test]
+fn leafnodes_block_fills_the_options() {
+    let dir = scratch_dir("leafnodes");
+    let f = dir.join("leaf.conf");
+    std::fs::write(
+        &f,
+        r#"
+accounts { A { users [ { user: a, password: a } ] } }
+leafnodes {
+  listen: "127.0.0.1:7422"
+  advertise: "leaf.example.com:7000"
+  no_advertise: true
+  reconnect: 3
+  authorization {
+    timeout: 0.5
+    users [ { user: l1, password: p1, account: A }, { user: l2, password: p2 } ]
+  }
+  remotes [
+    { url: "nats-leaf://u:p@hub1:7422", account: A, deny_imports: ["x.>"], deny_exports: "y.>" }
+    { urls: ["nats://hub2:7422", "nats://hub3:7422"], hub: true, no_randomize: true }
+  ]
+}
+"#,
+    )
+    .unwrap();
+    let mut o = crate::options::Options::default();
+    apply::load_file(&f, &mut o).expect("valid leafnodes block");
+    let l = &o.leaf;
+    assert_eq!((l.host.as_str(), l.port), ("127.0.0.1", 7422));
+    assert_eq!(l.advertise, "leaf.example.com:7000");
+    assert!(l.no_advertise);
+    assert_eq!(l.reconnect, Duration::from_secs(3));
+    assert_eq!(l.auth_timeout, Duration::from_millis(500));
+    assert_eq!(l.users.len(), 2);
+    assert_eq!(
+        (l.users[0].username.as_str(), l.users[0].account.as_str()),
+        ("l1", "A")
+    );
+    assert_eq!(l.users[1].account, "");
+    assert_eq!(l.remotes.len(), 2);
+    let r = &l.remotes[0];
+    assert_eq!(r.urls, vec!["nats-leaf://u:p@hub1:7422".to_string()]);
+    assert_eq!(r.account, "A");
+    assert_eq!(r.deny_imports, vec!["x.>".to_string()]);
+    assert_eq!(r.deny_exports, vec!["y.>".to_string()]);
+    let r = &l.remotes[1];
+    assert_eq!(r.urls.len(), 2);
+    assert!(r.hub && r.no_randomize);
+    assert!(apply::validate_leaf(&o).is_ok());
+    o.leaf.remotes[0].account = "NOPE".into();
+    assert_eq!(
+        apply::validate_leaf(&o).unwrap_err(),
+        "cannot find local account \"NOPE\" specified in leafnode remote"
+    );
+}

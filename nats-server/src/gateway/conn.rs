@@ -607,6 +607,7 @@ impl Reader {
                 subject,
                 queue,
                 weight,
+                ..
             } => self.remote_sub(account, subject, queue, weight),
             Op::RouteUnsub {
                 account,
@@ -619,6 +620,7 @@ impl Reader {
                 account,
                 msg,
                 queues,
+                ..
             } => {
                 self.message(account, msg, queues);
                 true
@@ -646,6 +648,7 @@ impl Reader {
                 subject,
                 queue,
                 weight,
+                ..
             } => match queue {
                 Some(q) => format!("RS+ {} {} {} {weight}", s(account), s(subject), s(q)),
                 None => format!("RS+ {} {}", s(account), s(subject)),
@@ -664,6 +667,7 @@ impl Reader {
                 account,
                 msg,
                 queues,
+                ..
             } => {
                 let mut l = format!(
                     "{} {} {}",

@@ -1,4 +1,4 @@
-//! Endpoints of subsystems this server does not have (JetStream, leaf nodes, gateways,
+//! Endpoints of subsystems this server does not have (JetStream,
 //! separate accounts), answered as the reference answers them on a server where those are
 //! not configured: same status, headers, JSON keys and parameter errors. Also `/stacksz`
 //! and `/ipqueuesz`, the reference's debugging endpoints.
@@ -114,30 +114,6 @@ pub fn jsz_data(server: &Server) -> Jsz {
         consumers: 0,
         messages: 0,
         bytes: 0,
-    }
-}
-
-#[derive(Serialize)]
-pub struct Leafz {
-    server_id: String,
-    now: String,
-    leafnodes: u64,
-    /// Always `null`: there are no leaf node connections.
-    leafs: Option<Vec<()>>,
-}
-
-pub async fn leafz(State(mon): Mon, RawQuery(q): RawQuery) -> Response {
-    answer(&mon, "/leafz", q.as_deref(), &["subs"], &[], |_| {
-        Ok(go_json_pretty(&leafz_data(&mon.server)))
-    })
-}
-
-pub fn leafz_data(server: &Server) -> Leafz {
-    Leafz {
-        server_id: server.id.clone(),
-        now: now(),
-        leafnodes: 0,
-        leafs: None,
     }
 }
 

@@ -139,7 +139,7 @@ pub fn account_info(server: &Server, name: &str) -> Option<AccountInfo> {
         expired: false,
         complete: true,
         jetstream_enabled: false,
-        leafnode_connections: 0,
+        leafnode_connections: server.leafs.num_for_account(&acc.name),
         client_connections: acc.num_clients.load(Relaxed),
         subscriptions: stats.num_subscriptions,
         exports,
@@ -221,15 +221,16 @@ pub fn account_statz(server: &Server, names: &[String], unused: bool) -> Account
         .filter(|a| names.is_empty() || names.contains(&a.name))
         .filter_map(|a| {
             let conns = a.num_clients.load(Relaxed);
-            if conns == 0 && !unused {
+            let leafs = server.leafs.num_for_account(&a.name);
+            if conns + leafs == 0 && !unused {
                 return None;
             }
             let st = &a.stats;
             Some(AccountStat {
                 acc: a.name.clone(),
                 conns,
-                leafnodes: 0,
-                total_conns: conns,
+                leafnodes: leafs,
+                total_conns: conns + leafs,
                 sent: DataStats {
                     msgs: st.out_msgs.load(Relaxed),
                     bytes: st.out_bytes.load(Relaxed),

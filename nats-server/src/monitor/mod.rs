@@ -11,6 +11,7 @@ mod accountz;
 mod connz;
 mod gatewayz;
 mod healthz;
+mod leafz;
 mod metrics;
 mod procstat;
 mod query;
@@ -35,10 +36,11 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 // What the system account answers with: the same data as the pages.
-pub use absent::{jsz_data, leafz_data};
+pub use absent::jsz_data;
 pub use accountz::{account_info, account_statz, accountz_data, count_client_subs};
 pub use connz::{connz as connz_data, ConnzOptions};
 pub use gatewayz::gatewayz_data;
+pub use leafz::{leafz_data, leafz_with};
 pub use procstat::{cores, rss_bytes};
 pub use routez::routez as routez_data;
 pub use subsz::subsz_data;
@@ -224,7 +226,7 @@ fn router(base: &str, mon: Arc<Monitor>) -> Router {
         .route(&join_base(base, "/jsz"), any(absent::jsz))
         .route(&join_base(base, "/accountz"), any(accountz::accountz))
         .route(&join_base(base, "/accstatz"), any(accountz::accstatz))
-        .route(&join_base(base, "/leafz"), any(absent::leafz))
+        .route(&join_base(base, "/leafz"), any(leafz::leafz))
         .route(&join_base(base, "/gatewayz"), any(gatewayz::gatewayz))
         .route(&join_base(base, "/stacksz"), any(absent::stacksz))
         .route(&join_base(base, "/ipqueuesz"), any(absent::ipqueuesz))

@@ -93,7 +93,7 @@ pub fn varz(mon: &Monitor) -> Varz {
             s.cluster.listen_addr().map(|a| a.port()),
         ),
         gateway: super::gatewayz::varz(s),
-        leaf: Default::default(),
+        leaf: leaf(&opts, s.leafs.listen_addr().map(|a| a.port())),
         mqtt: Default::default(),
         websocket: websocket(&opts.websocket, s.ws_addr().map(|a| a.port())),
         jetstream: Default::default(),
@@ -110,7 +110,7 @@ pub fn varz(mon: &Monitor) -> Varz {
         total_connections: st.total_connections.load(Ordering::Relaxed),
         routes,
         remotes: remotes.len() as i64,
-        leafnodes: 0,
+        leafnodes: s.leafs.num_leafs() as i64,
         in_msgs: as_i64(st.in_msgs.load(Ordering::Relaxed)),
         out_msgs: as_i64(st.out_msgs.load(Ordering::Relaxed)),
         in_bytes: as_i64(st.in_bytes.load(Ordering::Relaxed)),
@@ -131,6 +131,68 @@ pub fn varz(mon: &Monitor) -> Varz {
 
 /// The `cluster` object: the name in force (configured, generated or adopted), and the
 /// listener's settings when clustering is configured.
+/// The `leaf` block: the listener's settings and the configured remotes.
+fn leaf(
+    opts: &crate::options::Options,
+    bound_port: Option<u16>,
+) -> nats_common::monitor::LeafNodeOptsVarz {
+    let l = &opts.leaf;
+    let mut v = nats_common::monitor::LeafNodeOptsVarz::default();
+    if l.port != 0 {
+        v.host = if l.host.is_empty() {
+            crate::options::DEFAULT_HOST.to_string()
+        } else {
+            l.host.clone()
+        };
+        v.port = bound_port.map_or(i64::from(l.port.max(0)), i64::from);
+        let tls_timeout = l
+            .tls
+            .as_ref()
+            .map(|t| t.timeout)
+            .filter(|t| !t.is_zero())
+            .unwrap_or(DEFAULT_TLS_TIMEOUT);
+        v.auth_timeout = if l.auth_timeout.is_zero() {
+            match &l.tls {
+                Some(_) => (tls_timeout + std::time::Duration::from_secs(1)).as_secs_f64(),
+                None => crate::options::AUTH_TIMEOUT.as_secs_f64(),
+            }
+        } else {
+            l.auth_timeout.as_secs_f64()
+        };
+        v.tls_timeout = tls_timeout.as_secs_f64();
+        v.tls_required = l.tls.is_some();
+        v.tls_verify = l.tls.as_ref().is_some_and(|t| t.verify);
+    }
+    v.remotes = l
+        .remotes
+        .iter()
+        .map(|r| nats_common::monitor::RemoteLeafOptsVarz {
+            local_account: if r.account.is_empty() {
+                crate::options::GLOBAL_ACCOUNT.to_string()
+            } else {
+                r.account.clone()
+            },
+            tls_timeout: r.tls.as_ref().map_or(0.0, |t| t.timeout.as_secs_f64()),
+            urls: r
+                .urls
+                .iter()
+                .map(|u| {
+                    let rest = u.split_once("://").map_or(u.as_str(), |(_, r)| r);
+                    let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+                    rest.trim_end_matches('/').to_string()
+                })
+                .collect(),
+            deny: (!r.deny_exports.is_empty() || !r.deny_imports.is_empty()).then(|| {
+                nats_common::monitor::DenyRules {
+                    exports: r.deny_exports.clone(),
+                    imports: r.deny_imports.clone(),
+                }
+            }),
+        })
+        .collect();
+    v
+}
+
 fn cluster(
     opts: &crate::options::Options,
     name: String,

@@ -387,7 +387,7 @@ fn account_endpoint(
                 Err(e) => Answer::Failed(e),
             }
         }
-        AccountEndpoint::Leafz => data(&monitor::leafz_data(server)),
+        AccountEndpoint::Leafz => data(&monitor::leafz_with(server, false, Some(acc))),
         AccountEndpoint::Jsz => Answer::Failed("jetstream not enabled".to_string()),
         AccountEndpoint::Info => match monitor::account_info(server, acc) {
             Some(i) => data(&i),
