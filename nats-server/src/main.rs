@@ -8,6 +8,7 @@ mod cluster;
 #[allow(dead_code)]
 mod config;
 mod deliver;
+mod jetstream;
 mod logging;
 mod monitor;
 mod netutil;
@@ -153,6 +154,12 @@ fn run(opts: Options, flags: Flags) -> ExitCode {
         if let Err(e) = monitor::start(&mon).await {
             tracing::error!(target: logging::FATAL, "Can't start monitoring: {e}");
             return ExitCode::FAILURE;
+        }
+        if server.opts().jetstream {
+            if let Err(e) = jetstream::enable(&server) {
+                tracing::error!(target: logging::FATAL, "Can't start JetStream: {e}");
+                return ExitCode::FAILURE;
+            }
         }
         if let Err(e) = server.start_clients().await {
             tracing::error!(target: logging::FATAL, "{e}");

@@ -222,6 +222,15 @@ pub struct Options {
     /// The system account's name (`$SYS` unless configured).
     pub system_account: String,
     pub no_system_account: bool,
+
+    // JetStream (`-js`, `-sd`, the `jetstream` block).
+    pub jetstream: bool,
+    /// The directory given (`-sd`, `store_dir`); JetStream keeps its files in
+    /// `<store_dir>/jetstream`. Empty: the system's temporary directory + `nats`.
+    pub store_dir: String,
+    /// `max_memory_store` / `max_file_store`; -1: not set (the reference's defaults apply).
+    pub jetstream_max_memory: i64,
+    pub jetstream_max_store: i64,
     /// Server-level mappings, which apply to the global account.
     pub mappings: Vec<Mapping>,
 
@@ -287,6 +296,10 @@ impl Default for Options {
             accounts: Vec::new(),
             system_account: String::new(),
             no_system_account: false,
+            jetstream: false,
+            store_dir: String::new(),
+            jetstream_max_memory: -1,
+            jetstream_max_store: -1,
             mappings: Vec::new(),
             tls: None,
             allow_non_tls: false,

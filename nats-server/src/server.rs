@@ -50,6 +50,8 @@ pub struct Server {
     pub accounts: crate::accounts::Accounts,
     /// The system account's state, unless there is no system account.
     system: OnceLock<Arc<crate::system::System>>,
+    /// JetStream, when enabled.
+    jetstream: OnceLock<Arc<crate::jetstream::JetStream>>,
     /// Monitoring state, for HTTP and system account requests.
     monitor: OnceLock<Arc<crate::monitor::Monitor>>,
     /// Every registered connection: clients, and routes once registered.
@@ -88,6 +90,7 @@ impl Server {
             start_instant: Instant::now(),
             accounts,
             system: OnceLock::new(),
+            jetstream: OnceLock::new(),
             monitor: OnceLock::new(),
             clients: Mutex::new(HashMap::new()),
             num_clients: std::sync::atomic::AtomicUsize::new(0),
@@ -477,6 +480,14 @@ impl Server {
         let mut d = crate::deliver::Delivery::new(self, account, &c, true, &mut flush);
         crate::deliver::deliver(&mut d, &msg, &result, None);
         flush.flush(self);
+    }
+
+    pub fn set_jetstream(&self, js: Arc<crate::jetstream::JetStream>) {
+        let _ = self.jetstream.set(js);
+    }
+
+    pub fn jetstream(&self) -> Option<Arc<crate::jetstream::JetStream>> {
+        self.jetstream.get().cloned()
     }
 
     pub fn set_system(&self, sys: Arc<crate::system::System>) {

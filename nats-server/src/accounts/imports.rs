@@ -348,6 +348,7 @@ pub fn deliver_internal(d: &mut Delivery<'_>, internal: &Internal, msg: &Message
         Internal::ServiceImport(si) => forward_request(d, si, msg),
         Internal::Responses => forward_response(d, msg),
         Internal::System(h) => crate::system::handle(d, *h, msg),
+        Internal::JetStream(h) => crate::jetstream::handle(d, h, msg),
     }
 }
 

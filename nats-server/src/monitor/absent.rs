@@ -1,4 +1,4 @@
-//! Endpoints of subsystems this server does not have (JetStream, leaf nodes, gateways,
+//! Endpoints of subsystems this server does not have (leaf nodes, gateways,
 //! separate accounts), answered as the reference answers them on a server where those are
 //! not configured: same status, headers, JSON keys and parameter errors. Also `/stacksz`
 //! and `/ipqueuesz`, the reference's debugging endpoints.
@@ -14,13 +14,13 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-fn now() -> String {
+pub(super) fn now() -> String {
     format_rfc3339_nanos(SystemTime::now())
 }
 
 /// Decodes the parameters the reference decodes (only their errors matter here), then
 /// answers with `body` or the reference's 400.
-fn answer(
+pub(super) fn answer(
     mon: &Monitor,
     path: &str,
     q: Option<&str>,
@@ -43,78 +43,6 @@ fn answer(
     match body(&params) {
         Ok(b) => respond(&params, StatusCode::OK, b),
         Err(e) => bad_request(e),
-    }
-}
-
-#[derive(Serialize)]
-struct JsConfig {
-    max_memory: i64,
-    max_storage: i64,
-}
-
-#[derive(Serialize)]
-struct JsApi {
-    total: u64,
-    errors: u64,
-}
-
-/// `/jsz` with JetStream disabled.
-#[derive(Serialize)]
-pub struct Jsz {
-    server_id: String,
-    now: String,
-    disabled: bool,
-    config: JsConfig,
-    memory: u64,
-    storage: u64,
-    reserved_memory: u64,
-    reserved_storage: u64,
-    accounts: u64,
-    ha_assets: u64,
-    api: JsApi,
-    streams: u64,
-    consumers: u64,
-    messages: u64,
-    bytes: u64,
-}
-
-pub async fn jsz(State(mon): Mon, RawQuery(q): RawQuery) -> Response {
-    answer(
-        &mon,
-        "/jsz",
-        q.as_deref(),
-        &["accounts", "streams", "consumers", "config"],
-        &["offset", "limit"],
-        |p| {
-            p.boolean("leader-only")?;
-            Ok(go_json_pretty(&jsz_data(&mon.server)))
-        },
-    )
-}
-
-pub fn jsz_data(server: &Server) -> Jsz {
-    Jsz {
-        server_id: server.id.clone(),
-        now: now(),
-        disabled: true,
-        config: JsConfig {
-            max_memory: 0,
-            max_storage: 0,
-        },
-        memory: 0,
-        storage: 0,
-        reserved_memory: 0,
-        reserved_storage: 0,
-        accounts: 0,
-        ha_assets: 0,
-        api: JsApi {
-            total: 0,
-            errors: 0,
-        },
-        streams: 0,
-        consumers: 0,
-        messages: 0,
-        bytes: 0,
     }
 }
 
