@@ -8,6 +8,7 @@ mod cluster;
 mod config;
 mod core;
 mod flow;
+mod jetstream;
 mod jwt;
 mod logs;
 mod metrics;

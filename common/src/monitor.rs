@@ -313,6 +313,8 @@ pub struct JetStreamVarzConfig {
     pub store_dir: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub domain: String,
+    #[serde(skip_serializing_if = "is_false")]
+    pub compress_ok: bool,
 }
 
 /// `jetstream.stats` in /varz.

@@ -60,6 +60,9 @@ pub struct Config {
     pub max_storage: i64,
     /// `<store_dir>/jetstream`.
     pub store_dir: PathBuf,
+    /// Set when both limits were configured (the reference then keeps its own
+    /// configuration object, which carries this flag, instead of a dynamic one).
+    pub compress_ok: bool,
 }
 
 /// One account's JetStream: its streams, by name.
@@ -145,6 +148,7 @@ pub fn enable(server: &Arc<Server>) -> Result<Arc<JetStream>, String> {
     } else if !store_dir.is_dir() {
         return Err("storage directory is not a directory".into());
     }
+    let compress_ok = opts.jetstream_max_memory > 0 && opts.jetstream_max_store > 0;
     let max_memory = if opts.jetstream_max_memory >= 0 {
         opts.jetstream_max_memory
     } else {
@@ -155,6 +159,13 @@ pub fn enable(server: &Arc<Server>) -> Result<Arc<JetStream>, String> {
     } else {
         disk_available(&store_dir)
     };
+    if !compress_ok {
+        tracing::debug!(
+            "JetStream creating dynamic configuration - {} memory, {} disk",
+            friendly_bytes(max_memory),
+            friendly_bytes(max_storage)
+        );
+    }
     for line in [
         "    _ ___ _____ ___ _____ ___ ___   _   __  __",
         " _ | | __|_   _/ __|_   _| _ \\ __| /_\\ |  \\/  |",
@@ -177,6 +188,7 @@ pub fn enable(server: &Arc<Server>) -> Result<Arc<JetStream>, String> {
             max_memory,
             max_storage,
             store_dir,
+            compress_ok,
         },
         server: Arc::downgrade(server),
         accounts: Mutex::new(BTreeMap::new()),
@@ -269,17 +281,15 @@ impl JetStream {
                 "  Starting restore for stream '{} > {}'",
                 account.name, meta.config.name
             );
-            let started = std::time::Instant::now();
             match Stream::open(server, account, d.clone(), meta.config, meta.created) {
                 Ok(st) => {
                     st.subscribe(server);
                     let n = st.store_state().msgs;
                     info!(
-                        "  Restored {} messages for stream '{} > {}' in {}",
+                        "  Restored {} messages for stream '{} > {}'",
                         thousands(n),
                         account.name,
-                        st.name,
-                        nats_common::monitor::go_duration_string(started.elapsed())
+                        st.name
                     );
                     jsa.streams.lock().insert(st.name.clone(), st);
                 }
@@ -334,7 +344,7 @@ fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -249,7 +249,6 @@ impl Stream {
         config: StreamConfig,
         created: i64,
     ) -> Result<Arc<Stream>, String> {
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let limits = limits_of(&config);
         let store: Box<dyn Store> = match config.storage {
             Storage::Memory => Box::new(MemStore::new(limits)),
@@ -261,11 +260,15 @@ impl Stream {
                 Box::new(fs)
             }
         };
-        let meta = Meta {
-            config: config.clone(),
-            created,
-        };
-        write_meta(&dir, &meta).map_err(|e| e.to_string())?;
+        if config.storage == Storage::File {
+            // Memory streams leave nothing on disk and do not survive a restart, as on
+            // the reference.
+            let meta = Meta {
+                config: config.clone(),
+                created,
+            };
+            write_meta(&dir, &meta).map_err(|e| e.to_string())?;
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         let st = Arc::new(Stream {
             name: config.name.clone(),
@@ -390,14 +393,16 @@ impl Stream {
         g.store
             .set_limits(limits_of(&config))
             .map_err(|e| errors::stream_update(e.to_string()))?;
-        write_meta(
-            &self.dir,
-            &Meta {
-                config: config.clone(),
-                created: self.created,
-            },
-        )
-        .map_err(|e| errors::stream_update(e.to_string()))?;
+        if config.storage == Storage::File {
+            write_meta(
+                &self.dir,
+                &Meta {
+                    config: config.clone(),
+                    created: self.created,
+                },
+            )
+            .map_err(|e| errors::stream_update(e.to_string()))?;
+        }
         g.config = config;
         Ok(())
     }
@@ -433,7 +438,10 @@ impl Stream {
             .store
             .delete()
             .map_err(|e| e.to_string())?;
-        std::fs::remove_dir_all(&self.dir).map_err(|e| e.to_string())
+        if self.dir.exists() {
+            std::fs::remove_dir_all(&self.dir).map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 
     /// One published message: the reference's checks in its order, then the store.

@@ -22,6 +22,8 @@ pub struct JsConfig {
     max_storage: i64,
     #[serde(skip_serializing_if = "String::is_empty")]
     store_dir: String,
+    #[serde(skip_serializing_if = "is_false")]
+    compress_ok: bool,
 }
 
 #[derive(Serialize)]
@@ -95,6 +97,7 @@ fn jsz_with(server: &Server, details: bool) -> Jsz {
                 max_memory: 0,
                 max_storage: 0,
                 store_dir: String::new(),
+                compress_ok: false,
             },
             memory: 0,
             storage: 0,
@@ -165,6 +168,7 @@ fn config(js: &crate::jetstream::JetStream) -> JsConfig {
         max_memory: js.config.max_memory,
         max_storage: js.config.max_storage,
         store_dir: js.config.store_dir.display().to_string(),
+        compress_ok: js.config.compress_ok,
     }
 }
 
@@ -181,6 +185,7 @@ pub fn varz_block(server: &Server) -> nats_common::monitor::JetStreamVarz {
             max_storage: js.config.max_storage,
             store_dir: js.config.store_dir.display().to_string(),
             domain: String::new(),
+            compress_ok: js.config.compress_ok,
         }),
         stats: Some(JetStreamVarzStats {
             memory: u.memory,

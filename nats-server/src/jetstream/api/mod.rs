@@ -9,7 +9,7 @@
 pub mod errors;
 pub mod types;
 
-use super::store::{Purge, StoreError};
+use super::store::Purge;
 use super::stream::{self, Stream};
 use super::{count_api, JetStream, JsAccount};
 use crate::server::Server;
@@ -146,7 +146,10 @@ fn answer(js: &Arc<JetStream>, req: Request) {
         ),
         Some(jsa) => handle(js, &server, jsa, &req),
     };
-    count_api(js, jsa.as_deref(), is_err);
+    // A message got is answered outside the API figures, as by the reference.
+    if ep != Endpoint::MsgGet || is_err {
+        count_api(js, jsa.as_deref(), is_err);
+    }
     if let (Some(reply), Some(sys)) = (&req.reply, server.accounts.system()) {
         server.send_internal(&sys, reply, None, None, &body);
     }
@@ -412,7 +415,8 @@ fn handle(
                     ),
                     false,
                 ),
-                Err(e) => err(errors::stream_general(e.to_string())),
+                // Answered as a success in the API figures, as the reference does.
+                Err(e) => (err(errors::stream_general(e.to_string())).0, false),
             }
         }
         Endpoint::MsgDelete => {
@@ -435,14 +439,12 @@ fn handle(
             if cfg.deny_delete {
                 return err(errors::msg_delete_failed("message delete not permitted"));
             }
-            let last = st.store_state().last_seq;
-            if r.seq == 0 || r.seq > last {
-                return err(errors::sequence_not_found(r.seq));
-            }
+            // The store's answer counts as a success in the API figures, as the
+            // reference's does.
             match st.remove_msg(r.seq) {
                 Ok(true) => (json(kind, None, SuccessBody { success: true }), false),
-                Ok(false) => err(errors::msg_delete_failed(StoreError::NotFound.to_string())),
-                Err(e) => err(errors::msg_delete_failed(e.to_string())),
+                Ok(false) => (err(errors::sequence_not_found(r.seq)).0, false),
+                Err(e) => (err(errors::msg_delete_failed(e.to_string())).0, false),
             }
         }
         Endpoint::MsgGet => {

@@ -181,7 +181,6 @@ pub struct SuccessBody {
 pub struct PurgeBody {
     #[serde(skip_serializing_if = "is_false")]
     pub success: bool,
-    #[serde(skip_serializing_if = "is_zero_u64")]
     pub purged: u64,
 }
 

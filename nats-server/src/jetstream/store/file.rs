@@ -383,6 +383,12 @@ impl Store for FileStore {
     }
 
     fn remove_msg(&mut self, seq: u64) -> Result<bool, StoreError> {
+        if seq > self.index.last_seq {
+            return Err(StoreError::Eof);
+        }
+        if !self.index.msgs.contains_key(&seq) {
+            return Err(StoreError::NotFound);
+        }
         Ok(self.remove_set(&[seq])? == 1)
     }
 
@@ -476,6 +482,8 @@ mod tests {
                 );
             }
             assert!(s.remove_msg(3).unwrap());
+            assert_eq!(s.remove_msg(3), Err(StoreError::NotFound));
+            assert_eq!(s.remove_msg(9), Err(StoreError::Eof));
             assert_eq!(
                 s.purge(&Purge {
                     seq: Some(2),

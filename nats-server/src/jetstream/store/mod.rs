@@ -76,6 +76,8 @@ pub enum StoreError {
     MaxBytes,
     MaxMsgsPerSubject,
     NotFound,
+    /// A sequence past the last one.
+    Eof,
     Io(String),
 }
 
@@ -86,6 +88,7 @@ impl fmt::Display for StoreError {
             StoreError::MaxBytes => f.write_str("maximum bytes exceeded"),
             StoreError::MaxMsgsPerSubject => f.write_str("maximum messages per subject exceeded"),
             StoreError::NotFound => f.write_str("no message found"),
+            StoreError::Eof => f.write_str("stream store EOF"),
             StoreError::Io(e) => f.write_str(e),
         }
     }
@@ -125,7 +128,8 @@ pub trait Store: Send {
     fn load_last(&self, filter: &str) -> Result<StoreMsg, StoreError>;
     /// The first message at or after `start` whose subject matches `filter`.
     fn load_next(&self, filter: &str, start: u64) -> Result<StoreMsg, StoreError>;
-    /// False when the sequence was not there.
+    /// False when the sequence was not there (the memory store); the file store answers
+    /// `NotFound` for a removed sequence and `Eof` past the last one, as the reference's.
     fn remove_msg(&mut self, seq: u64) -> Result<bool, StoreError>;
     /// How many messages went.
     fn purge(&mut self, p: &Purge) -> Result<u64, StoreError>;

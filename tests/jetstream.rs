@@ -1,0 +1,526 @@
+//! JetStream on one server: the same `$JS.API` requests and publishes against both
+//! servers with the answers compared (times and ids aside, errors exactly), the enabling
+//! options and monitoring blocks, async-nats's `jetstream` API, and a `kill -9` that must
+//! not lose an acknowledged message.
+
+use crate::config::TempDir;
+use crate::monitor::{keys, try_get};
+use crate::support::{free_port, ours, reference, wait_until, ServerProc};
+use async_nats::HeaderMap;
+use serde_json::Value;
+use std::time::Duration;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A server with JetStream on, its store in a temporary directory (kept by the caller
+/// across restarts), and monitoring on a free port.
+struct Js {
+    srv: ServerProc,
+    http: u16,
+}
+
+fn start_js(exe: &std::path::Path, dir: &TempDir) -> Js {
+    let http = free_port();
+    let conf = dir.write(
+        "js.conf",
+        &format!(
+            "http: \"127.0.0.1:{http}\"\njetstream {{\n  store_dir: \"{}\"\n  max_memory_store: 1G\n  max_file_store: 2G\n}}\n",
+            dir.0.join("store").display()
+        ),
+    );
+    let srv = ServerProc::start(exe, &["-c", conf.to_str().unwrap()]);
+    Js { srv, http }
+}
+
+/// Drops what differs by run: times, and the store directory's path.
+fn normalise(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for k in [
+                "created",
+                "first_ts",
+                "last_ts",
+                "time",
+                "now",
+                "server_id",
+                "store_dir",
+            ] {
+                if let Some(x) = m.get_mut(k) {
+                    if x.is_string() && x.as_str() != Some("0001-01-01T00:00:00Z") {
+                        *x = Value::String("<t>".into());
+                    }
+                }
+            }
+            m.values_mut().for_each(normalise);
+        }
+        Value::Array(a) => a.iter_mut().for_each(normalise),
+        _ => {}
+    }
+}
+
+/// One request's answer: JSON (normalised) when it is JSON, the raw text otherwise;
+/// for a message with headers, its status/header lines without the time stamp.
+async fn ask(
+    nc: &async_nats::Client,
+    subject: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> String {
+    let mut h = HeaderMap::new();
+    for (k, v) in headers {
+        h.insert(*k, *v);
+    }
+    let fut = nc.request_with_headers(subject.to_string(), h, body.to_string().into());
+    match tokio::time::timeout(Duration::from_secs(5), fut).await {
+        Err(_) => "<timeout>".into(),
+        Ok(Err(e)) => format!("<error {:?}>", e.kind()),
+        Ok(Ok(m)) => {
+            let text = String::from_utf8_lossy(&m.payload).into_owned();
+            let mut out = match serde_json::from_str::<Value>(&text) {
+                // PubAcks are compared byte for byte.
+                Ok(_) if !subject.starts_with("$JS.") => text,
+                Ok(mut v) => {
+                    normalise(&mut v);
+                    // The reference's account `storage` keeps the bytes of messages that
+                    // filtered purges and rollups removed (README).
+                    if subject == "$JS.API.INFO" {
+                        v["storage"] = Value::Null;
+                    }
+                    v.to_string()
+                }
+                Err(_) => text,
+            };
+            if let Some(h) = &m.headers {
+                let mut lines: Vec<String> = h
+                    .iter()
+                    .filter(|(k, _)| k.to_string() != "Nats-Time-Stamp")
+                    .map(|(k, v)| format!("{k}={v:?}"))
+                    .collect();
+                lines.sort();
+                out = format!(
+                    "status={:?} {:?} {} | {out}",
+                    m.status.map(|s| s.as_u16()),
+                    m.description,
+                    lines.join(" ")
+                );
+            }
+            out
+        }
+    }
+}
+
+/// The requests and publishes every server must answer the same way, in order.
+/// A request: subject, body, headers.
+type Step = (&'static str, String, Vec<(&'static str, &'static str)>);
+
+fn script() -> Vec<Step> {
+    let mut s: Vec<Step> = Vec::new();
+    let mut add = |subj: &'static str, body: &str, h: &[(&'static str, &'static str)]| {
+        s.push((subj, body.to_string(), h.to_vec()));
+    };
+    add("$JS.API.INFO", "", &[]);
+    add("$JS.API.STREAM.NAMES", "", &[]);
+    add("$JS.API.STREAM.LIST", "", &[]);
+    add(
+        "$JS.API.STREAM.CREATE.ORDERS",
+        r#"{"name":"ORDERS","subjects":["orders.>"],"storage":"file","allow_rollup_hdrs":true,"allow_direct":true}"#,
+        &[],
+    );
+    add(
+        "$JS.API.STREAM.CREATE.ORDERS",
+        r#"{"name":"ORDERS","subjects":["orders.>"],"storage":"file","allow_rollup_hdrs":true,"allow_direct":true}"#,
+        &[],
+    );
+    add(
+        "$JS.API.STREAM.CREATE.ORDERS",
+        r#"{"name":"ORDERS","subjects":["orders.>"],"max_msgs":5}"#,
+        &[],
+    );
+    add(
+        "$JS.API.STREAM.CREATE.X",
+        r#"{"name":"X","subjects":["orders.*"]}"#,
+        &[],
+    );
+    add("$JS.API.STREAM.CREATE.X", r#"{"name":"Y"}"#, &[]);
+    add("$JS.API.STREAM.CREATE.X", "{", &[]);
+    add(
+        "$JS.API.STREAM.CREATE.X",
+        r#"{"name":"X","max_age":1000}"#,
+        &[],
+    );
+    add(
+        "$JS.API.STREAM.CREATE.X",
+        r#"{"name":"X","subjects":["a","a"]}"#,
+        &[],
+    );
+    add(
+        "$JS.API.STREAM.CREATE.X",
+        r#"{"name":"X","subjects":["a.*","a.b"]}"#,
+        &[],
+    );
+    add(
+        "$JS.API.STREAM.CREATE.X",
+        r#"{"name":"X","num_replicas":3}"#,
+        &[],
+    );
+    add(
+        "$JS.API.STREAM.CREATE.X",
+        r#"{"name":"X","sealed":true}"#,
+        &[],
+    );
+    add(
+        "$JS.API.STREAM.CREATE.X",
+        r#"{"name":"X","deny_purge":true,"allow_rollup_hdrs":true}"#,
+        &[],
+    );
+    add(
+        "$JS.API.STREAM.CREATE.X",
+        r#"{"name":"X","retention":"bogus"}"#,
+        &[],
+    );
+    add(
+        "$JS.API.STREAM.CREATE.MEM",
+        r#"{"name":"MEM","subjects":["mem.*"],"storage":"memory","max_msgs":3,"max_msgs_per_subject":2,"max_msg_size":16,"deny_delete":true,"deny_purge":true}"#,
+        &[],
+    );
+    add(
+        "$JS.API.STREAM.CREATE.NEW",
+        r#"{"name":"NEW","subjects":["new"],"storage":"memory","max_msgs":2,"discard":"new"}"#,
+        &[],
+    );
+    // Publishing.
+    add("orders.1", "one", &[]);
+    add("orders.2", "two", &[("Nats-Msg-Id", "id-2")]);
+    add("orders.2", "two again", &[("Nats-Msg-Id", "id-2")]);
+    add("orders.3", "three", &[("Nats-Expected-Stream", "OTHER")]);
+    add("orders.3", "three", &[("Nats-Expected-Last-Sequence", "7")]);
+    add("orders.3", "three", &[("Nats-Expected-Last-Sequence", "2")]);
+    add(
+        "orders.3",
+        "four",
+        &[("Nats-Expected-Last-Subject-Sequence", "1")],
+    );
+    add(
+        "orders.3",
+        "four",
+        &[("Nats-Expected-Last-Subject-Sequence", "3")],
+    );
+    add("orders.4", "five", &[("Nats-Expected-Last-Msg-Id", "nope")]);
+    add("orders.4", "five", &[("Nats-Expected-Last-Msg-Id", "")]);
+    add("orders.5", "a", &[]);
+    add("orders.5", "b", &[]);
+    add("orders.5", "c", &[("Nats-Rollup", "sub")]);
+    add("$JS.API.STREAM.INFO.ORDERS", "", &[]);
+    add("mem.a", "1", &[]);
+    add("mem.a", "2", &[]);
+    add("mem.a", "3", &[]);
+    add("mem.b", "4", &[]);
+    add("mem.b", "this is longer than sixteen", &[]);
+    add("mem.b", "5", &[("Nats-Rollup", "all")]);
+    add("new", "1", &[]);
+    add("new", "2", &[]);
+    add("new", "3", &[]);
+    add("$JS.API.STREAM.INFO.MEM", "", &[]);
+    add("$JS.API.STREAM.INFO.NEW", "", &[]);
+    add("$JS.API.STREAM.INFO.NOPE", "", &[]);
+    add("$JS.API.STREAM.NAMES", "", &[]);
+    add("$JS.API.STREAM.NAMES", r#"{"subject":"mem.x"}"#, &[]);
+    add("$JS.API.STREAM.NAMES", r#"{"offset":5}"#, &[]);
+    add("$JS.API.STREAM.NAMES", "{bad", &[]);
+    add("$JS.API.STREAM.LIST", "", &[]);
+    // Getting.
+    add("$JS.API.STREAM.MSG.GET.ORDERS", r#"{"seq":1}"#, &[]);
+    add("$JS.API.STREAM.MSG.GET.ORDERS", r#"{"seq":2}"#, &[]);
+    add(
+        "$JS.API.STREAM.MSG.GET.ORDERS",
+        r#"{"last_by_subj":"orders.3"}"#,
+        &[],
+    );
+    add(
+        "$JS.API.STREAM.MSG.GET.ORDERS",
+        r#"{"next_by_subj":"orders.5","seq":1}"#,
+        &[],
+    );
+    add("$JS.API.STREAM.MSG.GET.ORDERS", r#"{"seq":99}"#, &[]);
+    add("$JS.API.STREAM.MSG.GET.ORDERS", "", &[]);
+    add(
+        "$JS.API.STREAM.MSG.GET.ORDERS",
+        r#"{"seq":1,"last_by_subj":"x"}"#,
+        &[],
+    );
+    add("$JS.API.STREAM.MSG.GET.NOPE", r#"{"seq":1}"#, &[]);
+    add("$JS.API.DIRECT.GET.ORDERS", r#"{"seq":2}"#, &[]);
+    add("$JS.API.DIRECT.GET.ORDERS", r#"{"seq":99}"#, &[]);
+    add("$JS.API.DIRECT.GET.ORDERS", "", &[]);
+    add("$JS.API.DIRECT.GET.ORDERS", "{x", &[]);
+    add("$JS.API.DIRECT.GET.ORDERS.orders.3", "", &[]);
+    // Deleting and purging.
+    add("$JS.API.STREAM.MSG.DELETE.ORDERS", r#"{"seq":1}"#, &[]);
+    add("$JS.API.STREAM.MSG.DELETE.ORDERS", r#"{"seq":1}"#, &[]);
+    add("$JS.API.STREAM.MSG.DELETE.ORDERS", r#"{"seq":99}"#, &[]);
+    add("$JS.API.STREAM.MSG.DELETE.ORDERS", "", &[]);
+    add("$JS.API.STREAM.MSG.DELETE.MEM", r#"{"seq":1}"#, &[]);
+    add("$JS.API.STREAM.PURGE.MEM", "", &[]);
+    add("$JS.API.STREAM.PURGE.ORDERS", r#"{"seq":1,"keep":1}"#, &[]);
+    add(
+        "$JS.API.STREAM.PURGE.ORDERS",
+        r#"{"filter":"orders.3"}"#,
+        &[],
+    );
+    add("$JS.API.STREAM.PURGE.ORDERS", r#"{"keep":1}"#, &[]);
+    add("$JS.API.STREAM.INFO.ORDERS", "", &[]);
+    add("$JS.API.STREAM.PURGE.ORDERS", "", &[]);
+    add("$JS.API.STREAM.INFO.ORDERS", "", &[]);
+    add("orders.9", "after purge", &[]);
+    // Updating and deleting streams.
+    add(
+        "$JS.API.STREAM.UPDATE.ORDERS",
+        r#"{"name":"ORDERS","subjects":["orders.>","more.*"],"storage":"file","max_msgs":10,"allow_rollup_hdrs":true}"#,
+        &[],
+    );
+    add(
+        "$JS.API.STREAM.UPDATE.ORDERS",
+        r#"{"name":"ORDERS","storage":"memory"}"#,
+        &[],
+    );
+    add("$JS.API.STREAM.UPDATE.NOPE", r#"{"name":"NOPE"}"#, &[]);
+    add(
+        "$JS.API.STREAM.UPDATE.NEW",
+        r#"{"name":"NEW","subjects":["orders.x"],"storage":"memory","discard":"new","max_msgs":2}"#,
+        &[],
+    );
+    add("more.x", "more", &[]);
+    add("$JS.API.STREAM.DELETE.NEW", "", &[]);
+    add("$JS.API.STREAM.DELETE.NEW", "", &[]);
+    add("$JS.API.STREAM.INFO.ORDERS", "", &[]);
+    add("$JS.API.INFO", "", &[]);
+    s
+}
+
+async fn run_script(port: u16) -> Vec<String> {
+    let nc = async_nats::connect(format!("nats://127.0.0.1:{port}"))
+        .await
+        .expect("connect");
+    let mut out = Vec::new();
+    for (subj, body, h) in script() {
+        let a = ask(&nc, subj, &body, &h).await;
+        out.push(format!("{subj} {body} {h:?}\n  -> {a}"));
+        if std::env::var_os("JS_TRACE_API").is_some() {
+            let i = ask(&nc, "$JS.API.INFO", "", &[]).await;
+            let v: Value = serde_json::from_str(&i).unwrap_or_default();
+            out.push(format!("api {} storage {}", v["api"], v["storage"]));
+        }
+    }
+    out
+}
+
+#[test]
+fn api_and_publish_answers_match_the_reference() {
+    let (dr, do_) = (TempDir::new("js-ref"), TempDir::new("js-ours"));
+    let r = start_js(&reference(), &dr);
+    let o = start_js(&ours(), &do_);
+    let rt = rt();
+    let ref_answers = rt.block_on(run_script(r.srv.port));
+    let our_answers = rt.block_on(run_script(o.srv.port));
+    if let Some(d) = std::env::var_os("JS_TRACE_API") {
+        let d = std::path::PathBuf::from(d);
+        let _ = std::fs::write(d.join("ref.txt"), ref_answers.join("\n"));
+        let _ = std::fs::write(d.join("ours.txt"), our_answers.join("\n"));
+    }
+    let mut diffs = Vec::new();
+    for (a, b) in ref_answers.iter().zip(&our_answers) {
+        if a != b {
+            diffs.push(format!("reference: {a}\nours:      {b}"));
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "{} differences:\n{}",
+        diffs.len(),
+        diffs.join("\n\n")
+    );
+}
+
+#[test]
+fn enabling_banner_varz_jsz_and_healthz_as_the_reference() {
+    let (dr, do_) = (TempDir::new("js-ref"), TempDir::new("js-ours"));
+    let r = start_js(&reference(), &dr);
+    let o = start_js(&ours(), &do_);
+    let banner = |log: &str| -> Vec<String> {
+        log.lines()
+            .filter_map(|l| l.split_once(" [").map(|(_, rest)| format!("[{rest}")))
+            .skip_while(|l| !l.contains("Starting JetStream"))
+            .take_while(|l| !l.contains("Listening for client"))
+            .map(|l| {
+                if l.contains("Store Directory") {
+                    "[INF]   Store Directory: <dir>".to_string()
+                } else {
+                    l
+                }
+            })
+            .collect()
+    };
+    assert!(wait_until(Duration::from_secs(5), || o
+        .srv
+        .proc
+        .log_text()
+        .contains("Server is ready")));
+    let (rb, ob) = (
+        banner(&r.srv.proc.log_text()),
+        banner(&o.srv.proc.log_text()),
+    );
+    assert!(rb.len() > 10, "{rb:?}");
+    assert_eq!(rb, ob);
+    assert!(o.srv.proc.log_text().contains(&format!(
+        "  Store Directory: \"{}\"",
+        do_.0.join("store").join("jetstream").display()
+    )));
+    for path in [
+        "/varz",
+        "/jsz",
+        "/jsz?accounts=true",
+        "/healthz?js-enabled-only=true",
+    ] {
+        let get = |port| {
+            let rep = try_get(port, path).expect("GET");
+            (
+                rep.status,
+                serde_json::from_str::<Value>(&rep.body).expect("json"),
+            )
+        };
+        let ((rs, mut rv), (os, mut ov)) = (get(r.http), get(o.http));
+        assert_eq!(rs, os, "{path}");
+        if path == "/varz" {
+            rv = rv["jetstream"].take();
+            ov = ov["jetstream"].take();
+        }
+        assert_eq!(keys(&rv), keys(&ov), "{path}: {rv} vs {ov}");
+        normalise(&mut rv);
+        normalise(&mut ov);
+        if path != "/varz" {
+            for v in [&mut rv, &mut ov] {
+                if let Some(m) = v.as_object_mut() {
+                    m.remove("now");
+                }
+            }
+        }
+        assert_eq!(rv, ov, "{path}");
+    }
+}
+
+#[test]
+fn async_nats_jetstream_streams_publish_and_get() {
+    let dir = TempDir::new("js-client");
+    let o = start_js(&ours(), &dir);
+    rt().block_on(async {
+        let nc = async_nats::connect(o.srv.url()).await.unwrap();
+        let js = async_nats::jetstream::new(nc);
+        let mut stream = js
+            .create_stream(async_nats::jetstream::stream::Config {
+                name: "EVENTS".into(),
+                subjects: vec!["events.>".into()],
+                allow_direct: true,
+                ..Default::default()
+            })
+            .await
+            .expect("create stream");
+        for i in 0..10 {
+            let ack = js
+                .publish(format!("events.{}", i % 3), format!("e{i}").into())
+                .await
+                .expect("publish")
+                .await
+                .expect("ack");
+            assert_eq!(ack.sequence, i + 1);
+            assert_eq!(ack.stream, "EVENTS");
+        }
+        let info = stream.info().await.expect("info");
+        assert_eq!(info.state.messages, 10);
+        assert_eq!(info.state.last_sequence, 10);
+        let m = stream.get_raw_message(4).await.expect("get");
+        assert_eq!(m.subject.as_str(), "events.0");
+        assert_eq!(&m.payload[..], b"e3");
+        let m = stream
+            .direct_get_last_for_subject("events.1")
+            .await
+            .expect("direct get");
+        assert_eq!((m.sequence, &m.payload[..]), (8, &b"e7"[..]));
+        assert!(stream.delete_message(8).await.expect("delete"));
+        let got = js.get_or_create_stream("EVENTS").await.expect("get stream");
+        assert_eq!(got.cached_info().config.name, "EVENTS");
+        let account = js.query_account().await.expect("account");
+        assert_eq!(account.streams, 1);
+        assert!(js.delete_stream("EVENTS").await.expect("delete").success);
+        assert!(js.get_stream("EVENTS").await.is_err());
+    });
+}
+
+#[test]
+fn kill_9_keeps_every_acknowledged_message() {
+    let dir = TempDir::new("js-crash");
+    let o = start_js(&ours(), &dir);
+    const N: u64 = 3000;
+    let rt = rt();
+    let acked = rt.block_on(async {
+        let nc = async_nats::connect(o.srv.url()).await.unwrap();
+        let js = async_nats::jetstream::new(nc);
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: "CRASH".into(),
+            subjects: vec!["crash.*".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("create");
+        // Many in flight, then every ack awaited.
+        let mut pending = Vec::new();
+        for i in 0..N {
+            pending.push(
+                js.publish(format!("crash.{}", i % 7), format!("m{i}").into())
+                    .await
+                    .expect("publish"),
+            );
+        }
+        let mut seqs = Vec::new();
+        for p in pending {
+            seqs.push(p.await.expect("ack").sequence);
+        }
+        seqs
+    });
+    assert_eq!(acked.len() as u64, N);
+    // kill -9: no chance to flush or sync anything.
+    let port = o.srv.port;
+    let http = o.http;
+    drop(o);
+    let _ = http;
+    let conf = dir.0.join("js.conf");
+    let o = ServerProc::start_on(&ours(), port, &["-c", conf.to_str().unwrap()]);
+    rt.block_on(async {
+        let nc = async_nats::connect(o.url()).await.unwrap();
+        let js = async_nats::jetstream::new(nc);
+        let mut stream = js.get_stream("CRASH").await.expect("stream after restart");
+        let info = stream.info().await.expect("info");
+        assert_eq!(info.state.messages, N);
+        assert_eq!(info.state.last_sequence, N);
+        for seq in [1, N / 2, N] {
+            let m = stream.get_raw_message(seq).await.expect("get");
+            assert_eq!(&m.payload[..], format!("m{}", seq - 1).as_bytes());
+        }
+        // The stream goes on where it was.
+        let ack = js
+            .publish("crash.0", "next".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert_eq!(ack.sequence, N + 1);
+    });
+    assert!(o.proc.log_text().contains(&format!(
+        "Restored {} messages for stream '$G > CRASH'",
+        "3,000"
+    )));
+}
