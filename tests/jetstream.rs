@@ -524,3 +524,112 @@ fn kill_9_keeps_every_acknowledged_message() {
         "3,000"
     )));
 }
+
+/// A server with accounts: `A` has JetStream, `B` does not (its requests get the
+/// reference's "not enabled for account" answers in each endpoint's shape).
+fn start_accounts(exe: &std::path::Path, dir: &TempDir) -> ServerProc {
+    let conf = dir.write(
+        "acc.conf",
+        &format!(
+            "jetstream {{ store_dir: \"{}\" }}\naccounts {{\n  A {{ jetstream: enabled, users: [{{user: a, password: a}}] }}\n  B {{ users: [{{user: b, password: b}}] }}\n  C {{ jetstream {{}}, users: [{{user: c, password: c}}] }}\n}}\n",
+            dir.0.join("store").display()
+        ),
+    );
+    ServerProc::start(exe, &["-c", conf.to_str().unwrap()])
+}
+
+async fn account_answers(port: u16) -> Vec<String> {
+    let mut out = Vec::new();
+    for user in ["a", "b", "c"] {
+        let nc = async_nats::ConnectOptions::with_user_and_password(user.into(), user.into())
+            .connect(format!("nats://127.0.0.1:{port}"))
+            .await
+            .expect("connect");
+        for (subj, body) in [
+            ("$JS.API.INFO", ""),
+            (
+                "$JS.API.STREAM.CREATE.S",
+                r#"{"name":"S","subjects":["s.>"]}"#,
+            ),
+            ("s.1", "x"),
+            ("$JS.API.STREAM.NAMES", ""),
+            ("$JS.API.STREAM.LIST", ""),
+            ("$JS.API.STREAM.INFO.S", ""),
+            ("$JS.API.STREAM.PURGE.S", ""),
+            ("$JS.API.STREAM.MSG.GET.S", r#"{"seq":1}"#),
+            ("$JS.API.STREAM.MSG.DELETE.S", r#"{"seq":1}"#),
+            (
+                "$JS.API.STREAM.UPDATE.S",
+                r#"{"name":"S","subjects":["s.>"]}"#,
+            ),
+            ("$JS.API.STREAM.DELETE.S", ""),
+        ] {
+            let a = ask(&nc, subj, body, &[]).await;
+            out.push(format!("{user}: {subj} {body}\n  -> {a}"));
+        }
+    }
+    out
+}
+
+#[test]
+fn accounts_with_and_without_jetstream_answer_as_the_reference() {
+    let (dr, do_) = (TempDir::new("jsacc-ref"), TempDir::new("jsacc-ours"));
+    let r = start_accounts(&reference(), &dr);
+    let o = start_accounts(&ours(), &do_);
+    let rt = rt();
+    let ra = rt.block_on(account_answers(r.port));
+    let oa = rt.block_on(account_answers(o.port));
+    let diffs: Vec<String> = ra
+        .iter()
+        .zip(&oa)
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| format!("reference: {a}\nours:      {b}"))
+        .collect();
+    assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
+}
+
+#[test]
+fn per_account_limits_are_refused_at_start() {
+    let dir = TempDir::new("jsacc-limits");
+    let conf = dir.write(
+        "l.conf",
+        &format!(
+            "jetstream {{ store_dir: \"{}\" }}\naccounts {{ A {{ jetstream {{ max_mem: 1M }}, users: [{{user: a, password: a}}] }} }}\n",
+            dir.0.join("store").display()
+        ),
+    );
+    let port = free_port().to_string();
+    let mut p = crate::support::spawn(&ours(), &["-p", &port, "-c", conf.to_str().unwrap()]);
+    assert_eq!(p.wait_exit(Duration::from_secs(10)), Some(1));
+    assert!(
+        p.log_text()
+            .contains("per-account JetStream limits are not supported by this server yet"),
+        "{}",
+        p.log_text()
+    );
+}
+
+#[test]
+fn memory_streams_are_gone_after_a_restart_file_streams_stay() {
+    let dir = TempDir::new("js-restart");
+    let o = start_js(&ours(), &dir);
+    let rt = rt();
+    rt.block_on(async {
+        let nc = async_nats::connect(o.srv.url()).await.unwrap();
+        for (name, storage) in [("F", "file"), ("M", "memory")] {
+            let body = format!(r#"{{"name":"{name}","storage":"{storage}"}}"#);
+            let a = ask(&nc, &format!("$JS.API.STREAM.CREATE.{name}"), &body, &[]).await;
+            assert!(a.contains("did_create"), "{a}");
+            assert!(ask(&nc, name, "x", &[]).await.contains("\"seq\":1"));
+        }
+    });
+    let port = o.srv.port;
+    drop(o);
+    let conf = dir.0.join("js.conf");
+    let o = ServerProc::start_on(&ours(), port, &["-c", conf.to_str().unwrap()]);
+    rt.block_on(async {
+        let nc = async_nats::connect(o.url()).await.unwrap();
+        let names = ask(&nc, "$JS.API.STREAM.NAMES", "", &[]).await;
+        assert!(names.contains(r#""streams":["F"]"#), "{names}");
+    });
+}

@@ -105,6 +105,18 @@ pub struct AccountOptions {
     pub exports: Vec<ExportOptions>,
     pub imports: Vec<ImportOptions>,
     pub mappings: Vec<Mapping>,
+    pub jetstream: AccountJetStream,
+}
+
+/// An account's `jetstream` setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AccountJetStream {
+    #[default]
+    Off,
+    /// `enabled`, `true`, or a block without limits.
+    On,
+    /// A block with limits (not supported yet: refused when JetStream starts).
+    Limited,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -318,6 +318,7 @@ impl Server {
             tls_verify: opts.tls.as_ref().is_some_and(|t| t.verify),
             tls_available: tls && opts.allow_non_tls,
             max_payload: opts.max_payload as i64,
+            jetstream: self.jetstream.get().is_some(),
             cluster: self.cluster.name(),
             connect_urls: if opts.cluster.no_advertise {
                 Vec::new()

@@ -135,6 +135,16 @@ pub fn enable(server: &Arc<Server>) -> Result<Arc<JetStream>, String> {
     let Some(sys) = server.accounts.system() else {
         return Err("JetStream needs the system account (no_system_account is set)".into());
     };
+    if let Some(a) = opts
+        .accounts
+        .iter()
+        .find(|a| a.jetstream == crate::options::AccountJetStream::Limited)
+    {
+        return Err(format!(
+            "account {:?}: per-account JetStream limits are not supported by this server yet",
+            a.name
+        ));
+    }
     info!("Starting JetStream");
     let base = if opts.store_dir.is_empty() {
         std::env::temp_dir().join("nats")
@@ -208,35 +218,49 @@ pub fn enable(server: &Arc<Server>) -> Result<Arc<JetStream>, String> {
     tracing::debug!("  Exports:");
     tracing::debug!("     $JS.API.>");
     tokio::spawn(api::run(Arc::downgrade(&js), api_rx));
-    // Only the global account (a server without configured accounts) gets JetStream
-    // for now; per-account enabling and limits come later (README).
-    if opts.accounts.is_empty() && !Arc::ptr_eq(&server.accounts.global, &sys) {
-        let acc = server.accounts.global.clone();
-        if !acc
-            .service_imports
-            .read()
-            .iter()
-            .any(|si| si.from == "$JS.API.>")
-        {
-            server.accounts.add_jetstream_import(&acc, &sys);
-            let si = acc
-                .service_imports
-                .read()
-                .iter()
-                .find(|si| si.from == "$JS.API.>")
-                .cloned();
-            if let Some(si) = si {
-                server.subscribe_internal(
-                    &acc,
-                    "$JS.API.>",
-                    crate::client::Internal::ServiceImport(si),
-                    false,
-                );
+    // Without configured accounts the global account has JetStream; with them, the
+    // accounts whose `jetstream` enables it. Every account reaches the API (the others
+    // get "JetStream not enabled for account"), as on the reference.
+    let mut accounts: Vec<(Arc<Account>, bool)> = Vec::new();
+    if opts.accounts.is_empty() {
+        accounts.push((server.accounts.global.clone(), true));
+    } else {
+        accounts.push((server.accounts.global.clone(), false));
+        for a in &opts.accounts {
+            if let Some(acc) = server.accounts.get(&a.name) {
+                let on = a.jetstream == crate::options::AccountJetStream::On;
+                accounts.push((acc, on));
             }
         }
-        js.enable_account(server, &acc);
+    }
+    for (acc, on) in accounts {
+        if Arc::ptr_eq(&acc, &sys) {
+            continue;
+        }
+        import_api(server, &acc, &sys);
+        if on {
+            js.enable_account(server, &acc);
+        }
     }
     Ok(js)
+}
+
+/// `$JS.API.>` imported from the system account, with its internal subscription.
+fn import_api(server: &Arc<Server>, acc: &Arc<Account>, sys: &Arc<Account>) {
+    const API: &str = "$JS.API.>";
+    if acc.service_imports.read().iter().any(|si| si.from == API) {
+        return;
+    }
+    server.accounts.add_jetstream_import(acc, sys);
+    let si = acc
+        .service_imports
+        .read()
+        .iter()
+        .find(|si| si.from == API)
+        .cloned();
+    if let Some(si) = si {
+        server.subscribe_internal(acc, API, crate::client::Internal::ServiceImport(si), false);
+    }
 }
 
 impl JetStream {

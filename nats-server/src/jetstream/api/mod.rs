@@ -130,6 +130,46 @@ fn decode<T: serde::de::DeserializeOwned + Default>(p: &[u8]) -> Result<T, ApiEr
     serde_json::from_slice(p).map_err(|_| errors::invalid_json())
 }
 
+/// An error answer with the endpoint's own empty fields, as the reference's.
+fn error_body(ep: Endpoint, e: ApiError) -> Vec<u8> {
+    let kind = ep.response_type();
+    match ep {
+        Endpoint::StreamNames => json(
+            kind,
+            Some(e),
+            NamesBody {
+                paged: Paged::default(),
+                streams: None,
+            },
+        ),
+        Endpoint::StreamList => json(
+            kind,
+            Some(e),
+            ListBody {
+                paged: Paged::default(),
+                streams: Vec::new(),
+            },
+        ),
+        Endpoint::StreamInfo => json(
+            kind,
+            Some(e),
+            StreamInfoBody {
+                paged: Paged::default(),
+                info: None,
+            },
+        ),
+        Endpoint::StreamPurge => json(
+            kind,
+            Some(e),
+            PurgeBody {
+                success: false,
+                purged: 0,
+            },
+        ),
+        _ => json(kind, Some(e), Empty {}),
+    }
+}
+
 fn answer(js: &Arc<JetStream>, req: Request) {
     let Some(server) = js.server() else { return };
     let Some(acc_name) = requester(req.headers.as_deref()) else {
@@ -138,12 +178,9 @@ fn answer(js: &Arc<JetStream>, req: Request) {
     };
     let jsa = js.account(&acc_name);
     let ep = req.endpoint;
-    let kind = ep.response_type();
+
     let (body, is_err) = match &jsa {
-        None => (
-            json(kind, Some(errors::not_enabled_for_account()), Empty {}),
-            true,
-        ),
+        None => (error_body(ep, errors::not_enabled_for_account()), true),
         Some(jsa) => handle(js, &server, jsa, &req),
     };
     // A message got is answered outside the API figures, as by the reference.
