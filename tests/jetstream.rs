@@ -633,3 +633,127 @@ fn memory_streams_are_gone_after_a_restart_file_streams_stay() {
         assert!(names.contains(r#""streams":["F"]"#), "{names}");
     });
 }
+
+/// Limits, retention and sealing, step by step against both servers.
+async fn limits_script(port: u16) -> Vec<String> {
+    let nc = async_nats::connect(format!("nats://127.0.0.1:{port}"))
+        .await
+        .expect("connect");
+    let mut out = Vec::new();
+    type Headers<'a> = &'a [(&'a str, &'a str)];
+    let steps: &[(&str, &str, Headers)] = &[
+        (
+            "$JS.API.STREAM.CREATE.B",
+            r#"{"name":"B","subjects":["b.*"],"max_bytes":100}"#,
+            &[],
+        ),
+        ("b.1", "0123456789", &[]),
+        ("b.2", "0123456789", &[]),
+        ("b.3", "0123456789", &[]),
+        ("$JS.API.STREAM.INFO.B", "", &[]),
+        (
+            "$JS.API.STREAM.CREATE.BN",
+            r#"{"name":"BN","subjects":["bn"],"storage":"memory","max_bytes":60,"discard":"new"}"#,
+            &[],
+        ),
+        ("bn", "0123456789", &[]),
+        ("bn", "0123456789", &[]),
+        ("bn", "0123456789", &[]),
+        (
+            "$JS.API.STREAM.CREATE.P",
+            r#"{"name":"P","subjects":["p.*"],"max_msgs_per_subject":1,"discard":"new","discard_new_per_subject":true}"#,
+            &[],
+        ),
+        ("p.a", "1", &[]),
+        ("p.a", "2", &[]),
+        ("p.b", "3", &[]),
+        (
+            "$JS.API.STREAM.CREATE.P2",
+            r#"{"name":"P2","subjects":["q.*"],"discard_new_per_subject":true}"#,
+            &[],
+        ),
+        (
+            "$JS.API.STREAM.CREATE.I",
+            r#"{"name":"I","subjects":["i"],"retention":"interest"}"#,
+            &[],
+        ),
+        ("i", "gone", &[]),
+        ("i", "gone", &[]),
+        ("$JS.API.STREAM.INFO.I", "", &[]),
+        (
+            "$JS.API.STREAM.CREATE.W",
+            r#"{"name":"W","subjects":["w"],"retention":"workqueue","storage":"memory"}"#,
+            &[],
+        ),
+        ("w", "kept", &[]),
+        ("$JS.API.STREAM.INFO.W", "", &[]),
+        (
+            "$JS.API.STREAM.UPDATE.W",
+            r#"{"name":"W","subjects":["w"],"retention":"workqueue","storage":"memory","sealed":true}"#,
+            &[],
+        ),
+        ("w", "refused", &[]),
+        ("$JS.API.STREAM.PURGE.W", "", &[]),
+        ("$JS.API.STREAM.MSG.DELETE.W", r#"{"seq":1}"#, &[]),
+        (
+            "$JS.API.STREAM.UPDATE.W",
+            r#"{"name":"W","subjects":["w"],"retention":"workqueue","storage":"memory"}"#,
+            &[],
+        ),
+        (
+            "$JS.API.STREAM.CREATE.NA",
+            r#"{"name":"NA","subjects":["na"],"no_ack":true}"#,
+            &[],
+        ),
+        ("na", "x", &[]),
+        ("$JS.API.STREAM.INFO.NA", "", &[]),
+        (
+            "$JS.API.STREAM.CREATE.D",
+            r#"{"name":"D","subjects":["d"],"duplicate_window":200000000}"#,
+            &[],
+        ),
+        ("d", "1", &[("Nats-Msg-Id", "x")]),
+        ("d", "1", &[("Nats-Msg-Id", "x")]),
+        (
+            "$JS.API.STREAM.CREATE.AGE",
+            r#"{"name":"AGE","subjects":["age"],"max_age":500000000,"storage":"memory"}"#,
+            &[],
+        ),
+        ("age", "old", &[]),
+    ];
+    for (subj, body, h) in steps {
+        let a = ask(&nc, subj, body, h).await;
+        out.push(format!("{subj} {body} {h:?}\n  -> {a}"));
+    }
+    // The duplicate window and max_age pass: the id is new again, the message expired.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = ask(&nc, "$JS.API.STREAM.INFO.AGE", "", &[]).await;
+        if info.contains("\"messages\":0") || tokio::time::Instant::now() > deadline {
+            out.push(format!("AGE after expiry -> {info}"));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let a = ask(&nc, "d", "1", &[("Nats-Msg-Id", "x")]).await;
+    out.push(format!("d after the window -> {a}"));
+    out
+}
+
+#[test]
+fn limits_retention_sealing_and_expiry_as_the_reference() {
+    let (dr, do_) = (TempDir::new("jslim-ref"), TempDir::new("jslim-ours"));
+    let r = start_js(&reference(), &dr);
+    let o = start_js(&ours(), &do_);
+    let rt = rt();
+    let ra = rt.block_on(limits_script(r.srv.port));
+    let oa = rt.block_on(limits_script(o.srv.port));
+    let diffs: Vec<String> = ra
+        .iter()
+        .zip(&oa)
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| format!("reference: {a}\nours:      {b}"))
+        .collect();
+    assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
+}

@@ -714,6 +714,9 @@ impl Server {
             return;
         }
         info!("Initiating Shutdown...");
+        if let Some(js) = self.jetstream() {
+            js.shutdown();
+        }
         self.stop_accepting();
         let clients: Vec<Arc<Client>> = self.clients.lock().values().cloned().collect();
         for c in &clients {

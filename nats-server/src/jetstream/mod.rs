@@ -268,6 +268,17 @@ impl JetStream {
         self.server.upgrade()
     }
 
+    /// At server shutdown: every file store synced to disk.
+    pub fn shutdown(&self) {
+        info!("Initiating JetStream Shutdown...");
+        for jsa in self.accounts() {
+            for st in jsa.streams.lock().values() {
+                st.sync();
+            }
+        }
+        info!("JetStream Shutdown");
+    }
+
     pub fn account(&self, name: &str) -> Option<Arc<JsAccount>> {
         self.accounts.lock().get(name).cloned()
     }

@@ -163,8 +163,9 @@ pub fn check_config(cfg: &StreamConfig) -> Result<StreamConfig, ApiError> {
     Ok(c)
 }
 
-/// The reference's checks of an update against the current configuration.
-pub fn check_update(old: &StreamConfig, new: &StreamConfig) -> Result<(), ApiError> {
+/// The reference's checks of an update against the current configuration, and its
+/// adjustments for sealing (no more expiry, deletes, purges or rollups).
+pub fn check_update(old: &StreamConfig, new: &StreamConfig) -> Result<StreamConfig, ApiError> {
     let inv = |m: &str| Err(errors::invalid_config(m));
     if new.name != old.name {
         return inv("stream configuration name must match original");
@@ -187,7 +188,15 @@ pub fn check_update(old: &StreamConfig, new: &StreamConfig) -> Result<(), ApiErr
     if old.deny_purge && !new.deny_purge {
         return inv("stream configuration update can not cancel deny purge");
     }
-    Ok(())
+    let mut c = new.clone();
+    if c.sealed {
+        c.max_age = 0;
+        c.discard = Discard::New;
+        c.deny_delete = true;
+        c.deny_purge = true;
+        c.allow_rollup_hdrs = false;
+    }
+    Ok(c)
 }
 
 pub fn limits_of(c: &StreamConfig) -> Limits {
@@ -383,13 +392,23 @@ impl Stream {
         }
     }
 
+    /// Syncs the store to disk now.
+    pub fn sync(&self) {
+        if let Err(e) = self.inner.lock().store.sync() {
+            error!(
+                "JetStream stream '{} > {}' sync failed: {e}",
+                self.account.name, self.name
+            );
+        }
+    }
+
     pub fn store_state(&self) -> store::StoreState {
         self.inner.lock().store.state()
     }
 
     pub fn update(&self, config: StreamConfig) -> Result<(), ApiError> {
         let mut g = self.inner.lock();
-        check_update(&g.config, &config)?;
+        let config = check_update(&g.config, &config)?;
         g.store
             .set_limits(limits_of(&config))
             .map_err(|e| errors::stream_update(e.to_string()))?;

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Kinds: 1 a message, 2 the removal of `seq`, 3 the removal of every sequence up to `seq`
-//! (purges, expiry and limits that cut from the front). The index is rebuilt on open by
+//! (purges, expiry and limits that cut from the front), 4 a sequence used without a message. The index is rebuilt on open by
 //! replaying the blocks in order. A record whose length runs past the end of its block,
 //! or whose checksum does not match, ends that block: it and what follows are cut off
 //! (a write the crash interrupted), reported, and everything before it is kept.
@@ -36,6 +36,7 @@ use std::path::{Path, PathBuf};
 const KIND_MSG: u8 = 1;
 const KIND_DELETE: u8 = 2;
 const KIND_PURGE_THROUGH: u8 = 3;
+const KIND_SKIP: u8 = 4;
 /// kind + seq + ts + subject len + header len.
 const FIXED: usize = 1 + 8 + 8 + 2 + 4;
 /// A new block is started past this size.
@@ -193,6 +194,7 @@ impl FileStore {
                     self.index.purged_through(seq);
                     self.note_seq(seq, ts);
                 }
+                KIND_SKIP => self.index.skip(seq, ts),
                 _ => break,
             }
             pos += 4 + len;
@@ -341,8 +343,8 @@ impl Store for FileStore {
 
     fn skip_msg(&mut self, ts: i64) -> Result<u64, StoreError> {
         let seq = self.index.last_seq + 1;
-        self.append(KIND_DELETE, seq, ts, "", b"", b"")?;
-        self.note_seq(seq, ts);
+        self.append(KIND_SKIP, seq, ts, "", b"", b"")?;
+        self.index.skip(seq, ts);
         Ok(seq)
     }
 

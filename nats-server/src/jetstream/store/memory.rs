@@ -52,8 +52,7 @@ impl Store for MemStore {
 
     fn skip_msg(&mut self, ts: i64) -> Result<u64, StoreError> {
         let seq = self.index.last_seq + 1;
-        self.index.last_seq = seq;
-        self.index.last_ts = ts;
+        self.index.skip(seq, ts);
         Ok(seq)
     }
 

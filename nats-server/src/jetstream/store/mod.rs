@@ -188,6 +188,8 @@ pub struct Index {
     pub last_ts: i64,
     /// After a purge of everything the first sequence is the next one.
     first_hint: u64,
+    /// The first time shown while there is no message: a skipped sequence's.
+    pub empty_first_ts: i64,
     pub limits: Limits,
 }
 
@@ -200,6 +202,7 @@ impl Index {
             last_seq: 0,
             last_ts: 0,
             first_hint: 0,
+            empty_first_ts: 0,
             limits,
         }
     }
@@ -274,6 +277,7 @@ impl Index {
     /// is `seq + 1` even with no message left.
     pub fn purged_through(&mut self, seq: u64) {
         self.first_hint = self.first_hint.max(seq + 1);
+        self.empty_first_ts = 0;
         if seq > self.last_seq {
             self.last_seq = seq;
         }
@@ -378,7 +382,7 @@ impl Index {
     pub fn state(&self) -> StoreState {
         let (first_seq, first_ts) = match self.msgs.first_key_value() {
             Some((s, m)) => (*s, m.ts),
-            None => (self.last_seq + 1, 0),
+            None => (self.last_seq + 1, self.empty_first_ts),
         };
         let first_seq = if self.msgs.is_empty() {
             if self.last_seq == 0 {
@@ -404,6 +408,17 @@ impl Index {
             last_ts: self.last_ts,
             num_subjects: self.subjects.len() as u64,
             num_deleted,
+        }
+    }
+
+    /// A sequence used without a message (interest retention without interest).
+    pub fn skip(&mut self, seq: u64, ts: i64) {
+        if seq > self.last_seq {
+            self.last_seq = seq;
+            self.last_ts = ts;
+        }
+        if self.msgs.is_empty() {
+            self.empty_first_ts = ts;
         }
     }
 
