@@ -757,3 +757,40 @@ fn limits_retention_sealing_and_expiry_as_the_reference() {
         .collect();
     assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
 }
+
+#[test]
+fn reload_keeps_the_api_and_refuses_jetstream_changes() {
+    let dir = TempDir::new("js-reload");
+    let o = start_js(&ours(), &dir);
+    let rt = rt();
+    rt.block_on(async {
+        let nc = async_nats::connect(o.srv.url()).await.unwrap();
+        let a = ask(&nc, "$JS.API.STREAM.CREATE.R", r#"{"name":"R"}"#, &[]).await;
+        assert!(a.contains("did_create"), "{a}");
+    });
+    o.srv.proc.signal(libc::SIGHUP);
+    assert!(o
+        .srv
+        .proc
+        .wait_log("Reloaded server configuration", Duration::from_secs(10)));
+    rt.block_on(async {
+        let nc = async_nats::connect(o.srv.url()).await.unwrap();
+        let a = ask(&nc, "R", "x", &[]).await;
+        assert_eq!(a, r#"{"stream":"R", "seq":1}"#);
+        let a = ask(&nc, "$JS.API.STREAM.NAMES", "", &[]).await;
+        assert!(a.contains(r#""streams":["R"]"#), "{a}");
+    });
+    // Turning JetStream off is refused; the running configuration stays.
+    let conf = dir.0.join("js.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(
+        &conf,
+        text.replace("jetstream {", "jetstream {\n  enabled: false"),
+    )
+    .unwrap();
+    o.srv.proc.signal(libc::SIGHUP);
+    assert!(o.srv.proc.wait_log(
+        "config reload not supported for JetStream: old=true, new=false",
+        Duration::from_secs(10)
+    ));
+}

@@ -221,6 +221,18 @@ pub fn enable(server: &Arc<Server>) -> Result<Arc<JetStream>, String> {
     // Without configured accounts the global account has JetStream; with them, the
     // accounts whose `jetstream` enables it. Every account reaches the API (the others
     // get "JetStream not enabled for account"), as on the reference.
+    for (acc, on) in api_accounts(server, &opts) {
+        import_api(server, &acc, &sys);
+        if on {
+            js.enable_account(server, &acc);
+        }
+    }
+    Ok(js)
+}
+
+/// The accounts that reach the API, and whether each has JetStream.
+fn api_accounts(server: &Arc<Server>, opts: &crate::options::Options) -> Vec<(Arc<Account>, bool)> {
+    let sys = server.accounts.system();
     let mut accounts: Vec<(Arc<Account>, bool)> = Vec::new();
     if opts.accounts.is_empty() {
         accounts.push((server.accounts.global.clone(), true));
@@ -233,16 +245,19 @@ pub fn enable(server: &Arc<Server>) -> Result<Arc<JetStream>, String> {
             }
         }
     }
-    for (acc, on) in accounts {
-        if Arc::ptr_eq(&acc, &sys) {
-            continue;
-        }
+    accounts.retain(|(a, _)| !sys.as_ref().is_some_and(|s| Arc::ptr_eq(s, a)));
+    accounts
+}
+
+/// After a reload rebuilt the accounts' imports: the API imports again (JetStream's own
+/// settings cannot change on reload, see reload.rs).
+pub fn reinstall_imports(server: &Arc<Server>) {
+    let (Some(_), Some(sys)) = (server.jetstream(), server.accounts.system()) else {
+        return;
+    };
+    for (acc, _) in api_accounts(server, &server.opts()) {
         import_api(server, &acc, &sys);
-        if on {
-            js.enable_account(server, &acc);
-        }
     }
-    Ok(js)
 }
 
 /// `$JS.API.>` imported from the system account, with its internal subscription.
