@@ -207,12 +207,14 @@ pub fn enable(server: &Arc<Server>) -> Result<Arc<JetStream>, String> {
         api_tx,
     });
     server.set_jetstream(js.clone());
+    // Kept to this server: without clustered JetStream each server answers its own
+    // clients (announced to routes, every JetStream server of a cluster would answer).
     for ep in api::ENDPOINTS {
         server.subscribe_internal(
             &sys,
             ep.subject(),
             crate::client::Internal::JetStream(Handler::Api(*ep)),
-            true,
+            false,
         );
     }
     tracing::debug!("  Exports:");
