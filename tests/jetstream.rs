@@ -415,8 +415,14 @@ fn enabling_banner_varz_jsz_and_healthz_as_the_reference() {
 
 #[test]
 fn async_nats_jetstream_streams_publish_and_get() {
+    for exe in [reference(), ours()] {
+        streams_with_async_nats(&exe);
+    }
+}
+
+fn streams_with_async_nats(exe: &std::path::Path) {
     let dir = TempDir::new("js-client");
-    let o = start_js(&ours(), &dir);
+    let o = start_js(exe, &dir);
     rt().block_on(async {
         let nc = async_nats::connect(o.srv.url()).await.unwrap();
         let js = async_nats::jetstream::new(nc);
@@ -793,4 +799,49 @@ fn reload_keeps_the_api_and_refuses_jetstream_changes() {
         "config reload not supported for JetStream: old=true, new=false",
         Duration::from_secs(10)
     ));
+}
+
+#[test]
+fn async_nats_key_value_put_get_delete_on_streams_alone() {
+    for exe in [reference(), ours()] {
+        key_value_on(&exe);
+    }
+}
+
+fn key_value_on(exe: &std::path::Path) {
+    let dir = TempDir::new("js-kv");
+    let o = start_js(exe, &dir);
+    rt().block_on(async {
+        let nc = async_nats::connect(o.srv.url()).await.unwrap();
+        let js = async_nats::jetstream::new(nc);
+        let kv = js
+            .create_key_value(async_nats::jetstream::kv::Config {
+                bucket: "cfg".into(),
+                history: 3,
+                ..Default::default()
+            })
+            .await
+            .expect("create bucket");
+        let r1 = kv.put("color", "red".into()).await.expect("put");
+        let r2 = kv.put("color", "blue".into()).await.expect("put");
+        assert_eq!((r1, r2), (1, 2));
+        assert_eq!(
+            kv.get("color").await.unwrap().as_deref(),
+            Some(&b"blue"[..])
+        );
+        let e = kv.entry("color").await.unwrap().expect("entry");
+        assert_eq!(e.revision, 2);
+        assert_eq!(
+            kv.update("color", "green".into(), 2).await.expect("update"),
+            3
+        );
+        assert!(kv.update("color", "nope".into(), 2).await.is_err());
+        kv.delete("color").await.expect("delete");
+        assert_eq!(kv.get("color").await.unwrap(), None);
+        kv.purge("color").await.expect("purge");
+        let mut stream = js.get_stream("KV_cfg").await.unwrap();
+        // The purge marker alone is left (a rollup of the subject).
+        assert_eq!(stream.info().await.unwrap().state.messages, 1);
+        assert_eq!(kv.get("nothing").await.unwrap(), None);
+    });
 }
