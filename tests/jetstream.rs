@@ -845,3 +845,75 @@ fn key_value_on(exe: &std::path::Path) {
         assert_eq!(kv.get("nothing").await.unwrap(), None);
     });
 }
+
+async fn server_limits_script(port: u16) -> Vec<String> {
+    let nc = async_nats::connect(format!("nats://127.0.0.1:{port}"))
+        .await
+        .expect("connect");
+    let mut out = Vec::new();
+    let big = "x".repeat(300);
+    let mut steps: Vec<(&str, String)> = vec![
+        (
+            "$JS.API.STREAM.CREATE.TOO",
+            r#"{"name":"TOO","storage":"memory","max_bytes":2000}"#.into(),
+        ),
+        (
+            "$JS.API.STREAM.CREATE.R1",
+            r#"{"name":"R1","subjects":["r1"],"storage":"memory","max_bytes":600}"#.into(),
+        ),
+        (
+            "$JS.API.STREAM.CREATE.R2",
+            r#"{"name":"R2","subjects":["r2"],"storage":"memory","max_bytes":600}"#.into(),
+        ),
+        ("$JS.API.STREAM.DELETE.R2", String::new()),
+        (
+            "$JS.API.STREAM.CREATE.M",
+            r#"{"name":"M","subjects":["m"],"storage":"memory"}"#.into(),
+        ),
+    ];
+    for _ in 0..5 {
+        steps.push(("m", big.clone()));
+    }
+    steps.push(("$JS.API.STREAM.INFO.M", String::new()));
+    for (subj, body) in steps {
+        let a = ask(&nc, subj, &body, &[]).await;
+        out.push(format!("{subj} {}\n  -> {a}", body.len()));
+    }
+    out
+}
+
+#[test]
+fn server_wide_limits_as_the_reference() {
+    let run = |exe: &std::path::Path, tag: &str| {
+        let dir = TempDir::new(tag);
+        let conf = dir.write(
+            "l.conf",
+            &format!(
+                "jetstream {{ store_dir: \"{}\", max_memory_store: 1024, max_file_store: 1048576 }}\n",
+                dir.0.join("store").display()
+            ),
+        );
+        let s = ServerProc::start(exe, &["-c", conf.to_str().unwrap()]);
+        let out = rt().block_on(server_limits_script(s.port));
+        (out, s.proc.log_text())
+    };
+    let (ra, _) = run(&reference(), "jssl-ref");
+    let (oa, olog) = run(&ours(), "jssl-ours");
+    let diffs: Vec<String> = ra
+        .iter()
+        .zip(&oa)
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| format!("reference: {a}\nours:      {b}"))
+        .collect();
+    assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
+    assert!(
+        olog.contains("[ERR] JetStream resource limits exceeded for server"),
+        "{olog}"
+    );
+    let all = oa.join("\n");
+    assert!(
+        all.contains("insufficient memory resources available"),
+        "{all}"
+    );
+    assert!(all.contains("insufficient resources"), "{all}");
+}

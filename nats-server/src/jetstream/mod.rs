@@ -86,6 +86,9 @@ pub struct JetStream {
     pub api_total: AtomicU64,
     pub api_errors: AtomicU64,
     api_tx: mpsc::UnboundedSender<api::Request>,
+    mem_used: std::sync::atomic::AtomicI64,
+    store_used: std::sync::atomic::AtomicI64,
+    rerr_last: Mutex<Option<std::time::Instant>>,
 }
 
 /// Go's friendlyBytes: `17.66 GB`, `1.00 MB`, `512 B`.
@@ -205,6 +208,9 @@ pub fn enable(server: &Arc<Server>) -> Result<Arc<JetStream>, String> {
         api_total: AtomicU64::new(0),
         api_errors: AtomicU64::new(0),
         api_tx,
+        mem_used: std::sync::atomic::AtomicI64::new(0),
+        store_used: std::sync::atomic::AtomicI64::new(0),
+        rerr_last: Mutex::new(None),
     });
     server.set_jetstream(js.clone());
     // Kept to this server: without clustered JetStream each server answers its own
@@ -361,8 +367,68 @@ impl JetStream {
             u.streams += au.streams;
             u.messages += au.messages;
             u.bytes += au.bytes;
+            u.reserved_memory += au.reserved_memory;
+            u.reserved_storage += au.reserved_storage;
         }
         u
+    }
+
+    /// Bytes stored in all streams of one storage type (kept by the streams as they
+    /// change), for the server-wide limits.
+    pub fn used(&self, storage: api::types::Storage) -> i64 {
+        match storage {
+            api::types::Storage::Memory => self.mem_used.load(Ordering::Relaxed),
+            api::types::Storage::File => self.store_used.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn add_used(&self, storage: api::types::Storage, delta: i64) {
+        match storage {
+            api::types::Storage::Memory => self.mem_used.fetch_add(delta, Ordering::Relaxed),
+            api::types::Storage::File => self.store_used.fetch_add(delta, Ordering::Relaxed),
+        };
+    }
+
+    /// The reference's limitsExceeded: more stored than the server allows.
+    pub fn limits_exceeded(&self, storage: api::types::Storage) -> bool {
+        let max = match storage {
+            api::types::Storage::Memory => self.config.max_memory,
+            api::types::Storage::File => self.config.max_storage,
+        };
+        self.used(storage) > max
+    }
+
+    /// The reference's server check at stream creation: the reservations (streams'
+    /// `max_bytes`) plus this one's must fit the server's limit.
+    pub fn check_reservation(
+        &self,
+        cfg: &api::types::StreamConfig,
+    ) -> Result<(), api::errors::ApiError> {
+        let add = if cfg.max_bytes < 0 { 1 } else { cfg.max_bytes };
+        let u = self.usage();
+        match cfg.storage {
+            api::types::Storage::Memory
+                if u.reserved_memory as i64 + add > self.config.max_memory =>
+            {
+                Err(api::errors::memory_resources_exceeded())
+            }
+            api::types::Storage::File
+                if u.reserved_storage as i64 + add > self.config.max_storage =>
+            {
+                Err(api::errors::storage_resources_exceeded())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The reference's rate-limited error log when a publish hits the server's limits.
+    pub fn resources_exceeded(&self) {
+        let now = std::time::Instant::now();
+        let mut last = self.rerr_last.lock();
+        if last.is_none_or(|t| now.duration_since(t) > std::time::Duration::from_secs(10)) {
+            tracing::error!("JetStream resource limits exceeded for server");
+            *last = Some(now);
+        }
     }
 }
 
@@ -373,6 +439,9 @@ pub struct Usage {
     pub streams: usize,
     pub messages: u64,
     pub bytes: u64,
+    /// The streams' `max_bytes` (where set), by storage type.
+    pub reserved_memory: u64,
+    pub reserved_storage: u64,
 }
 
 impl JsAccount {
@@ -380,9 +449,17 @@ impl JsAccount {
         let mut u = Usage::default();
         for st in self.streams.lock().values() {
             let s = st.store_state();
-            match st.config().storage {
-                api::types::Storage::Memory => u.memory += s.bytes,
-                api::types::Storage::File => u.storage += s.bytes,
+            let cfg = st.config();
+            let reserve = cfg.max_bytes.max(0) as u64;
+            match cfg.storage {
+                api::types::Storage::Memory => {
+                    u.memory += s.bytes;
+                    u.reserved_memory += reserve;
+                }
+                api::types::Storage::File => {
+                    u.storage += s.bytes;
+                    u.reserved_storage += reserve;
+                }
             }
             u.streams += 1;
             u.messages += s.msgs;

@@ -239,6 +239,8 @@ pub struct Stream {
     subs: Mutex<Vec<Arc<Subscription>>>,
     /// `$JS.API.DIRECT.GET.<name>` and `….<name>.>` while `allow_direct` is on.
     direct: Mutex<Vec<Arc<Subscription>>>,
+    /// The bytes last counted into the server's usage (`JetStream::used`).
+    counted: std::sync::atomic::AtomicU64,
     tx: mpsc::UnboundedSender<Inbound>,
 }
 
@@ -294,11 +296,26 @@ impl Stream {
             }),
             subs: Mutex::new(Vec::new()),
             direct: Mutex::new(Vec::new()),
+            counted: std::sync::atomic::AtomicU64::new(0),
             tx,
         });
         st.rebuild_dedupe();
+        st.recount(&st.inner.lock());
         tokio::spawn(run(Arc::downgrade(&st), rx));
         Ok(st)
+    }
+
+    /// Brings the server's usage figure up to date with the store.
+    fn recount(&self, g: &Inner) {
+        let now = g.store.state().bytes;
+        self.set_counted(g.config.storage, now);
+    }
+
+    fn set_counted(&self, storage: Storage, now: u64) {
+        let before = self.counted.swap(now, std::sync::atomic::Ordering::Relaxed);
+        if let Some(js) = self.server.upgrade().and_then(|s| s.jetstream()) {
+            js.add_used(storage, now as i64 - before as i64);
+        }
     }
 
     /// Message ids of the stored messages still inside the duplicate window.
@@ -423,15 +440,22 @@ impl Stream {
             .map_err(|e| errors::stream_update(e.to_string()))?;
         }
         g.config = config;
+        self.recount(&g);
         Ok(())
     }
 
     pub fn purge(&self, p: &Purge) -> Result<u64, store::StoreError> {
-        self.inner.lock().store.purge(p)
+        let mut g = self.inner.lock();
+        let r = g.store.purge(p);
+        self.recount(&g);
+        r
     }
 
     pub fn remove_msg(&self, seq: u64) -> Result<bool, store::StoreError> {
-        self.inner.lock().store.remove_msg(seq)
+        let mut g = self.inner.lock();
+        let r = g.store.remove_msg(seq);
+        self.recount(&g);
+        r
     }
 
     pub fn load(&self, seq: u64) -> Result<store::StoreMsg, store::StoreError> {
@@ -452,6 +476,8 @@ impl Stream {
 
     /// Removes the stream's data (after `unsubscribe`).
     pub fn delete(&self) -> Result<(), String> {
+        let storage = self.inner.lock().config.storage;
+        self.set_counted(storage, 0);
         self.inner
             .lock()
             .store
@@ -540,6 +566,12 @@ impl Stream {
         if m.hdr.len() > u16::MAX as usize {
             return fail(errors::header_exceeds_maximum());
         }
+        if let Some(js) = self.server.upgrade().and_then(|s| s.jetstream()) {
+            if js.limits_exceeded(g.config.storage) {
+                js.resources_exceeded();
+                return fail(errors::insufficient_resources());
+            }
+        }
         let ts = now_nanos();
         // Interest retention with no consumers (there are none yet): the sequence is
         // used and nothing is kept, as the reference skips such messages.
@@ -575,6 +607,7 @@ impl Stream {
             };
             let _ = g.store.purge(&p);
         }
+        self.recount(&g);
         can_respond
             .then(|| format!("{{\"stream\":{}, \"seq\":{seq}}}", json_str(&name)).into_bytes())
     }
@@ -589,6 +622,7 @@ impl Stream {
                 self.account.name, self.name
             );
         }
+        self.recount(&g);
         let window = g.config.duplicate_window;
         while let Some((id, ts)) = g.dedupe_order.front().cloned() {
             if now - ts < window {

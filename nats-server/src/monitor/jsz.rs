@@ -147,8 +147,8 @@ fn jsz_with(server: &Server, details: bool) -> Jsz {
         config: config(&js),
         memory: u.memory,
         storage: u.storage,
-        reserved_memory: 0,
-        reserved_storage: 0,
+        reserved_memory: u.reserved_memory,
+        reserved_storage: u.reserved_storage,
         accounts: accounts.len() as u64,
         ha_assets: 0,
         api: JsApi {
@@ -190,8 +190,8 @@ pub fn varz_block(server: &Server) -> nats_common::monitor::JetStreamVarz {
         stats: Some(JetStreamVarzStats {
             memory: u.memory,
             storage: u.storage,
-            reserved_memory: 0,
-            reserved_storage: 0,
+            reserved_memory: u.reserved_memory,
+            reserved_storage: u.reserved_storage,
             accounts: js.accounts().len() as u64,
             ha_assets: 0,
             api: JetStreamApiStats {

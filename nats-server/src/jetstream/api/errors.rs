@@ -107,3 +107,12 @@ pub fn header_exceeds_maximum() -> ApiError {
 pub fn replicas_negative() -> ApiError {
     e(400, 10133, "replicas count cannot be negative")
 }
+pub fn insufficient_resources() -> ApiError {
+    e(503, 10023, "insufficient resources")
+}
+pub fn memory_resources_exceeded() -> ApiError {
+    e(500, 10028, "insufficient memory resources available")
+}
+pub fn storage_resources_exceeded() -> ApiError {
+    e(500, 10047, "insufficient storage resources available")
+}

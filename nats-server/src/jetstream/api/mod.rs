@@ -556,6 +556,7 @@ fn create_stream(
             Err(errors::stream_name_exist())
         };
     }
+    js.check_reservation(&cfg)?;
     if overlaps(jsa, &cfg.subjects, None) {
         return Err(errors::subject_overlap());
     }
