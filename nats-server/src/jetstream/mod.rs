@@ -15,7 +15,7 @@
 //!   delivery path, and answered with `send_internal` like the system account's requests.
 //! - `stream.rs`: a stream's configuration checks, its internal subscriptions on its
 //!   subjects (in its own account), and the ingest path: headers' checks, duplicates,
-//!   rollups, the PubAck. One task per stream keeps captured messages in order.
+//!   rollups, the PubAck, run in the publisher's read loop as on the reference.
 //! - `store/`: the `Store` trait the stream talks to, with the memory and file stores.
 //!   The stream never touches files: a replicated log can later sit between the stream
 //!   and the store (propose, then apply to the store) without changing either side.
@@ -502,12 +502,16 @@ pub fn handle(d: &mut Delivery<'_>, handler: &Handler, msg: &Message<'_>) -> boo
             let Some(st) = st.upgrade() else {
                 return false;
             };
-            st.enqueue(stream::Inbound {
-                subject: String::from_utf8_lossy(msg.subject).into_owned(),
-                reply: msg.reply.map(<[u8]>::to_vec),
-                hdr: msg.headers.map(<[u8]>::to_vec).unwrap_or_default(),
-                data: msg.payload.to_vec(),
+            let subject = String::from_utf8_lossy(msg.subject);
+            let ack = st.process(stream::Inbound {
+                subject: &subject,
+                reply: msg.reply.is_some(),
+                hdr: msg.headers.unwrap_or_default(),
+                data: msg.payload,
             });
+            if let (Some(reply), Some(ack)) = (msg.reply, ack) {
+                send_in_delivery(d, &st.account, reply, &ack);
+            }
             true
         }
         Handler::DirectGet(st) => {
@@ -527,6 +531,33 @@ pub fn handle(d: &mut Delivery<'_>, handler: &Handler, msg: &Message<'_>) -> boo
             true
         }
     }
+}
+
+/// Delivers `payload` to `subject` in `account` from inside a delivery in progress (a
+/// PubAck), as the account's own internal client, with the batch's flush set.
+fn send_in_delivery(d: &mut Delivery<'_>, account: &Arc<Account>, subject: &[u8], payload: &[u8]) {
+    let result = account.sublist.read().match_subject(subject);
+    if result.is_empty() {
+        return;
+    }
+    let from = d.server.account_client(account);
+    let saved = d.flush.take_route_scratch();
+    let mut nd = Delivery {
+        server: d.server,
+        account,
+        from: &from,
+        echo: true,
+        flush: &mut *d.flush,
+        via_service: d.via_service,
+    };
+    let m = Message {
+        subject,
+        reply: None,
+        headers: None,
+        payload,
+    };
+    crate::deliver::deliver(&mut nd, &m, &result, None);
+    d.flush.restore_route_scratch(saved);
 }
 
 /// Counts an API request (and an error) for the server and the account.

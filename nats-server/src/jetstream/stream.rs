@@ -2,10 +2,11 @@
 //! and what happens to a published message on its way in (the headers' checks,
 //! duplicates, rollups, limits, the PubAck).
 //!
-//! Messages captured on the stream's subjects are copied off the delivery path into the
-//! stream's queue and handled in order by one task per stream, which also expires
-//! messages (`max_age`), forgets old message ids (`duplicate_window`) and syncs the file
-//! store every minute.
+//! A message captured on the stream's subjects is stored on the delivery path, in the
+//! publisher's read loop as on the reference (so a publisher cannot outrun its stream),
+//! and its PubAck delivered from there. One task per stream expires messages
+//! (`max_age`), forgets old message ids (`duplicate_window`) and syncs the file store every
+//! minute.
 
 use super::api::errors::{self, ApiError};
 use super::api::types::{Discard, Retention, Storage, StreamConfig, StreamInfo, StreamState};
@@ -20,7 +21,6 @@ use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tracing::{error, warn};
 
 const DEFAULT_DUPLICATE_WINDOW: i64 = 120_000_000_000;
@@ -211,11 +211,11 @@ pub fn limits_of(c: &StreamConfig) -> Limits {
 }
 
 /// A message captured on one of the stream's subjects.
-pub struct Inbound {
-    pub subject: String,
-    pub reply: Option<Vec<u8>>,
-    pub hdr: Vec<u8>,
-    pub data: Vec<u8>,
+pub struct Inbound<'a> {
+    pub subject: &'a str,
+    pub reply: bool,
+    pub hdr: &'a [u8],
+    pub data: &'a [u8],
 }
 
 struct Inner {
@@ -241,7 +241,6 @@ pub struct Stream {
     direct: Mutex<Vec<Arc<Subscription>>>,
     /// The bytes last counted into the server's usage (`JetStream::used`).
     counted: std::sync::atomic::AtomicU64,
-    tx: mpsc::UnboundedSender<Inbound>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -280,7 +279,6 @@ impl Stream {
             };
             write_meta(&dir, &meta).map_err(|e| e.to_string())?;
         }
-        let (tx, rx) = mpsc::unbounded_channel();
         let st = Arc::new(Stream {
             name: config.name.clone(),
             account: account.clone(),
@@ -297,11 +295,10 @@ impl Stream {
             subs: Mutex::new(Vec::new()),
             direct: Mutex::new(Vec::new()),
             counted: std::sync::atomic::AtomicU64::new(0),
-            tx,
         });
         st.rebuild_dedupe();
         st.recount(&st.inner.lock());
-        tokio::spawn(run(Arc::downgrade(&st), rx));
+        tokio::spawn(run(Arc::downgrade(&st)));
         Ok(st)
     }
 
@@ -389,11 +386,6 @@ impl Stream {
                 server.remove_sub(&sub);
             }
         }
-    }
-
-    /// Queues a captured message (called on the delivery path: copies and returns).
-    pub fn enqueue(&self, m: Inbound) {
-        let _ = self.tx.send(m);
     }
 
     pub fn config(&self) -> StreamConfig {
@@ -491,10 +483,10 @@ impl Stream {
 
     /// One published message: the reference's checks in its order, then the store.
     /// Returns the answer for the publisher's reply subject.
-    fn process(&self, m: Inbound) -> Option<Vec<u8>> {
+    pub fn process(&self, m: Inbound<'_>) -> Option<Vec<u8>> {
         let mut g = self.inner.lock();
         let name = self.name.clone();
-        let can_respond = !g.config.no_ack && m.reply.is_some();
+        let can_respond = !g.config.no_ack && m.reply;
         let fail =
             |e: ApiError| -> Option<Vec<u8>> { can_respond.then(|| pub_ack_error(&name, e)) };
         let mut msg_id = String::new();
@@ -506,7 +498,7 @@ impl Stream {
         let hdrs = if m.hdr.is_empty() {
             None
         } else {
-            Headers::parse(&m.hdr).ok()
+            Headers::parse(m.hdr).ok()
         };
         if let Some(h) = &hdrs {
             if let Some(s) = h.get("Nats-Expected-Stream").filter(|s| !s.is_empty()) {
@@ -529,7 +521,7 @@ impl Stream {
             }
             if let Some(v) = h.get("Nats-Expected-Last-Subject-Sequence") {
                 if let Ok(seq) = v.parse::<u64>() {
-                    let last = g.store.load_last(&m.subject).map_or(0, |sm| sm.seq);
+                    let last = g.store.load_last(m.subject).map_or(0, |sm| sm.seq);
                     if last != seq {
                         return fail(errors::wrong_last_sequence(last));
                     }
@@ -581,7 +573,7 @@ impl Stream {
                 Err(e) => return fail(errors::store_failed(e.to_string())),
             }
         } else {
-            match g.store.store_msg(&m.subject, &m.hdr, &m.data, ts) {
+            match g.store.store_msg(m.subject, m.hdr, m.data, ts) {
                 Ok(s) => s,
                 Err(e) => {
                     if matches!(e, store::StoreError::Io(_)) {
@@ -601,7 +593,7 @@ impl Stream {
         }
         if rollup_sub || rollup_all {
             let p = Purge {
-                subject: rollup_sub.then(|| m.subject.clone()),
+                subject: rollup_sub.then(|| m.subject.to_string()),
                 seq: None,
                 keep: Some(1),
             };
@@ -687,30 +679,18 @@ pub fn read_meta(dir: &std::path::Path) -> Result<Meta, String> {
     serde_json::from_slice(&b).map_err(|e| e.to_string())
 }
 
-/// The stream's task: captured messages in order, and the periodic work.
-async fn run(stream: Weak<Stream>, mut rx: mpsc::UnboundedReceiver<Inbound>) {
+/// The stream's task: the periodic work (expiry, the duplicate window, syncs).
+async fn run(stream: Weak<Stream>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_sync = tokio::time::Instant::now();
     loop {
-        tokio::select! {
-            m = rx.recv() => {
-                let Some(m) = m else { return };
-                let Some(st) = stream.upgrade() else { return };
-                let reply = m.reply.clone();
-                let ack = st.process(m);
-                if let (Some(reply), Some(ack), Some(server)) = (reply, ack, st.server.upgrade()) {
-                    server.send_internal(&st.account, &reply, None, None, &ack);
-                }
-            }
-            _ = tick.tick() => {
-                let Some(st) = stream.upgrade() else { return };
-                let sync = last_sync.elapsed() >= SYNC_INTERVAL;
-                if sync {
-                    last_sync = tokio::time::Instant::now();
-                }
-                tokio::task::block_in_place(|| st.tick(sync));
-            }
+        tick.tick().await;
+        let Some(st) = stream.upgrade() else { return };
+        let sync = last_sync.elapsed() >= SYNC_INTERVAL;
+        if sync {
+            last_sync = tokio::time::Instant::now();
         }
+        tokio::task::block_in_place(|| st.tick(sync));
     }
 }
