@@ -324,7 +324,9 @@ impl Stream {
             return;
         }
         let cutoff = now_nanos() - window;
-        let mut seq = st.first_seq;
+        let Some(mut seq) = g.store.first_since(cutoff) else {
+            return;
+        };
         while let Ok(m) = g.store.load_next(">", seq) {
             seq = m.seq + 1;
             if m.ts < cutoff || m.hdr.is_empty() {

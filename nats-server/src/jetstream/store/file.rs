@@ -8,7 +8,9 @@
 //! ```
 //!
 //! Kinds: 1 a message, 2 the removal of `seq`, 3 the removal of every sequence up to `seq`
-//! (purges, expiry and limits that cut from the front), 4 a sequence used without a message. The index is rebuilt on open by
+//! (purges, expiry and limits that cut from the front), 4 a sequence used without a message,
+//! 5 the last sequence and time so far (written when front blocks are deleted, so the
+//! numbering never goes back after a restart). The index is rebuilt on open by
 //! replaying the blocks in order. A record whose length runs past the end of its block,
 //! or whose checksum does not match, ends that block: it and what follows are cut off
 //! (a write the crash interrupted), reported, and everything before it is kept.
@@ -37,6 +39,7 @@ const KIND_MSG: u8 = 1;
 const KIND_DELETE: u8 = 2;
 const KIND_PURGE_THROUGH: u8 = 3;
 const KIND_SKIP: u8 = 4;
+const KIND_LAST: u8 = 5;
 /// kind + seq + ts + subject len + header len.
 const FIXED: usize = 1 + 8 + 8 + 2 + 4;
 /// A new block is started past this size.
@@ -195,6 +198,7 @@ impl FileStore {
                     self.note_seq(seq, ts);
                 }
                 KIND_SKIP => self.index.skip(seq, ts),
+                KIND_LAST => self.note_seq(seq, ts),
                 _ => break,
             }
             pos += 4 + len;
@@ -300,6 +304,12 @@ impl FileStore {
     }
 
     fn drop_empty_blocks(&mut self) -> Result<(), StoreError> {
+        if self.blocks.len() < 2 || self.blocks[0].live != 0 {
+            return Ok(());
+        }
+        // The blocks that stay must still tell the last sequence.
+        let (last, ts) = (self.index.last_seq, self.index.last_ts);
+        self.append(KIND_LAST, last, ts, "", b"", b"")?;
         while self.blocks.len() > 1 && self.blocks[0].live == 0 {
             let b = self.blocks.remove(0);
             fs::remove_file(&b.path)?;
@@ -419,6 +429,10 @@ impl Store for FileStore {
 
     fn state(&self) -> StoreState {
         self.index.state()
+    }
+
+    fn first_since(&self, ts: i64) -> Option<u64> {
+        self.index.first_since(ts)
     }
 
     fn set_limits(&mut self, limits: Limits) -> Result<(), StoreError> {
@@ -546,6 +560,30 @@ mod tests {
         assert_eq!(rep.len(), 1);
         assert_eq!(s.state().msgs, 1);
         assert_eq!(s.load(1).unwrap().data, b"payload");
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn numbering_survives_dropped_blocks() {
+        let d = tmp("numbering");
+        {
+            let (mut s, _) = FileStore::open(&d, Limits::default()).unwrap();
+            let big = vec![b'x'; 1024 * 1024];
+            for i in 1..=9u64 {
+                s.store_msg("n", b"", &big, i as i64).unwrap();
+            }
+            assert!(s.blocks.len() >= 2);
+            // Remove the newest first (not a prefix), then the rest: every block empties.
+            for seq in (1..=9u64).rev() {
+                assert!(s.remove_msg(seq).unwrap());
+            }
+            assert_eq!(s.blocks.len(), 1);
+        }
+        let (mut s, rep) = FileStore::open(&d, Limits::default()).unwrap();
+        assert!(rep.is_empty());
+        let st = s.state();
+        assert_eq!((st.msgs, st.last_seq, st.first_seq), (0, 9, 10));
+        assert_eq!(s.store_msg("n", b"", b"y", 10).unwrap(), 10);
         fs::remove_dir_all(&d).unwrap();
     }
 

@@ -110,6 +110,10 @@ impl Store for MemStore {
         self.index.state()
     }
 
+    fn first_since(&self, ts: i64) -> Option<u64> {
+        self.index.first_since(ts)
+    }
+
     fn set_limits(&mut self, limits: Limits) -> Result<(), StoreError> {
         self.index.limits = limits;
         let gone = self.index.over_limits(None);

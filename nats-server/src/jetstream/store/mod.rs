@@ -136,6 +136,8 @@ pub trait Store: Send {
     /// Removes messages older than `max_age` at `now` (unix nanoseconds); how many went.
     fn expire(&mut self, now: i64) -> Result<u64, StoreError>;
     fn state(&self) -> StoreState;
+    /// The first sequence stored at or after `ts` (from the index, no reading).
+    fn first_since(&self, ts: i64) -> Option<u64>;
     /// New limits; what they push out goes at once.
     fn set_limits(&mut self, limits: Limits) -> Result<(), StoreError>;
     /// Makes what was written durable (the file store's periodic sync).
@@ -431,6 +433,10 @@ impl Index {
             .filter(|(s, _)| subject_matches(s, filter))
             .filter_map(|(_, set)| set.last().copied())
             .max()
+    }
+
+    pub fn first_since(&self, ts: i64) -> Option<u64> {
+        self.msgs.iter().find(|(_, m)| m.ts >= ts).map(|(s, _)| *s)
     }
 
     pub fn next_matching(&self, filter: &str, start: u64) -> Option<u64> {
