@@ -917,3 +917,79 @@ fn server_wide_limits_as_the_reference() {
     );
     assert!(all.contains("insufficient resources"), "{all}");
 }
+
+#[test]
+fn kill_9_during_a_steady_publish_loses_nothing_acknowledged() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let dir = TempDir::new("js-crash-live");
+    let o = start_js(&ours(), &dir);
+    let pid = o.srv.proc.pid() as i32;
+    let acked_count = Arc::new(AtomicU64::new(0));
+    let killer = {
+        let acked_count = acked_count.clone();
+        std::thread::spawn(move || {
+            assert!(wait_until(Duration::from_secs(60), || acked_count
+                .load(Ordering::Relaxed)
+                >= 2000));
+            // SAFETY: kill(2) on the server we started.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        })
+    };
+    let rt = rt();
+    let acked: Vec<(u64, String)> = rt.block_on(async {
+        let nc = async_nats::connect(o.srv.url()).await.unwrap();
+        let js = async_nats::jetstream::new(nc);
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: "LIVE".into(),
+            subjects: vec!["live.>".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("create");
+        let mut acked = Vec::new();
+        'outer: for batch in 0u64.. {
+            let mut pending = Vec::new();
+            for i in 0..50 {
+                let payload = format!("b{batch}-{i}");
+                match js
+                    .publish(format!("live.{i}"), payload.clone().into())
+                    .await
+                {
+                    Ok(p) => pending.push((p, payload)),
+                    Err(_) => break 'outer,
+                }
+            }
+            for (p, payload) in pending {
+                match tokio::time::timeout(Duration::from_secs(2), p).await {
+                    Ok(Ok(ack)) => {
+                        acked.push((ack.sequence, payload));
+                        acked_count.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => break 'outer,
+                }
+            }
+        }
+        acked
+    });
+    killer.join().unwrap();
+    assert!(acked.len() >= 2000, "{}", acked.len());
+    let port = o.srv.port;
+    drop(o);
+    let conf = dir.0.join("js.conf");
+    let o = ServerProc::start_on(&ours(), port, &["-c", conf.to_str().unwrap()]);
+    rt.block_on(async {
+        let nc = async_nats::connect(o.url()).await.unwrap();
+        let js = async_nats::jetstream::new(nc);
+        let stream = js.get_stream("LIVE").await.expect("stream after restart");
+        for (seq, payload) in &acked {
+            let m = stream
+                .get_raw_message(*seq)
+                .await
+                .expect("acknowledged message");
+            assert_eq!(&m.payload[..], payload.as_bytes(), "seq {seq}");
+        }
+    });
+}
