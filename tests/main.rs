@@ -9,6 +9,7 @@ mod config;
 mod core;
 mod flow;
 mod gateway;
+mod jetstream;
 mod jwt;
 mod leaf;
 mod logs;

@@ -291,16 +291,50 @@ pub struct WebsocketOptsVarz {
     pub compression: bool,
 }
 
-/// `jetstream` in /varz; `{}` without JetStream. The inner objects are kept opaque.
+/// `jetstream` in /varz; `{}` without JetStream.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct JetStreamVarz {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub config: Option<serde_json::Value>,
+    pub config: Option<JetStreamVarzConfig>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stats: Option<serde_json::Value>,
+    pub stats: Option<JetStreamVarzStats>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub meta: Option<serde_json::Value>,
+}
+
+/// `jetstream.config` in /varz.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JetStreamVarzConfig {
+    pub max_memory: i64,
+    pub max_storage: i64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub store_dir: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub domain: String,
+    #[serde(skip_serializing_if = "is_false")]
+    pub compress_ok: bool,
+}
+
+/// `jetstream.stats` in /varz.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JetStreamVarzStats {
+    pub memory: u64,
+    pub storage: u64,
+    pub reserved_memory: u64,
+    pub reserved_storage: u64,
+    pub accounts: u64,
+    pub ha_assets: u64,
+    pub api: JetStreamApiStats,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JetStreamApiStats {
+    pub total: u64,
+    pub errors: u64,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -330,6 +330,12 @@ impl Flags {
         if let Some(v) = &self.remote_syslog {
             opts.remote_syslog = v.clone();
         }
+        if let Some(v) = b(&self.jetstream) {
+            opts.jetstream = v;
+        }
+        if let Some(v) = &self.store_dir {
+            opts.store_dir = v.clone();
+        }
         if let Some(v) = b(&self.debug) {
             opts.debug = v;
         }

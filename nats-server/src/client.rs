@@ -153,6 +153,8 @@ pub enum Internal {
     Responses,
     /// The system account's requests and the cluster's events.
     System(crate::system::Handler),
+    /// JetStream's API requests, stream subjects and direct gets.
+    JetStream(crate::jetstream::Handler),
 }
 
 impl Subscription {

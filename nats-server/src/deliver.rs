@@ -220,6 +220,36 @@ pub struct Delivery<'a> {
     pub origin: Option<&'a [u8]>,
 }
 
+/// Delivers `m` in `account` as a message of its own, from within delivery `d` (a service
+/// import's forward, a PubAck): `d`'s route and leaf targets are set aside meanwhile.
+pub fn deliver_nested(
+    d: &mut Delivery<'_>,
+    account: &Arc<Account>,
+    from: &Arc<Client>,
+    echo: bool,
+    via_service: u8,
+    origin: Option<&[u8]>,
+    m: &Message<'_>,
+) -> usize {
+    let result = account.sublist.read().match_subject(m.subject);
+    if result.is_empty() {
+        return 0;
+    }
+    let saved = d.flush.take_route_scratch();
+    let mut nd = Delivery {
+        server: d.server,
+        account,
+        from,
+        echo,
+        flush: &mut *d.flush,
+        via_service,
+        origin,
+    };
+    let n = deliver(&mut nd, m, &result, None);
+    d.flush.restore_route_scratch(saved);
+    n
+}
+
 impl<'a> Delivery<'a> {
     pub fn new(
         server: &'a Arc<Server>,

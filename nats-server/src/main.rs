@@ -9,6 +9,7 @@ mod cluster;
 mod config;
 mod deliver;
 mod gateway;
+mod jetstream;
 mod leaf;
 mod logging;
 mod monitor;
@@ -162,6 +163,12 @@ fn run(opts: Options, flags: Flags) -> ExitCode {
         if let Err(e) = monitor::start(&mon).await {
             tracing::error!(target: logging::FATAL, "Can't start monitoring: {e}");
             return ExitCode::FAILURE;
+        }
+        if server.opts().jetstream {
+            if let Err(e) = jetstream::enable(&server) {
+                tracing::error!(target: logging::FATAL, "Can't start JetStream: {e}");
+                return ExitCode::FAILURE;
+            }
         }
         // The reference listens for gateways, then websocket clients, then leaf nodes,
         // before TCP clients.

@@ -105,6 +105,18 @@ pub struct AccountOptions {
     pub exports: Vec<ExportOptions>,
     pub imports: Vec<ImportOptions>,
     pub mappings: Vec<Mapping>,
+    pub jetstream: AccountJetStream,
+}
+
+/// An account's `jetstream` setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AccountJetStream {
+    #[default]
+    Off,
+    /// `enabled`, `true`, or a block without limits.
+    On,
+    /// A block with limits (not supported yet: refused when JetStream starts).
+    Limited,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -369,6 +381,15 @@ pub struct Options {
     /// The system account's name (`$SYS` unless configured).
     pub system_account: String,
     pub no_system_account: bool,
+
+    // JetStream (`-js`, `-sd`, the `jetstream` block).
+    pub jetstream: bool,
+    /// The directory given (`-sd`, `store_dir`); JetStream keeps its files in
+    /// `<store_dir>/jetstream`. Empty: the system's temporary directory + `nats`.
+    pub store_dir: String,
+    /// `max_memory_store` / `max_file_store`; -1: not set (the reference's defaults apply).
+    pub jetstream_max_memory: i64,
+    pub jetstream_max_store: i64,
     /// Server-level mappings, which apply to the global account.
     pub mappings: Vec<Mapping>,
 
@@ -437,6 +458,10 @@ impl Default for Options {
             accounts: Vec::new(),
             system_account: String::new(),
             no_system_account: false,
+            jetstream: false,
+            store_dir: String::new(),
+            jetstream_max_memory: -1,
+            jetstream_max_store: -1,
             mappings: Vec::new(),
             tls: None,
             allow_non_tls: false,

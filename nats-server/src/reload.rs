@@ -65,6 +65,7 @@ pub fn reload(server: &Arc<Server>, flags: &Flags) -> Result<(), String> {
     }
     // Accounts are always reconfigured, as the reference does.
     server.reconfigure_accounts(&new);
+    crate::jetstream::reinstall_imports(server);
     if auth_changed {
         crate::auth::bump_generation();
         recheck_clients(server);
@@ -128,6 +129,31 @@ fn diff(old: &Options, new: &Options) -> Result<Vec<String>, String> {
     }
     if old.server_name != new.server_name {
         return Err(refuse("ServerName", &old.server_name, &new.server_name));
+    }
+    // JetStream's settings stay as started (README: the reference can turn JetStream and
+    // its accounts on and off at reload).
+    if old.jetstream != new.jetstream {
+        return Err(refuse("JetStream", old.jetstream, new.jetstream));
+    }
+    if old.jetstream {
+        if old.store_dir != new.store_dir {
+            return Err("config reload not supported for jetstream storage directory".into());
+        }
+        if old.jetstream_max_memory != new.jetstream_max_memory
+            || old.jetstream_max_store != new.jetstream_max_store
+        {
+            return Err("config reload not supported for JetStream limits".into());
+        }
+        let js_accounts = |o: &Options| -> Vec<(String, crate::options::AccountJetStream)> {
+            o.accounts
+                .iter()
+                .filter(|a| a.jetstream != crate::options::AccountJetStream::Off)
+                .map(|a| (a.name.clone(), a.jetstream))
+                .collect()
+        };
+        if js_accounts(old) != js_accounts(new) {
+            return Err("config reload not supported for accounts' jetstream settings".into());
+        }
     }
     if old.host != new.host {
         return Err(refuse("Host", &old.host, &new.host));

@@ -50,6 +50,8 @@ pub struct Server {
     pub accounts: crate::accounts::Accounts,
     /// The system account's state, unless there is no system account.
     system: OnceLock<Arc<crate::system::System>>,
+    /// JetStream, when enabled.
+    jetstream: OnceLock<Arc<crate::jetstream::JetStream>>,
     /// Monitoring state, for HTTP and system account requests.
     monitor: OnceLock<Arc<crate::monitor::Monitor>>,
     /// Every registered connection: clients, and routes once registered.
@@ -99,6 +101,7 @@ impl Server {
             start_instant: Instant::now(),
             accounts,
             system: OnceLock::new(),
+            jetstream: OnceLock::new(),
             monitor: OnceLock::new(),
             clients: Mutex::new(HashMap::new()),
             num_clients: std::sync::atomic::AtomicUsize::new(0),
@@ -360,6 +363,7 @@ impl Server {
             tls_verify: opts.tls.as_ref().is_some_and(|t| t.verify),
             tls_available: tls && opts.allow_non_tls,
             max_payload: opts.max_payload as i64,
+            jetstream: self.jetstream.get().is_some(),
             cluster: self.cluster.name(),
             connect_urls: if opts.cluster.no_advertise {
                 Vec::new()
@@ -520,6 +524,14 @@ impl Server {
         let mut d = crate::deliver::Delivery::new(self, account, &c, true, &mut flush);
         crate::deliver::deliver(&mut d, &msg, &result, None);
         flush.flush(self);
+    }
+
+    pub fn set_jetstream(&self, js: Arc<crate::jetstream::JetStream>) {
+        let _ = self.jetstream.set(js);
+    }
+
+    pub fn jetstream(&self) -> Option<Arc<crate::jetstream::JetStream>> {
+        self.jetstream.get().cloned()
     }
 
     pub fn set_system(&self, sys: Arc<crate::system::System>) {
@@ -809,6 +821,9 @@ impl Server {
             return;
         }
         info!("Initiating Shutdown...");
+        if let Some(js) = self.jetstream() {
+            js.shutdown();
+        }
         self.stop_accepting();
         let clients: Vec<Arc<Client>> = self.clients.lock().values().cloned().collect();
         for c in &clients {

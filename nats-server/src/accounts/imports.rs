@@ -348,6 +348,7 @@ pub fn deliver_internal(d: &mut Delivery<'_>, internal: &Internal, msg: &Message
         Internal::ServiceImport(si) => forward_request(d, si, msg),
         Internal::Responses => forward_response(d, msg),
         Internal::System(h) => crate::system::handle(d, *h, msg),
+        Internal::JetStream(h) => crate::jetstream::handle(d, h, msg),
     }
 }
 
@@ -409,23 +410,8 @@ fn forward_response(d: &mut Delivery<'_>, msg: &Message<'_>) -> bool {
 /// Delivers `m` in `account` as a message of its own, from within another delivery: the
 /// outer delivery's route targets are set aside meanwhile.
 fn deliver_in(d: &mut Delivery<'_>, account: &Arc<Account>, m: &Message<'_>) -> usize {
-    let result = account.sublist.read().match_subject(m.subject);
-    if result.is_empty() {
-        return 0;
-    }
-    let saved = d.flush.take_route_scratch();
-    let mut nd = Delivery {
-        server: d.server,
-        account,
-        from: d.from,
-        echo: d.echo,
-        flush: &mut *d.flush,
-        via_service: d.via_service + 1,
-        origin: d.origin,
-    };
-    let n = deliver::deliver(&mut nd, m, &result, None);
-    d.flush.restore_route_scratch(saved);
-    n
+    let (from, echo, via, origin) = (d.from, d.echo, d.via_service + 1, d.origin);
+    deliver::deliver_nested(d, account, from, echo, via, origin, m)
 }
 
 #[cfg(test)]

@@ -85,7 +85,7 @@ pub(super) fn apply_accounts(e: &Entry, opts: &mut Options, r: &mut Report) {
                         "imports" => a.imports = parse_imports(ae, r),
                         "mappings" | "maps" => a.mappings = parse_mappings(ae, r),
                         "limits" => parse_limits(ae, r),
-                        "jetstream" => {}
+                        "jetstream" => a.jetstream = parse_account_jetstream(ae, r),
                         _ => r.err(&ae.key_pos, format!("unknown field {:?}", ae.key)),
                     }
                 }
@@ -907,3 +907,39 @@ fn service_cycle(
 
 /// The default for a service export's response threshold.
 pub const DEFAULT_RESPONSE_THRESHOLD: Duration = Duration::from_secs(120);
+
+/// An account's `jetstream`: `enabled`/`disabled`, a boolean, or a block of limits.
+fn parse_account_jetstream(e: &Entry, r: &mut Report) -> crate::options::AccountJetStream {
+    use crate::options::AccountJetStream as J;
+    match &e.value.kind {
+        Kind::Bool(true) => J::On,
+        Kind::Bool(false) => J::Off,
+        Kind::String(s) => match s.to_ascii_lowercase().as_str() {
+            "enabled" | "enable" => J::On,
+            "disabled" | "disable" => J::Off,
+            _ => {
+                r.err(
+                    &e.key_pos,
+                    format!("Expected 'enabled' or 'disabled' for string value, got '{s}'"),
+                );
+                J::Off
+            }
+        },
+        Kind::Map(m) => {
+            let limited = m.entries().iter().any(|me| match &me.value.kind {
+                Kind::Integer(i) => *i != -1,
+                Kind::Bool(b) => *b,
+                _ => true,
+            });
+            if limited {
+                J::Limited
+            } else {
+                J::On
+            }
+        }
+        _ => {
+            r.err(&e.key_pos, conv(&e.value, "map[string]interface {}"));
+            J::Off
+        }
+    }
+}

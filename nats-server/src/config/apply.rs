@@ -205,8 +205,6 @@ fn go_q(s: &str) -> String {
 /// Top-level options the reference knows but this server does not act on: accepted
 /// silently so valid reference configurations still load.
 const IGNORED_TOP: &[&str] = &[
-    "jetstream",
-    "store_dir",
     "connect_error_reports",
     "reconnect_error_reports",
     "server_tags",
@@ -347,6 +345,12 @@ fn apply_top(m: &Map, opts: &mut Options, r: &mut Report) {
             "max_payload" => {
                 if let Some(i) = get_int(e, r) {
                     opts.max_payload = usize_of(i);
+                }
+            }
+            "jetstream" => apply_jetstream(e, opts, r),
+            "store_dir" => {
+                if let Some(v) = get_str(e, r) {
+                    opts.store_dir = v;
                 }
             }
             "max_pending" => {
@@ -1613,4 +1617,79 @@ pub fn validate_auth(opts: &Options) -> Result<(), String> {
         return Err("TLS Config is required for HTTPS".into());
     }
     Ok(())
+}
+
+/// The reference's sizes for JetStream limits: an integer, or a string ending in
+/// `K`, `M`, `G` or `T`.
+fn storage_size(v: &Value) -> Result<i64, String> {
+    if let Some(i) = v.as_i64() {
+        return Ok(i);
+    }
+    let Some(s) = v.as_str() else {
+        return Err("must be int64 or string".into());
+    };
+    if s.is_empty() {
+        return Ok(0);
+    }
+    let (num, suffix) = s.split_at(s.len() - 1);
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("strconv.ParseInt: parsing {num:?}: invalid syntax"))?;
+    let shift = match suffix {
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err("sizes defined as strings must end in K, M, G, T".into()),
+    };
+    Ok(n << shift)
+}
+
+/// `jetstream: true|enabled|disabled` or `jetstream { store_dir, max_memory_store,
+/// max_file_store, enabled }`.
+fn apply_jetstream(e: &Entry, opts: &mut Options, r: &mut Report) {
+    match &e.value.kind {
+        Kind::Bool(b) => opts.jetstream = *b,
+        Kind::String(s) => match s.to_ascii_lowercase().as_str() {
+            "enabled" | "enable" => opts.jetstream = true,
+            "disabled" | "disable" => opts.jetstream = false,
+            _ => r.err(
+                &e.key_pos,
+                format!("Expected 'enabled' or 'disabled' for string value, got '{s}'"),
+            ),
+        },
+        Kind::Map(m) => {
+            let mut enable = true;
+            for me in m.entries() {
+                match me.key.to_ascii_lowercase().as_str() {
+                    "store" | "store_dir" | "storedir" => {
+                        if !opts.store_dir.is_empty() {
+                            r.err(&me.key_pos, "Duplicate 'store_dir' configuration");
+                        } else if let Some(v) = get_str(me, r) {
+                            opts.store_dir = v;
+                        }
+                    }
+                    "max_memory_store" | "max_mem_store" | "max_mem" => {
+                        match storage_size(&me.value) {
+                            Ok(v) => opts.jetstream_max_memory = v,
+                            Err(err) => r.err(&me.key_pos, format!("max_mem_store {err}")),
+                        }
+                    }
+                    "max_file_store" | "max_file" => match storage_size(&me.value) {
+                        Ok(v) => opts.jetstream_max_store = v,
+                        Err(err) => r.err(&me.key_pos, format!("max_file_store {err}")),
+                    },
+                    "enable" | "enabled" => {
+                        if let Some(b) = get_bool(me, r) {
+                            enable = b;
+                        }
+                    }
+                    // Domains, encryption, limits, hints: not acted on yet (README).
+                    _ => {}
+                }
+            }
+            opts.jetstream = enable;
+        }
+        _ => r.err(&e.key_pos, conv(&e.value, "map[string]interface {}")),
+    }
 }

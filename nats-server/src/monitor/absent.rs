@@ -1,25 +1,21 @@
-//! Endpoints of subsystems this server does not have (JetStream,
-//! separate accounts), answered as the reference answers them on a server where those are
-//! not configured: same status, headers, JSON keys and parameter errors. Also `/stacksz`
-//! and `/ipqueuesz`, the reference's debugging endpoints.
+//! The reference's debugging endpoints `/stacksz` and `/ipqueuesz`, answered with the same
+//! status and content type, and the parameter checks the subsystems' endpoints share.
 
 use super::query::Params;
-use super::{bad_request, go_json_pretty, respond, Mon, Monitor};
-use crate::server::Server;
-use axum::extract::{RawQuery, State};
+use super::{bad_request, respond, Monitor};
+use axum::extract::RawQuery;
 use axum::http::StatusCode;
 use axum::response::Response;
 use nats_common::monitor::format_rfc3339_nanos;
-use serde::Serialize;
 use std::time::SystemTime;
 
-fn now() -> String {
+pub(super) fn now() -> String {
     format_rfc3339_nanos(SystemTime::now())
 }
 
 /// Decodes the parameters the reference decodes (only their errors matter here), then
 /// answers with `body` or the reference's 400.
-fn answer(
+pub(super) fn answer(
     mon: &Monitor,
     path: &str,
     q: Option<&str>,
@@ -42,78 +38,6 @@ fn answer(
     match body(&params) {
         Ok(b) => respond(&params, StatusCode::OK, b),
         Err(e) => bad_request(e),
-    }
-}
-
-#[derive(Serialize)]
-struct JsConfig {
-    max_memory: i64,
-    max_storage: i64,
-}
-
-#[derive(Serialize)]
-struct JsApi {
-    total: u64,
-    errors: u64,
-}
-
-/// `/jsz` with JetStream disabled.
-#[derive(Serialize)]
-pub struct Jsz {
-    server_id: String,
-    now: String,
-    disabled: bool,
-    config: JsConfig,
-    memory: u64,
-    storage: u64,
-    reserved_memory: u64,
-    reserved_storage: u64,
-    accounts: u64,
-    ha_assets: u64,
-    api: JsApi,
-    streams: u64,
-    consumers: u64,
-    messages: u64,
-    bytes: u64,
-}
-
-pub async fn jsz(State(mon): Mon, RawQuery(q): RawQuery) -> Response {
-    answer(
-        &mon,
-        "/jsz",
-        q.as_deref(),
-        &["accounts", "streams", "consumers", "config"],
-        &["offset", "limit"],
-        |p| {
-            p.boolean("leader-only")?;
-            Ok(go_json_pretty(&jsz_data(&mon.server)))
-        },
-    )
-}
-
-pub fn jsz_data(server: &Server) -> Jsz {
-    Jsz {
-        server_id: server.id.clone(),
-        now: now(),
-        disabled: true,
-        config: JsConfig {
-            max_memory: 0,
-            max_storage: 0,
-        },
-        memory: 0,
-        storage: 0,
-        reserved_memory: 0,
-        reserved_storage: 0,
-        accounts: 0,
-        ha_assets: 0,
-        api: JsApi {
-            total: 0,
-            errors: 0,
-        },
-        streams: 0,
-        consumers: 0,
-        messages: 0,
-        bytes: 0,
     }
 }
 

@@ -138,7 +138,9 @@ pub fn account_info(server: &Server, name: &str) -> Option<AccountInfo> {
         is_system,
         expired: false,
         complete: true,
-        jetstream_enabled: false,
+        jetstream_enabled: server
+            .jetstream()
+            .is_some_and(|js| js.account(&acc.name).is_some()),
         leafnode_connections: server.leafs.num_for_account(&acc.name),
         client_connections: acc.num_clients.load(Relaxed),
         subscriptions: stats.num_subscriptions,

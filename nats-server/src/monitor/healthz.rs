@@ -1,4 +1,6 @@
-//! `/healthz`: `{"status":"ok"}` once the server runs (there is no JetStream to check).
+//! `/healthz`: `{"status":"ok"}` once the server runs; with JetStream configured, 503
+//! `unavailable` until it has started (single server: no assets to check beyond that, as
+//! the reference, for `js-enabled-only` and `js-server-only` alike).
 
 use super::query::Params;
 use super::{bad_request, go_json, respond, Mon};
@@ -21,6 +23,13 @@ pub async fn handle(State(mon): Mon, RawQuery(q): RawQuery) -> Response {
         if let Err(e) = params.boolean(name) {
             return bad_request(e);
         }
+    }
+    if mon.server.opts().jetstream && mon.server.jetstream().is_none() {
+        let h = Healthz {
+            status: "unavailable".into(),
+            error: "JetStream not enabled".into(),
+        };
+        return respond(&params, StatusCode::SERVICE_UNAVAILABLE, go_json(&h));
     }
     respond(&params, StatusCode::OK, go_json(&Healthz::ok()))
 }

@@ -455,7 +455,7 @@ pub fn collect(mon: &Monitor, prefix: &str) -> Vec<Family> {
         }
     }
 
-    // /jsz: the server-level series (JetStream is not available here, so `disabled` is 1).
+    // /jsz: the server-level series (`disabled` is 1 without JetStream).
     let jsz = serde_json::to_value(super::jsz_data(s)).unwrap_or_default();
     let labels = [
         ("server_id", id),

@@ -11,6 +11,7 @@ mod accountz;
 mod connz;
 mod gatewayz;
 mod healthz;
+mod jsz;
 mod leafz;
 mod metrics;
 mod procstat;
@@ -36,10 +37,10 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 // What the system account answers with: the same data as the pages.
-pub use absent::jsz_data;
 pub use accountz::{account_info, account_statz, accountz_data, count_client_subs};
 pub use connz::{connz as connz_data, ConnzOptions};
 pub use gatewayz::gatewayz_data;
+pub use jsz::jsz_data;
 pub use leafz::{leafz_data, leafz_with};
 pub use procstat::{cores, rss_bytes};
 pub use routez::routez as routez_data;
@@ -223,7 +224,7 @@ fn router(base: &str, mon: Arc<Monitor>) -> Router {
         .route(&join_base(base, "/subscriptionsz"), any(subsz::handle))
         .route(&join_base(base, "/healthz"), any(healthz::handle))
         .route(&join_base(base, "/metrics"), any(metrics::handle))
-        .route(&join_base(base, "/jsz"), any(absent::jsz))
+        .route(&join_base(base, "/jsz"), any(jsz::jsz))
         .route(&join_base(base, "/accountz"), any(accountz::accountz))
         .route(&join_base(base, "/accstatz"), any(accountz::accstatz))
         .route(&join_base(base, "/leafz"), any(leafz::leafz))

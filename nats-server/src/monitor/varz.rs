@@ -96,7 +96,7 @@ pub fn varz(mon: &Monitor) -> Varz {
         leaf: leaf(&opts, s.leafs.listen_addr().map(|a| a.port())),
         mqtt: Default::default(),
         websocket: websocket(&opts.websocket, s.ws_addr().map(|a| a.port())),
-        jetstream: Default::default(),
+        jetstream: super::jsz::varz_block(s),
         tls_timeout: tls_timeout.as_secs_f64(),
         write_deadline: nanos(opts.write_deadline),
         start: format_rfc3339_nanos(s.start),

@@ -47,7 +47,7 @@ impl System {
             ver: crate::server::VERSION.to_string(),
             tags: Vec::new(),
             seq: self.next_seq(),
-            jetstream: false,
+            jetstream: server.jetstream().is_some(),
             time: format_rfc3339_nanos(SystemTime::now()),
         }
     }

@@ -1,0 +1,698 @@
+//! One stream: its configuration, its store, the subscriptions that capture its subjects,
+//! and what happens to a published message on its way in (the headers' checks,
+//! duplicates, rollups, limits, the PubAck).
+//!
+//! A message captured on the stream's subjects is stored on the delivery path, in the
+//! publisher's read loop as on the reference (so a publisher cannot outrun its stream),
+//! and its PubAck delivered from there. One task per stream expires messages
+//! (`max_age`), forgets old message ids (`duplicate_window`) and syncs the file store every
+//! minute.
+
+use super::api::errors::{self, ApiError};
+use super::api::types::{Discard, Retention, Storage, StreamConfig, StreamInfo, StreamState};
+use super::store::{self, file::FileStore, memory::MemStore, Limits, Purge, Store};
+use crate::accounts::Account;
+use crate::client::Subscription;
+use crate::server::Server;
+use nats_common::headers::Headers;
+use nats_common::subject;
+use parking_lot::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use tracing::{error, warn};
+
+const DEFAULT_DUPLICATE_WINDOW: i64 = 120_000_000_000;
+const MAX_NAME_LEN: usize = 255;
+const MAX_DESCRIPTION_LEN: usize = 4 * 1024;
+/// How often the file store is synced to disk (the reference 2.9's default).
+const SYNC_INTERVAL: Duration = Duration::from_secs(60);
+
+pub fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains([' ', '\t', '\r', '\n', '\x0c', '.', '*', '>'])
+}
+
+/// The reference's checks and defaults of a stream configuration (checkStreamCfg), for
+/// what this server supports; mirrors, sources and republish are refused.
+pub fn check_config(cfg: &StreamConfig) -> Result<StreamConfig, ApiError> {
+    if !valid_name(&cfg.name) {
+        return Err(errors::invalid_config(
+            "stream name is required and can not contain '.', '*', '>'",
+        ));
+    }
+    if cfg.name.len() > MAX_NAME_LEN {
+        return Err(errors::invalid_config(format!(
+            "stream name is too long, maximum allowed is {MAX_NAME_LEN}"
+        )));
+    }
+    if cfg.description.len() > MAX_DESCRIPTION_LEN {
+        return Err(errors::invalid_config(format!(
+            "stream description is too long, maximum allowed is {MAX_DESCRIPTION_LEN}"
+        )));
+    }
+    let mut c = cfg.clone();
+    if c.num_replicas == 0 {
+        c.num_replicas = 1;
+    }
+    if c.num_replicas > 5 {
+        return Err(errors::invalid_config("maximum replicas is 5"));
+    }
+    if c.num_replicas < 0 {
+        return Err(errors::replicas_negative());
+    }
+    for v in [
+        &mut c.max_msgs,
+        &mut c.max_msgs_per_subject,
+        &mut c.max_bytes,
+    ] {
+        if *v == 0 {
+            *v = -1;
+        }
+    }
+    if c.max_msg_size == 0 {
+        c.max_msg_size = -1;
+    }
+    if c.max_consumers == 0 {
+        c.max_consumers = -1;
+    }
+    if c.duplicate_window == 0 && c.mirror.is_none() {
+        c.duplicate_window = if c.max_age != 0 && c.max_age < DEFAULT_DUPLICATE_WINDOW {
+            c.max_age
+        } else {
+            DEFAULT_DUPLICATE_WINDOW
+        };
+    }
+    const MS100: i64 = 100_000_000;
+    if c.max_age > 0 && c.max_age < MS100 {
+        return Err(errors::invalid_config("max age needs to be >= 100ms"));
+    }
+    if c.duplicate_window < 0 {
+        return Err(errors::invalid_config(
+            "duplicates window can not be negative",
+        ));
+    }
+    if c.max_age != 0 && c.duplicate_window > c.max_age {
+        return Err(errors::invalid_config(
+            "duplicates window can not be larger then max age",
+        ));
+    }
+    if c.duplicate_window > 0 && c.duplicate_window < MS100 {
+        return Err(errors::invalid_config(
+            "duplicates window needs to be >= 100ms",
+        ));
+    }
+    if c.deny_purge && c.allow_rollup_hdrs {
+        return Err(errors::invalid_config(
+            "roll-ups require the purge permission",
+        ));
+    }
+    if c.discard_new_per_subject {
+        if c.discard != Discard::New {
+            return Err(errors::invalid_config(
+                "discard new per subject requires discard new policy to be set",
+            ));
+        }
+        if c.max_msgs_per_subject <= 0 {
+            return Err(errors::invalid_config(
+                "discard new per subject requires max msgs per subject > 0",
+            ));
+        }
+    }
+    if c.mirror.is_some() || c.sources.is_some() || c.republish.is_some() {
+        // Not built yet (README): refused rather than accepted and ignored.
+        return Err(errors::invalid_config(
+            "stream mirrors, sources and republish are not supported by this server yet",
+        ));
+    }
+    if c.subjects.is_empty() {
+        c.subjects.push(c.name.clone());
+    } else {
+        let mut seen = std::collections::HashSet::new();
+        for s in &c.subjects {
+            if !seen.insert(s.as_str()) {
+                return Err(errors::invalid_config("duplicate subjects detected"));
+            }
+            if subject::is_subset(s.as_bytes(), b"$JS.API.>") {
+                return Err(errors::invalid_config(
+                    "subjects overlap with jetstream api",
+                ));
+            }
+            if !subject::is_valid_subject(s.as_bytes()) {
+                return Err(errors::invalid_config("invalid subject"));
+            }
+        }
+    }
+    if c.subjects.len() > 1 {
+        for a in &c.subjects {
+            for b in &c.subjects {
+                if a != b && subject::intersects(a.as_bytes(), b.as_bytes()) {
+                    return Err(errors::invalid_config(format!(
+                        "subject {a:?} overlaps with {b:?}"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(c)
+}
+
+/// The reference's checks of an update against the current configuration, and its
+/// adjustments for sealing (no more expiry, deletes, purges or rollups).
+pub fn check_update(old: &StreamConfig, new: &StreamConfig) -> Result<StreamConfig, ApiError> {
+    let inv = |m: &str| Err(errors::invalid_config(m));
+    if new.name != old.name {
+        return inv("stream configuration name must match original");
+    }
+    if new.max_consumers != old.max_consumers {
+        return inv("stream configuration update can not change MaxConsumers");
+    }
+    if new.storage != old.storage {
+        return inv("stream configuration update can not change storage type");
+    }
+    if new.retention != old.retention {
+        return inv("stream configuration update can not change retention policy");
+    }
+    if old.sealed && !new.sealed {
+        return inv("stream configuration update can not unseal a sealed stream");
+    }
+    if old.deny_delete && !new.deny_delete {
+        return inv("stream configuration update can not cancel deny message deletes");
+    }
+    if old.deny_purge && !new.deny_purge {
+        return inv("stream configuration update can not cancel deny purge");
+    }
+    let mut c = new.clone();
+    if c.sealed {
+        c.max_age = 0;
+        c.discard = Discard::New;
+        c.deny_delete = true;
+        c.deny_purge = true;
+        c.allow_rollup_hdrs = false;
+    }
+    Ok(c)
+}
+
+pub fn limits_of(c: &StreamConfig) -> Limits {
+    Limits {
+        max_msgs: c.max_msgs,
+        max_bytes: c.max_bytes,
+        max_age: c.max_age,
+        max_msgs_per_subject: c.max_msgs_per_subject,
+        discard_new: c.discard == Discard::New,
+        discard_new_per_subject: c.discard_new_per_subject,
+    }
+}
+
+/// A message captured on one of the stream's subjects.
+pub struct Inbound<'a> {
+    pub subject: &'a str,
+    pub reply: bool,
+    pub hdr: &'a [u8],
+    pub data: &'a [u8],
+}
+
+struct Inner {
+    config: StreamConfig,
+    store: Box<dyn Store>,
+    /// Message ids within the duplicate window: id -> (seq, time), and their order.
+    dedupe: HashMap<String, u64>,
+    dedupe_order: VecDeque<(String, i64)>,
+    last_msg_id: String,
+}
+
+pub struct Stream {
+    pub name: String,
+    pub account: Arc<Account>,
+    server: Weak<Server>,
+    /// Unix nanoseconds.
+    pub created: i64,
+    /// The stream's directory (file and memory streams both keep their configuration).
+    dir: PathBuf,
+    inner: Mutex<Inner>,
+    subs: Mutex<Vec<Arc<Subscription>>>,
+    /// `$JS.API.DIRECT.GET.<name>` and `….<name>.>` while `allow_direct` is on.
+    direct: Mutex<Vec<Arc<Subscription>>>,
+    /// The bytes last counted into the server's usage (`JetStream::used`).
+    counted: std::sync::atomic::AtomicU64,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Meta {
+    pub config: StreamConfig,
+    pub created: i64,
+}
+
+impl Stream {
+    /// Opens the stream's store (recovering a file store) and starts its task. The
+    /// caller subscribes it (`subscribe`) once it is registered.
+    pub fn open(
+        server: &Arc<Server>,
+        account: &Arc<Account>,
+        dir: PathBuf,
+        config: StreamConfig,
+        created: i64,
+    ) -> Result<Arc<Stream>, String> {
+        let limits = limits_of(&config);
+        let store: Box<dyn Store> = match config.storage {
+            Storage::Memory => Box::new(MemStore::new(limits)),
+            Storage::File => {
+                let (fs, repairs) = FileStore::open(&dir, limits).map_err(|e| e.to_string())?;
+                for r in repairs {
+                    warn!("JetStream stream '{} > {}': {r}", account.name, config.name);
+                }
+                Box::new(fs)
+            }
+        };
+        if config.storage == Storage::File {
+            // Memory streams leave nothing on disk and do not survive a restart, as on
+            // the reference.
+            let meta = Meta {
+                config: config.clone(),
+                created,
+            };
+            write_meta(&dir, &meta).map_err(|e| e.to_string())?;
+        }
+        let st = Arc::new(Stream {
+            name: config.name.clone(),
+            account: account.clone(),
+            server: Arc::downgrade(server),
+            created,
+            dir,
+            inner: Mutex::new(Inner {
+                config,
+                store,
+                dedupe: HashMap::new(),
+                dedupe_order: VecDeque::new(),
+                last_msg_id: String::new(),
+            }),
+            subs: Mutex::new(Vec::new()),
+            direct: Mutex::new(Vec::new()),
+            counted: std::sync::atomic::AtomicU64::new(0),
+        });
+        st.rebuild_dedupe();
+        st.recount(&st.inner.lock());
+        tokio::spawn(run(Arc::downgrade(&st)));
+        Ok(st)
+    }
+
+    /// Brings the server's usage figure up to date with the store.
+    fn recount(&self, g: &Inner) {
+        let now = g.store.state().bytes;
+        self.set_counted(g.config.storage, now);
+    }
+
+    fn set_counted(&self, storage: Storage, now: u64) {
+        let before = self.counted.swap(now, std::sync::atomic::Ordering::Relaxed);
+        if let Some(js) = self.server.upgrade().and_then(|s| s.jetstream()) {
+            js.add_used(storage, now as i64 - before as i64);
+        }
+    }
+
+    /// Message ids of the stored messages still inside the duplicate window.
+    fn rebuild_dedupe(&self) {
+        let mut g = self.inner.lock();
+        let window = g.config.duplicate_window;
+        let st = g.store.state();
+        if window <= 0 || st.msgs == 0 {
+            return;
+        }
+        let cutoff = now_nanos() - window;
+        let Some(mut seq) = g.store.first_since(cutoff) else {
+            return;
+        };
+        while let Ok(m) = g.store.load_next(">", seq) {
+            seq = m.seq + 1;
+            if m.ts < cutoff || m.hdr.is_empty() {
+                continue;
+            }
+            if let Some(id) = Headers::parse(&m.hdr)
+                .ok()
+                .and_then(|h| h.get("Nats-Msg-Id").map(str::to_string))
+            {
+                g.dedupe.insert(id.clone(), m.seq);
+                g.dedupe_order.push_back((id.clone(), m.ts));
+                g.last_msg_id = id;
+            }
+        }
+    }
+
+    pub fn subscribe(self: &Arc<Self>, server: &Arc<Server>) {
+        let subjects = self.inner.lock().config.subjects.clone();
+        let mut subs = self.subs.lock();
+        for s in subjects {
+            let sub = server.subscribe_internal(
+                &self.account,
+                &s,
+                crate::client::Internal::JetStream(super::Handler::Ingest(Arc::downgrade(self))),
+                true,
+            );
+            subs.push(sub);
+        }
+    }
+
+    pub fn unsubscribe(&self, server: &Arc<Server>) {
+        for sub in self.subs.lock().drain(..) {
+            server.remove_sub(&sub);
+        }
+        for sub in self.direct.lock().drain(..) {
+            server.remove_sub(&sub);
+        }
+    }
+
+    /// Subscribes or unsubscribes the direct get subjects.
+    pub fn set_direct(self: &Arc<Self>, server: &Arc<Server>, on: bool) {
+        let mut d = self.direct.lock();
+        if on && d.is_empty() {
+            for s in [
+                format!("$JS.API.DIRECT.GET.{}", self.name),
+                format!("$JS.API.DIRECT.GET.{}.>", self.name),
+            ] {
+                d.push(server.subscribe_internal(
+                    &self.account,
+                    &s,
+                    crate::client::Internal::JetStream(super::Handler::DirectGet(Arc::downgrade(
+                        self,
+                    ))),
+                    true,
+                ));
+            }
+        } else if !on {
+            for sub in d.drain(..) {
+                server.remove_sub(&sub);
+            }
+        }
+    }
+
+    pub fn config(&self) -> StreamConfig {
+        self.inner.lock().config.clone()
+    }
+
+    pub fn info(&self) -> StreamInfo {
+        let g = self.inner.lock();
+        StreamInfo {
+            config: g.config.clone(),
+            created: super::api::types::time_string(self.created),
+            state: state_json(&g.store.state()),
+        }
+    }
+
+    /// Syncs the store to disk now.
+    pub fn sync(&self) {
+        if let Err(e) = self.inner.lock().store.sync() {
+            error!(
+                "JetStream stream '{} > {}' sync failed: {e}",
+                self.account.name, self.name
+            );
+        }
+    }
+
+    pub fn store_state(&self) -> store::StoreState {
+        self.inner.lock().store.state()
+    }
+
+    pub fn update(&self, config: StreamConfig) -> Result<(), ApiError> {
+        let mut g = self.inner.lock();
+        let config = check_update(&g.config, &config)?;
+        g.store
+            .set_limits(limits_of(&config))
+            .map_err(|e| errors::stream_update(e.to_string()))?;
+        if config.storage == Storage::File {
+            write_meta(
+                &self.dir,
+                &Meta {
+                    config: config.clone(),
+                    created: self.created,
+                },
+            )
+            .map_err(|e| errors::stream_update(e.to_string()))?;
+        }
+        g.config = config;
+        self.recount(&g);
+        Ok(())
+    }
+
+    pub fn purge(&self, p: &Purge) -> Result<u64, store::StoreError> {
+        let mut g = self.inner.lock();
+        let r = g.store.purge(p);
+        self.recount(&g);
+        r
+    }
+
+    pub fn remove_msg(&self, seq: u64) -> Result<bool, store::StoreError> {
+        let mut g = self.inner.lock();
+        let r = g.store.remove_msg(seq);
+        self.recount(&g);
+        r
+    }
+
+    pub fn load(&self, seq: u64) -> Result<store::StoreMsg, store::StoreError> {
+        self.inner.lock().store.load(seq)
+    }
+
+    pub fn load_last(&self, filter: &str) -> Result<store::StoreMsg, store::StoreError> {
+        self.inner.lock().store.load_last(filter)
+    }
+
+    pub fn load_next(
+        &self,
+        filter: &str,
+        start: u64,
+    ) -> Result<store::StoreMsg, store::StoreError> {
+        self.inner.lock().store.load_next(filter, start)
+    }
+
+    /// Removes the stream's data (after `unsubscribe`).
+    pub fn delete(&self) -> Result<(), String> {
+        let storage = self.inner.lock().config.storage;
+        self.set_counted(storage, 0);
+        self.inner
+            .lock()
+            .store
+            .delete()
+            .map_err(|e| e.to_string())?;
+        if self.dir.exists() {
+            std::fs::remove_dir_all(&self.dir).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// One published message: the reference's checks in its order, then the store.
+    /// Returns the answer for the publisher's reply subject.
+    pub fn process(&self, m: Inbound<'_>) -> Option<Vec<u8>> {
+        let mut g = self.inner.lock();
+        let name = self.name.clone();
+        let can_respond = !g.config.no_ack && m.reply;
+        let fail =
+            |e: ApiError| -> Option<Vec<u8>> { can_respond.then(|| pub_ack_error(&name, e)) };
+        let mut msg_id = String::new();
+        let mut rollup_sub = false;
+        let mut rollup_all = false;
+        if g.config.sealed {
+            return fail(errors::stream_sealed());
+        }
+        let hdrs = if m.hdr.is_empty() {
+            None
+        } else {
+            Headers::parse(m.hdr).ok()
+        };
+        if let Some(h) = &hdrs {
+            if let Some(s) = h.get("Nats-Expected-Stream").filter(|s| !s.is_empty()) {
+                if s != name {
+                    return fail(errors::stream_not_match());
+                }
+            }
+            if let Some(id) = h.get("Nats-Msg-Id").filter(|s| !s.is_empty()) {
+                msg_id = id.to_string();
+                if let Some(seq) = g.dedupe.get(id) {
+                    let seq = *seq;
+                    return can_respond.then(|| {
+                        format!(
+                            "{{\"stream\":{}, \"seq\":{seq},\"duplicate\": true}}",
+                            json_str(&name)
+                        )
+                        .into_bytes()
+                    });
+                }
+            }
+            if let Some(v) = h.get("Nats-Expected-Last-Subject-Sequence") {
+                if let Ok(seq) = v.parse::<u64>() {
+                    let last = g.store.load_last(m.subject).map_or(0, |sm| sm.seq);
+                    if last != seq {
+                        return fail(errors::wrong_last_sequence(last));
+                    }
+                }
+            }
+            if let Some(v) = h.get("Nats-Expected-Last-Sequence") {
+                if let Ok(seq) = v.parse::<u64>() {
+                    let last = g.store.state().last_seq;
+                    if seq != last {
+                        return fail(errors::wrong_last_sequence(last));
+                    }
+                }
+            }
+            if let Some(id) = h.get("Nats-Expected-Last-Msg-Id").filter(|s| !s.is_empty()) {
+                if id != g.last_msg_id {
+                    return fail(errors::wrong_last_msg_id(&g.last_msg_id));
+                }
+            }
+            if let Some(r) = h.get("Nats-Rollup").filter(|s| !s.is_empty()) {
+                if !g.config.allow_rollup_hdrs || g.config.deny_purge {
+                    return fail(errors::rollup_failed("rollup not permitted"));
+                }
+                match r {
+                    "sub" => rollup_sub = true,
+                    "all" => rollup_all = true,
+                    _ => return None,
+                }
+            }
+        }
+        let max = g.config.max_msg_size;
+        if max >= 0 && m.hdr.len() + m.data.len() > max as usize {
+            return fail(errors::message_exceeds_maximum());
+        }
+        if m.hdr.len() > u16::MAX as usize {
+            return fail(errors::header_exceeds_maximum());
+        }
+        if let Some(js) = self.server.upgrade().and_then(|s| s.jetstream()) {
+            if js.limits_exceeded(g.config.storage) {
+                js.resources_exceeded();
+                return fail(errors::insufficient_resources());
+            }
+        }
+        let ts = now_nanos();
+        // Interest retention with no consumers (there are none yet): the sequence is
+        // used and nothing is kept, as the reference skips such messages.
+        let seq = if g.config.retention == Retention::Interest {
+            match g.store.skip_msg(ts) {
+                Ok(s) => s,
+                Err(e) => return fail(errors::store_failed(e.to_string())),
+            }
+        } else {
+            match g.store.store_msg(m.subject, m.hdr, m.data, ts) {
+                Ok(s) => s,
+                Err(e) => {
+                    if matches!(e, store::StoreError::Io(_)) {
+                        error!(
+                            "JetStream failed to store a msg on stream '{} > {}': {e}",
+                            self.account.name, name
+                        );
+                    }
+                    return fail(errors::store_failed(e.to_string()));
+                }
+            }
+        };
+        g.last_msg_id = msg_id.clone();
+        if !msg_id.is_empty() {
+            g.dedupe.insert(msg_id.clone(), seq);
+            g.dedupe_order.push_back((msg_id, ts));
+        }
+        if rollup_sub || rollup_all {
+            let p = Purge {
+                subject: rollup_sub.then(|| m.subject.to_string()),
+                seq: None,
+                keep: Some(1),
+            };
+            let _ = g.store.purge(&p);
+        }
+        self.recount(&g);
+        can_respond
+            .then(|| format!("{{\"stream\":{}, \"seq\":{seq}}}", json_str(&name)).into_bytes())
+    }
+
+    /// Periodic work: expiry, the duplicate window, and (every `SYNC_INTERVAL`) sync.
+    fn tick(&self, sync: bool) {
+        let mut g = self.inner.lock();
+        let now = now_nanos();
+        if let Err(e) = g.store.expire(now) {
+            error!(
+                "JetStream stream '{} > {}' expiry failed: {e}",
+                self.account.name, self.name
+            );
+        }
+        self.recount(&g);
+        let window = g.config.duplicate_window;
+        while let Some((id, ts)) = g.dedupe_order.front().cloned() {
+            if now - ts < window {
+                break;
+            }
+            g.dedupe_order.pop_front();
+            g.dedupe.remove(&id);
+        }
+        if sync {
+            if let Err(e) = g.store.sync() {
+                error!(
+                    "JetStream stream '{} > {}' sync failed: {e}",
+                    self.account.name, self.name
+                );
+            }
+        }
+    }
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+/// The reference's error PubAck: `{"error":{…},"stream":…,"seq":0}`.
+fn pub_ack_error(stream: &str, e: ApiError) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct R<'a> {
+        error: ApiError,
+        stream: &'a str,
+        seq: u64,
+    }
+    crate::monitor::go_json(&R {
+        error: e,
+        stream,
+        seq: 0,
+    })
+    .into_bytes()
+}
+
+pub fn state_json(s: &store::StoreState) -> StreamState {
+    StreamState {
+        messages: s.msgs,
+        bytes: s.bytes,
+        first_seq: s.first_seq,
+        first_ts: super::api::types::time_string(s.first_ts),
+        last_seq: s.last_seq,
+        last_ts: super::api::types::time_string(s.last_ts),
+        num_deleted: s.num_deleted,
+        num_subjects: s.num_subjects,
+        consumer_count: 0,
+    }
+}
+
+fn write_meta(dir: &std::path::Path, meta: &Meta) -> std::io::Result<()> {
+    let tmp = dir.join("meta.json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec(meta).unwrap_or_default())?;
+    std::fs::rename(tmp, dir.join("meta.json"))
+}
+
+pub fn read_meta(dir: &std::path::Path) -> Result<Meta, String> {
+    let b = std::fs::read(dir.join("meta.json")).map_err(|e| e.to_string())?;
+    serde_json::from_slice(&b).map_err(|e| e.to_string())
+}
+
+/// The stream's task: the periodic work (expiry, the duplicate window, syncs).
+async fn run(stream: Weak<Stream>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_sync = tokio::time::Instant::now();
+    loop {
+        tick.tick().await;
+        let Some(st) = stream.upgrade() else { return };
+        let sync = last_sync.elapsed() >= SYNC_INTERVAL;
+        if sync {
+            last_sync = tokio::time::Instant::now();
+        }
+        tokio::task::block_in_place(|| st.tick(sync));
+    }
+}
