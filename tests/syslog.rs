@@ -181,7 +181,12 @@ fn session(exe: &Path, inbox: &mut Inbox, url: &str, extra: &[&str]) -> Vec<Msg>
         assert!(inbox.wait("Client connection closed"));
     }
     s.signal(libc::SIGINT);
-    assert!(inbox.wait("Server Exiting.."));
+    assert!(
+        inbox.wait("Server Exiting.."),
+        "{}: no \"Server Exiting..\" in syslog; got {:?}",
+        exe.display(),
+        inbox.1
+    );
     assert!(s.wait_exit(T).is_some());
     assert_eq!(
         s.log_text(),
