@@ -1252,3 +1252,48 @@ async fn leaf_cluster_across_hubs_ours_reference_leafs() {
 async fn leaf_cluster_across_reference_hubs_ours_leafs() {
     leaf_cluster_across_hubs(&reference(), &reference(), &ours()).await;
 }
+
+/// `/metrics` on a hub carries each leaf connection under prometheus-nats-exporter's leafz
+/// names, with the figures /leafz shows.
+#[test]
+fn leaf_metrics_follow_leafz() {
+    let hub = Srv::hub(&ours());
+    let _leaf = Srv::leaf_of(&ours(), &hub);
+    hub.wait_leafs(1);
+    let z = get_json(hub.http, "/leafz");
+    let l = &z["leafs"][0];
+    let id = z["server_id"].as_str().unwrap();
+    let labels = format!(
+        "{{account=\"$G\",account_id=\"$G\",ip=\"{}\",name=\"\",port=\"{}\",server_id=\"{id}\"}}",
+        l["ip"].as_str().unwrap(),
+        l["port"]
+    );
+    let r = crate::monitor::try_get(hub.http, "/metrics").expect("GET /metrics");
+    assert_eq!(r.status, 200);
+    let has = |line: String| {
+        assert!(
+            r.body.lines().any(|x| x == line),
+            "{line} not in\n{}",
+            r.body
+        )
+    };
+    has(format!("gnatsd_leafz_info{labels} 1"));
+    has(format!(
+        "gnatsd_leafz_conn_nodes_total{{server_id=\"{id}\"}} 1"
+    ));
+    for f in [
+        "rtt",
+        "in_msgs",
+        "out_msgs",
+        "in_bytes",
+        "out_bytes",
+        "subscriptions_total",
+    ] {
+        let prefix = format!("gnatsd_leafz_conn_{f}{labels} ");
+        assert!(
+            r.body.lines().any(|x| x.starts_with(&prefix)),
+            "{prefix} not in\n{}",
+            r.body
+        );
+    }
+}

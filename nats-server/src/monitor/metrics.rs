@@ -18,7 +18,8 @@
 //!   `account_name` (the last empty and `subscriptions` 0, as the exporter reads 2.9's JSON).
 //! - `/gatewayz`: per outbound and inbound gateway connection, `info` (its times in labels),
 //!   `configured` and the connection's rtt, pending bytes, messages, bytes, subscriptions.
-//! - `/leafz`: `conn_nodes_total`; `/jsz`: the
+//! - `/leafz`: `conn_nodes_total`, and per leaf node connection `info`, rtt, messages,
+//!   bytes and `conn_subscriptions_total`; `/jsz`: the
 //!   exporter's seven JetStream server gauges under `jetstream_server_*` (disabled = 1).
 //!
 //! Every series carries `server_id` with the server's own ID (the exporter's
@@ -369,8 +370,56 @@ pub fn collect(mon: &Monitor, prefix: &str) -> Vec<Family> {
         }
     }
 
-    // /leafz: the count (there are no leaf connections to describe one by one).
+    // /leafz (asked without `subs`, as the exporter asks): the count, and per leaf node
+    // connection `info` and its figures, labelled as the exporter labels them (2.9 has no
+    // leaf `name`, so that label is empty; `account_id` repeats the account).
     let leafz = serde_json::to_value(super::leafz_data(s)).unwrap_or_default();
+    for l in leafz
+        .get("leafs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let port = num(l, &["port"]).to_string();
+        let labels = [
+            ("server_id", id),
+            ("account", text(l, "account")),
+            ("account_id", text(l, "account")),
+            ("ip", text(l, "ip")),
+            ("port", port.as_str()),
+            ("name", text(l, "name")),
+        ];
+        fams.add(
+            format!("{core}_leafz_info"),
+            "info",
+            Kind::Gauge,
+            &labels,
+            1.0,
+        );
+        let rtt = go_duration_secs(text(l, "rtt"));
+        fams.add(
+            format!("{core}_leafz_conn_rtt"),
+            "rtt",
+            Kind::Gauge,
+            &labels,
+            rtt,
+        );
+        for (f, key) in [
+            ("in_msgs", "in_msgs"),
+            ("out_msgs", "out_msgs"),
+            ("in_bytes", "in_bytes"),
+            ("out_bytes", "out_bytes"),
+            ("subscriptions_total", "subscriptions"),
+        ] {
+            fams.add(
+                format!("{core}_leafz_conn_{f}"),
+                f,
+                Kind::Gauge,
+                &labels,
+                num(l, &[key]),
+            );
+        }
+    }
     fams.add(
         format!("{core}_leafz_conn_nodes_total"),
         "nodes_total",
