@@ -804,55 +804,35 @@ impl Reader {
 
     fn trace_in(&self, op: &Op<'_>) {
         let p = self.client.prefix();
-        let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        let line = match op {
-            Op::Ping => "PING".to_string(),
-            Op::Pong => "PONG".to_string(),
-            Op::Ok => "OK".to_string(),
-            Op::Connect(j) => format!("CONNECT {}", auth::redact_connect(j)),
-            // The reference does not trace INFO it receives.
-            Op::Info(_) => return,
-            Op::Err(t) => format!("-ERR '{}'", s(t)),
-            Op::Sub {
-                subject,
-                queue,
-                sid,
-            } => match queue {
-                Some(q) => format!("SUB {} {} {}", s(subject), s(q), s(sid)),
-                None => format!("SUB {} {}", s(subject), s(sid)),
-            },
-            Op::Unsub { sid, max } => match max {
-                Some(m) => format!("UNSUB {} {m}", s(sid)),
-                None => format!("UNSUB {}", s(sid)),
-            },
-            Op::Pub(m) => {
-                let mut l = if m.headers.is_some() {
-                    "HPUB ".to_string()
-                } else {
-                    "PUB ".to_string()
-                };
-                l.push_str(&s(m.subject));
-                if let Some(r) = m.reply {
-                    l.push(' ');
-                    l.push_str(&s(r));
-                }
-                if let Some(h) = m.headers {
-                    l.push_str(&format!(" {}", h.len()));
-                }
-                l.push_str(&format!(" {}", m.size()));
-                trace!("{p} - <<- [{l}]");
-                let max = self.server.opts().max_traced_msg_len;
-                let mut body = m.headers.unwrap_or_default().to_vec();
-                body.extend_from_slice(m.payload);
-                trace!(
-                    "{p} - <<- MSG_PAYLOAD: [{}]",
-                    logging::quote_bytes(&body, max)
-                );
-                return;
+        if let Op::Pub(m) = op {
+            let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            let mut l = if m.headers.is_some() {
+                "HPUB ".to_string()
+            } else {
+                "PUB ".to_string()
+            };
+            l.push_str(&s(m.subject));
+            if let Some(r) = m.reply {
+                l.push(' ');
+                l.push_str(&s(r));
             }
-            _ => return,
-        };
-        trace!("{p} - <<- [{line}]");
+            if let Some(h) = m.headers {
+                l.push_str(&format!(" {}", h.len()));
+            }
+            l.push_str(&format!(" {}", m.size()));
+            trace!("{p} - <<- [{l}]");
+            let max = self.server.opts().max_traced_msg_len;
+            let mut body = m.headers.unwrap_or_default().to_vec();
+            body.extend_from_slice(m.payload);
+            trace!(
+                "{p} - <<- MSG_PAYLOAD: [{}]",
+                logging::quote_bytes(&body, max)
+            );
+            return;
+        }
+        if let Some(line) = logging::inbound_op_line(op, logging::OpDialect::Client) {
+            trace!("{p} - <<- [{line}]");
+        }
     }
 
     fn connect(&mut self, json: &[u8]) -> bool {

@@ -348,3 +348,113 @@ pub fn quote_bytes(b: &[u8], max: usize) -> String {
     }
     s
 }
+
+/// Which protocol a connection speaks, for the trace lines of the ops it receives.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum OpDialect {
+    /// A route or a gateway: `RS+ acc subj`, `RMSG acc subj`, (routes) `LS+ origin acc ...`.
+    Route,
+    /// A leaf node connection: `LS+ subj`, `LMSG subj` (no account).
+    Leaf,
+    /// A client: `SUB`, `UNSUB` (a client's `PUB` is traced with its payload by the client).
+    Client,
+}
+
+/// The text of a `<<- [...]` trace line for an op received, as the reference writes it;
+/// `None` for what the reference does not trace (INFO, and ops foreign to the dialect).
+pub fn inbound_op_line(op: &nats_common::proto::Op<'_>, dialect: OpDialect) -> Option<String> {
+    use nats_common::proto::Op;
+    let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    // `LS+`/`LMSG` name no account on a leaf connection; on a route they carry the origin.
+    let acc = |a: &[u8]| {
+        if dialect == OpDialect::Leaf {
+            String::new()
+        } else {
+            format!("{} ", s(a))
+        }
+    };
+    Some(match op {
+        Op::Ping => "PING".to_string(),
+        Op::Pong => "PONG".to_string(),
+        Op::Ok => "OK".to_string(),
+        Op::Connect(j) => format!("CONNECT {}", crate::auth::redact_connect(j)),
+        Op::Info(_) => return None,
+        Op::Err(t) => format!("-ERR '{}'", s(t)),
+        Op::Sub {
+            subject,
+            queue,
+            sid,
+        } if dialect == OpDialect::Client => match queue {
+            Some(q) => format!("SUB {} {} {}", s(subject), s(q), s(sid)),
+            None => format!("SUB {} {}", s(subject), s(sid)),
+        },
+        Op::Unsub { sid, max } if dialect == OpDialect::Client => match max {
+            Some(m) => format!("UNSUB {} {m}", s(sid)),
+            None => format!("UNSUB {}", s(sid)),
+        },
+        Op::RouteSub {
+            account,
+            subject,
+            queue,
+            weight,
+            origin,
+        } if dialect != OpDialect::Client => {
+            let head = match (dialect, origin) {
+                (OpDialect::Leaf, _) => "LS+".to_string(),
+                (_, Some(o)) => format!("LS+ {}", s(o)),
+                _ => "RS+".to_string(),
+            };
+            match queue {
+                Some(q) => format!("{head} {}{} {} {weight}", acc(account), s(subject), s(q)),
+                None => format!("{head} {}{}", acc(account), s(subject)),
+            }
+        }
+        Op::RouteUnsub {
+            account,
+            subject,
+            queue,
+        } if dialect != OpDialect::Client => {
+            let head = if dialect == OpDialect::Leaf {
+                "LS-"
+            } else {
+                "RS-"
+            };
+            match queue {
+                Some(q) => format!("{head} {}{} {}", acc(account), s(subject), s(q)),
+                None => format!("{head} {}{}", acc(account), s(subject)),
+            }
+        }
+        Op::AccountSub(a) if dialect == OpDialect::Route => format!("A+ {}", s(a)),
+        Op::AccountUnsub(a) if dialect == OpDialect::Route => format!("A- {}", s(a)),
+        Op::RouteMsg {
+            account,
+            msg,
+            queues,
+            origin,
+        } if dialect != OpDialect::Client => {
+            let head = match (dialect, origin) {
+                (OpDialect::Leaf, _) if msg.headers.is_some() => "HMSG".to_string(),
+                (OpDialect::Leaf, _) => "LMSG".to_string(),
+                (_, Some(o)) => format!("LMSG {}", s(o)),
+                _ if msg.headers.is_some() => "HMSG".to_string(),
+                _ => "RMSG".to_string(),
+            };
+            let mut l = format!("{head} {}{}", acc(account), s(msg.subject));
+            if !queues.is_empty() {
+                match msg.reply {
+                    Some(r) => l.push_str(&format!(" + {}", s(r))),
+                    None => l.push_str(" |"),
+                }
+                l.push_str(&format!(" {}", s(queues.0)));
+            } else if let Some(r) = msg.reply {
+                l.push_str(&format!(" {}", s(r)));
+            }
+            if let Some(h) = msg.headers {
+                l.push_str(&format!(" {}", h.len()));
+            }
+            l.push_str(&format!(" {}", msg.size()));
+            l
+        }
+        _ => return None,
+    })
+}

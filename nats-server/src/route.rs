@@ -431,69 +431,9 @@ impl Reader {
     }
 
     fn trace_in(&self, op: &Op<'_>) {
-        let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        let line = match op {
-            Op::Ping => "PING".to_string(),
-            Op::Pong => "PONG".to_string(),
-            Op::Ok => "OK".to_string(),
-            Op::Connect(j) => format!("CONNECT {}", auth::redact_connect(j)),
-            // The reference does not trace INFO it receives.
-            Op::Info(_) => return,
-            Op::Err(t) => format!("-ERR '{}'", s(t)),
-            Op::RouteSub {
-                account,
-                subject,
-                queue,
-                weight,
-                origin,
-            } => {
-                let head = match origin {
-                    Some(o) => format!("LS+ {}", s(o)),
-                    None => "RS+".to_string(),
-                };
-                match queue {
-                    Some(q) => format!("{head} {} {} {} {weight}", s(account), s(subject), s(q)),
-                    None => format!("{head} {} {}", s(account), s(subject)),
-                }
-            }
-            Op::RouteUnsub {
-                account,
-                subject,
-                queue,
-            } => match queue {
-                Some(q) => format!("RS- {} {} {}", s(account), s(subject), s(q)),
-                None => format!("RS- {} {}", s(account), s(subject)),
-            },
-            Op::RouteMsg {
-                account,
-                msg,
-                queues,
-                origin,
-            } => {
-                let head = match origin {
-                    Some(o) => format!("LMSG {}", s(o)),
-                    None if msg.headers.is_some() => "HMSG".to_string(),
-                    None => "RMSG".to_string(),
-                };
-                let mut l = format!("{head} {} {}", s(account), s(msg.subject));
-                if !queues.is_empty() {
-                    match msg.reply {
-                        Some(r) => l.push_str(&format!(" + {}", s(r))),
-                        None => l.push_str(" |"),
-                    }
-                    l.push_str(&format!(" {}", s(queues.0)));
-                } else if let Some(r) = msg.reply {
-                    l.push_str(&format!(" {}", s(r)));
-                }
-                if let Some(h) = msg.headers {
-                    l.push_str(&format!(" {}", h.len()));
-                }
-                l.push_str(&format!(" {}", msg.size()));
-                l
-            }
-            _ => return,
-        };
-        trace!("{} - <<- [{line}]", self.client.prefix());
+        if let Some(line) = logging::inbound_op_line(op, logging::OpDialect::Route) {
+            trace!("{} - <<- [{line}]", self.client.prefix());
+        }
     }
 
     /// The solicitor's CONNECT, checked by the acceptor.

@@ -429,55 +429,9 @@ impl Reader {
     }
 
     fn trace_in(&self, op: &Op<'_>) {
-        let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        let line = match op {
-            Op::Ping => "PING".to_string(),
-            Op::Pong => "PONG".to_string(),
-            Op::Ok => "OK".to_string(),
-            Op::Connect(j) => format!("CONNECT {}", auth::redact_connect(j)),
-            Op::Info(_) => return,
-            Op::Err(t) => format!("-ERR '{}'", s(t)),
-            Op::RouteSub {
-                subject,
-                queue,
-                weight,
-                ..
-            } => match queue {
-                Some(q) => format!("LS+ {} {} {weight}", s(subject), s(q)),
-                None => format!("LS+ {}", s(subject)),
-            },
-            Op::RouteUnsub { subject, queue, .. } => match queue {
-                Some(q) => format!("LS- {} {}", s(subject), s(q)),
-                None => format!("LS- {}", s(subject)),
-            },
-            Op::RouteMsg { msg, queues, .. } => {
-                let mut l = format!(
-                    "{} {}",
-                    if msg.headers.is_some() {
-                        "HMSG"
-                    } else {
-                        "LMSG"
-                    },
-                    s(msg.subject)
-                );
-                if !queues.is_empty() {
-                    match msg.reply {
-                        Some(r) => l.push_str(&format!(" + {}", s(r))),
-                        None => l.push_str(" |"),
-                    }
-                    l.push_str(&format!(" {}", s(queues.0)));
-                } else if let Some(r) = msg.reply {
-                    l.push_str(&format!(" {}", s(r)));
-                }
-                if let Some(h) = msg.headers {
-                    l.push_str(&format!(" {}", h.len()));
-                }
-                l.push_str(&format!(" {}", msg.size()));
-                l
-            }
-            _ => return,
-        };
-        trace!("{} - <<- [{line}]", self.client.prefix());
+        if let Some(line) = logging::inbound_op_line(op, logging::OpDialect::Leaf) {
+            trace!("{} - <<- [{line}]", self.client.prefix());
+        }
     }
 
     /// `-ERR` from the other side: logged; a loop or a cluster name clash delays the next
