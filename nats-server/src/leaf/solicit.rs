@@ -199,21 +199,7 @@ pub fn start_remotes(server: &Arc<Server>) {
 }
 
 async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, addr)) => {
-                if server.is_shutting_down() {
-                    return;
-                }
-                let s = server.clone();
-                tokio::spawn(async move { accepted(s, stream, addr).await });
-            }
-            Err(e) => {
-                error!("Temporary Leafnode Accept Error({e}), sleeping 10ms");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
+    crate::netutil::accept_loop(server, listener, "Leafnode", accepted).await
 }
 
 /// The hub side of a new connection: INFO first (the TLS handshake, when configured,
