@@ -1297,3 +1297,159 @@ fn leaf_metrics_follow_leafz() {
         );
     }
 }
+
+/// Accounts for a hub and a cluster joined by gateways: the system account the reference
+/// requires with both leaf nodes and gateways, and APP for everyone else.
+const GW_ACCOUNTS: &str = "accounts { SYS { users [{user: sys, password: sys}] }, \
+     APP { users [{user: a, password: a}] } }\nsystem_account: SYS\nno_auth_user: a\n";
+
+/// Waits until `srv` has a registered outbound gateway connection to `cluster`.
+fn wait_gateway(srv: &Srv, cluster: &str) {
+    let ok = wait_until(LONG, || {
+        crate::monitor::try_get(srv.http, "/gatewayz")
+            .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok())
+            .is_some_and(|z| z["outbound_gateways"].get(cluster).is_some())
+    });
+    assert!(
+        ok,
+        "no outbound gateway to {cluster}; log:\n{}",
+        srv.srv.proc.log_text()
+    );
+}
+
+/// Sends `n` requests to `subject` from `from` with the reply `inbox`, answered by a
+/// responder on `to`: exactly `n` answers arrive.
+async fn requests_across(
+    from: &async_nats::Client,
+    to: &async_nats::Client,
+    subject: &str,
+    inbox: &str,
+    n: usize,
+) {
+    let mut svc = to.subscribe(subject.to_string()).await.expect("subscribe");
+    to.flush().await.expect("flush");
+    await_interest(from, subject, &mut svc).await;
+    let responder = to.clone();
+    let task = tokio::spawn(async move {
+        while let Some(m) = svc.next().await {
+            if let Some(r) = m.reply {
+                let mut answer = b"re:".to_vec();
+                answer.extend_from_slice(&m.payload);
+                responder.publish(r, answer.into()).await.expect("answer");
+                responder.flush().await.expect("flush");
+            }
+        }
+    });
+    let mut answers = from.subscribe(inbox.to_string()).await.expect("subscribe");
+    from.flush().await.expect("flush");
+    // The answers' way back: the inbox interest reaches the responder's side.
+    await_interest(to, inbox, &mut answers).await;
+    for i in 0..n {
+        from.publish_with_reply(
+            subject.to_string(),
+            inbox.to_string(),
+            format!("q{i}").into(),
+        )
+        .await
+        .expect("request");
+    }
+    from.flush().await.expect("flush");
+    let got = expect_count(&mut answers, n).await;
+    let mut bodies: Vec<String> = got
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
+        .collect();
+    bodies.sort();
+    let mut want: Vec<String> = (0..n).map(|i| format!("re:q{i}")).collect();
+    want.sort();
+    assert_eq!(bodies, want);
+    task.abort();
+}
+
+/// A leaf of a hub that has a gateway to another cluster exchanges messages with that
+/// cluster: plain messages both ways and requests both ways, with exact counts.
+async fn leaf_behind_a_gateway(hub_exe: &Path, leaf_exe: &Path) {
+    let (ga, gb) = (free_port(), free_port());
+    let gw = |name: &str, port: u16, other: &str, oport: u16| {
+        format!(
+            "{GW_ACCOUNTS}gateway {{ name: {name}, listen: \"127.0.0.1:{port}\", \
+             gateways: [{{name: {other}, url: \"nats://127.0.0.1:{oport}\"}}] }}\n"
+        )
+    };
+    let hub = Srv::start(hub_exe, true, "", &gw("A", ga, "B", gb));
+    let other = Srv::start(&ours(), false, "", &gw("B", gb, "A", ga));
+    let leaf = Srv::start(leaf_exe, false, &remote(&hub, "a:a@", ""), "");
+    wait_gateway(&hub, "B");
+    wait_gateway(&other, "A");
+    hub.wait_leafs(1);
+    leaf.wait_leafs(1);
+    let l = connect(&leaf.url()).await;
+    let b = connect(&other.url()).await;
+
+    // (1) Leaf -> other cluster.
+    let mut sub_b = b.subscribe("lg.to_b").await.expect("subscribe");
+    b.flush().await.expect("flush");
+    await_interest(&l, "lg.to_b", &mut sub_b).await;
+    for i in 0..10 {
+        l.publish("lg.to_b", format!("m{i}").into()).await.unwrap();
+    }
+    l.flush().await.unwrap();
+    expect_count(&mut sub_b, 10).await;
+
+    // (2) Other cluster -> leaf.
+    let mut sub_l = l.subscribe("lg.to_l").await.expect("subscribe");
+    l.flush().await.expect("flush");
+    await_interest(&b, "lg.to_l", &mut sub_l).await;
+    for i in 0..10 {
+        b.publish("lg.to_l", format!("m{i}").into()).await.unwrap();
+    }
+    b.flush().await.unwrap();
+    expect_count(&mut sub_l, 10).await;
+
+    // (3) Requests both ways.
+    requests_across(&b, &l, "lg.svc_l", "lg.inbox_b", 5).await;
+    requests_across(&l, &b, "lg.svc_b", "lg.inbox_l", 5).await;
+    // And with the client library's own request (reply mapped across the gateway).
+    let svc = l.subscribe("lg.svc2").await.expect("subscribe");
+    let responder = l.clone();
+    let task = tokio::spawn(async move {
+        let mut svc = svc;
+        while let Some(m) = svc.next().await {
+            if let Some(r) = m.reply {
+                responder.publish(r, "ok".into()).await.unwrap();
+                responder.flush().await.unwrap();
+            }
+        }
+    });
+    l.flush().await.unwrap();
+    let deadline = tokio::time::Instant::now() + LONG;
+    let mut answered = 0;
+    while answered < 5 {
+        match tokio::time::timeout(Duration::from_secs(2), b.request("lg.svc2", "q".into())).await {
+            Ok(Ok(m)) => {
+                assert_eq!(&m.payload[..], b"ok");
+                answered += 1;
+            }
+            _ => assert!(
+                answered == 0 && tokio::time::Instant::now() < deadline,
+                "request from the other cluster to the leaf timed out after {answered} answers"
+            ),
+        }
+    }
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leaf_behind_a_gateway_ours() {
+    leaf_behind_a_gateway(&ours(), &ours()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leaf_behind_a_gateway_reference_leaf() {
+    leaf_behind_a_gateway(&ours(), &reference()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leaf_behind_a_gateway_reference_hub() {
+    leaf_behind_a_gateway(&reference(), &ours()).await;
+}

@@ -972,6 +972,10 @@ impl Reader {
             if queue.is_some() {
                 entry.qsubs += 1;
             }
+            // Leaf nodes we are hub of learn of it (the reference's `updateLeafNodes`).
+            self.server
+                .leafs
+                .gateway_interest_changed(&acc, subj, queue, 1);
         } else if let Some(ni) = &mut entry.ni {
             if subject::has_wildcard(subj) {
                 ni.retain(|s| !subject::matches(subj, s));
@@ -1005,6 +1009,9 @@ impl Reader {
                         if queue.is_some() {
                             e.qsubs = e.qsubs.saturating_sub(1);
                         }
+                        self.server
+                            .leafs
+                            .gateway_interest_changed(&acc, subj, queue, -1);
                         let empty = e.sl.count() == 0
                             && e.mode == Mode::Optimistic
                             && e.ni.as_ref().is_some_and(|n| n.is_empty());

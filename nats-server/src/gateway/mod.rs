@@ -763,13 +763,39 @@ impl ReplyMap {
     }
 }
 
-/// A client answered a mapped reply: the answer goes only to the gateway of the
-/// requester's cluster, on the mapped subject.
+/// A client answered a mapped reply: the answer goes, on the mapped subject, to the
+/// gateway of the requester's cluster and to our hubs (leaf connections we dialled), which
+/// send it on to that cluster (the reference's `handleGWReplyMap` and `gwLeafSubs`).
 pub fn send_mapped_reply(d: &mut Delivery<'_>, msg: &Message<'_>, mapped: &[u8]) {
     let m = Message {
         subject: mapped,
         ..*msg
     };
+    if d.server.leafs.num_leafs() > 0 {
+        for c in d.server.leafs.conns() {
+            if !crate::leaf::is_spoke(&c) || !Arc::ptr_eq(&*c.account.read(), d.account) {
+                continue;
+            }
+            let headers = if c.headers.load(Ordering::Relaxed) {
+                m.headers
+            } else {
+                None
+            };
+            let size = headers.map_or(0, |h| h.len()) + m.payload.len();
+            crate::deliver::append_msg(d, &c, size, |buf| {
+                let start = buf.len();
+                proto::lmsg(
+                    buf,
+                    m.subject,
+                    m.reply,
+                    std::iter::empty::<&[u8]>(),
+                    headers,
+                    m.payload,
+                );
+                trace_line(&c, &buf[start..]);
+            });
+        }
+    }
     send(d, &m, &[]);
 }
 

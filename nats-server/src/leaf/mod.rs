@@ -316,6 +316,35 @@ impl Leafs {
         }
     }
 
+    /// Interest of a remote cluster in `account`, learned on an outbound gateway in
+    /// interest-only mode (`RS+`/`RS-`), changed by `delta`: update the leaf connections we
+    /// are hub of (the reference's `updateInterestForAccountOnGateway`). Called under that
+    /// gateway's interest lock, so the smaps follow what it knows.
+    pub fn gateway_interest_changed(
+        &self,
+        account: &str,
+        subj: &[u8],
+        queue: Option<&[u8]>,
+        delta: i32,
+    ) {
+        if self.count.load(Ordering::Acquire) == 0 || delta == 0 {
+            return;
+        }
+        let lds = subj.starts_with(LDS_PREFIX.as_bytes());
+        let conns = self.conns.lock();
+        for c in conns.values() {
+            let Some(link) = c.leaf.get() else { continue };
+            // Toward a hub only local interest is told.
+            if link.spoke.load(Ordering::Relaxed) || c.account.read().name != account {
+                continue;
+            }
+            if !lds && Link::denied(&link.sub_deny, subj) {
+                continue;
+            }
+            update_smap(c, link, subj, queue, delta);
+        }
+    }
+
     /// Binds a connection that passed its handshake: registers it and tells the other side
     /// about every subscription of its account (with the loop detection subject).
     fn bind(&self, server: &Server, c: &Arc<Client>, link: &Link) {
@@ -335,6 +364,23 @@ impl Leafs {
                 let n = if queue.is_some() { sub_weight(s) } else { 1 };
                 *smap.entry(smap_key(subj, queue)).or_insert(0) += n;
             });
+            // The interest of other clusters in the account, known from the outbound
+            // gateways in interest-only mode. Their locks are held until the connection
+            // is registered, so no `RS+`/`RS-` slips in between.
+            let gws = server.gateway.out.read().clone();
+            let outsims: Vec<_> = gws.iter().map(|g| g.outsim.read()).collect();
+            // As the reference, a hub's too (later changes reach leafs only: see
+            // `gateway_interest_changed`), each checked against the permissions only.
+            for map in &outsims {
+                let Some(Some(e)) = map.get(&acc.name) else {
+                    continue;
+                };
+                e.sl.for_each(|subj, queue, _| {
+                    if !Link::denied(&link.sub_deny, subj) {
+                        *smap.entry(smap_key(subj, queue)).or_insert(0) += 1;
+                    }
+                });
+            }
             let maps = if acc.name == crate::options::GLOBAL_ACCOUNT {
                 opts.mappings.clone()
             } else {
@@ -368,6 +414,7 @@ impl Leafs {
             conns.insert(c.cid, c.clone());
             self.count.store(conns.len(), Ordering::Release);
             drop(conns);
+            drop(outsims);
             if !b.is_empty() {
                 c.out.send(&b);
             }
