@@ -496,6 +496,14 @@ impl Parser {
                 self.cur.bare_continue(&mut text, ends);
                 Ok(Kind::String(text))
             }
+            // The reference's lexer does not end an unsigned integer at `]`: `[1]` reads
+            // the string "1]" and then misses the array's end (`[-1]` is fine).
+            Some(']') if ctx == Ctx::Array && !negative => {
+                self.cur.bump();
+                text.push(']');
+                self.cur.bare_continue(&mut text, |c| ends_word(c, ctx));
+                Ok(Kind::String(text))
+            }
             _ if at_end(&self.cur) => Ok(Kind::Integer(parse_int(&text, &start)?)),
             _ => {
                 self.cur.bare_continue(&mut text, ends);
