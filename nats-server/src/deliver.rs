@@ -364,10 +364,10 @@ pub fn deliver(
         }
     }
     if !d.flush.route_targets.is_empty() {
-        delivered += send_to_routes(d, msg, result);
+        delivered += send_to_peers(d, msg, result, Peers::Routes);
     }
     if !d.flush.leaf_targets.is_empty() {
-        delivered += send_to_leafs(d, msg, result);
+        delivered += send_to_peers(d, msg, result, Peers::Leafs);
     }
     if to_gateways {
         delivered += crate::gateway::send(d, msg, &served);
@@ -407,15 +407,6 @@ fn deliver_leaf_import(d: &mut Delivery<'_>, sub: &SubRef, msg: &Message<'_>) ->
     })
 }
 
-/// Index of `c` among this message's leaf targets, adding it once.
-fn leaf_target(f: &mut FlushSet, c: &Arc<Client>) -> usize {
-    if let Some(i) = f.leaf_targets.iter().position(|t| Arc::ptr_eq(t, c)) {
-        return i;
-    }
-    f.leaf_targets.push(c.clone());
-    f.leaf_targets.len() - 1
-}
-
 /// A leaf node member of a queue group (never the connection the message came from),
 /// chosen at random weighted by the members each leaf announced.
 fn pick_leaf<'m>(
@@ -451,57 +442,6 @@ fn pick_leaf<'m>(
     None
 }
 
-/// Writes one LMSG/HMSG to each leaf target, listing the queue groups it was chosen for;
-/// clears the scratch. Returns how many leaf connections got the message.
-fn send_to_leafs(d: &mut Delivery<'_>, msg: &Message<'_>, result: &MatchResult<SubRef>) -> usize {
-    let targets = std::mem::take(&mut d.flush.leaf_targets);
-    let groups_of = std::mem::take(&mut d.flush.leaf_groups);
-    let mut sent = 0;
-    for (ti, client) in targets.iter().enumerate() {
-        let headers = if client.headers.load(Ordering::Relaxed) {
-            msg.headers
-        } else {
-            None
-        };
-        let size = headers.map_or(0, |h| h.len()) + msg.payload.len();
-        let groups = groups_of
-            .iter()
-            .filter(|(t, _)| *t as usize == ti)
-            .filter_map(|(_, g)| result.qsubs.get(*g as usize).map(|(n, _)| &**n));
-        let written = append_msg(d, client, size, |buf| {
-            let start = buf.len();
-            proto::lmsg(buf, msg.subject, msg.reply, groups, headers, msg.payload);
-            if logging::trace_enabled() {
-                let line = &buf[start..];
-                let end = line.iter().position(|b| *b == b'\r').unwrap_or(line.len());
-                trace!(
-                    "{} - ->> [{}]",
-                    client.prefix(),
-                    String::from_utf8_lossy(&line[..end])
-                );
-            }
-        });
-        if written {
-            sent += 1;
-        }
-    }
-    let (mut targets, mut groups_of) = (targets, groups_of);
-    targets.clear();
-    groups_of.clear();
-    d.flush.leaf_targets = targets;
-    d.flush.leaf_groups = groups_of;
-    sent
-}
-
-/// Index of `c` among this message's route targets, adding it once.
-fn route_target(f: &mut FlushSet, c: &Arc<Client>) -> usize {
-    if let Some(i) = f.route_targets.iter().position(|t| Arc::ptr_eq(t, c)) {
-        return i;
-    }
-    f.route_targets.push(c.clone());
-    f.route_targets.len() - 1
-}
-
 /// A remote member of a queue group, chosen with probability proportional to the
 /// weight (number of members) its server announced.
 fn pick_remote(members: &[SubRef]) -> Option<&Arc<Client>> {
@@ -527,16 +467,62 @@ fn pick_remote(members: &[SubRef]) -> Option<&Arc<Client>> {
     None
 }
 
-/// Writes one RMSG/HMSG to each route target, listing the queue groups it was chosen
-/// for; clears the scratch. Returns how many routes got the message.
-fn send_to_routes(d: &mut Delivery<'_>, msg: &Message<'_>, result: &MatchResult<SubRef>) -> usize {
+/// The peers a message goes to besides local clients: routes (`RMSG`, or `LMSG <origin>`
+/// for a clustered leaf's message) and leaf connections (`LMSG`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Peers {
+    Routes,
+    Leafs,
+}
+
+impl FlushSet {
+    /// The scratch lists of one kind of peer: targets, and (target, queue group) pairs.
+    fn peers(&mut self, p: Peers) -> (&mut Vec<Arc<Client>>, &mut Vec<(u32, u32)>) {
+        match p {
+            Peers::Routes => (&mut self.route_targets, &mut self.route_groups),
+            Peers::Leafs => (&mut self.leaf_targets, &mut self.leaf_groups),
+        }
+    }
+}
+
+/// Index of `c` among this message's targets of its kind, adding it once.
+fn peer_target(f: &mut FlushSet, p: Peers, c: &Arc<Client>) -> usize {
+    let (targets, _) = f.peers(p);
+    if let Some(i) = targets.iter().position(|t| Arc::ptr_eq(t, c)) {
+        return i;
+    }
+    targets.push(c.clone());
+    targets.len() - 1
+}
+
+fn route_target(f: &mut FlushSet, c: &Arc<Client>) -> usize {
+    peer_target(f, Peers::Routes, c)
+}
+
+fn leaf_target(f: &mut FlushSet, c: &Arc<Client>) -> usize {
+    peer_target(f, Peers::Leafs, c)
+}
+
+/// Writes the message once to each target of kind `p`, listing the queue groups it was
+/// chosen for; clears the scratch. Returns how many connections got it.
+fn send_to_peers(
+    d: &mut Delivery<'_>,
+    msg: &Message<'_>,
+    result: &MatchResult<SubRef>,
+    p: Peers,
+) -> usize {
     // Both scratch lists are taken out while the outbound buffers are written, and handed
     // back below so their capacity is reused by the next message.
-    let targets = std::mem::take(&mut d.flush.route_targets);
-    let groups_of = std::mem::take(&mut d.flush.route_groups);
+    let (targets, groups_of) = {
+        let (t, g) = d.flush.peers(p);
+        (std::mem::take(t), std::mem::take(g))
+    };
     let mut sent = 0;
     // A message from a clustered leaf names its cluster, so no route sends it back there.
-    let origin = crate::leaf::origin_of(d.from);
+    let origin = match p {
+        Peers::Routes => crate::leaf::origin_of(d.from),
+        Peers::Leafs => None,
+    };
     for (ti, client) in targets.iter().enumerate() {
         let headers = if client.headers.load(Ordering::Relaxed) {
             msg.headers
@@ -550,20 +536,24 @@ fn send_to_routes(d: &mut Delivery<'_>, msg: &Message<'_>, result: &MatchResult<
             .filter_map(|(_, g)| result.qsubs.get(*g as usize).map(|(n, _)| &**n));
         let written = append_msg(d, client, size, |buf| {
             let start = buf.len();
-            match &origin {
-                Some(o) => proto::lmsg_route(
+            let account = d.account.name.as_bytes();
+            match (p, &origin) {
+                (Peers::Leafs, _) => {
+                    proto::lmsg(buf, msg.subject, msg.reply, groups, headers, msg.payload)
+                }
+                (Peers::Routes, Some(o)) => proto::lmsg_route(
                     buf,
                     o.as_bytes(),
-                    d.account.name.as_bytes(),
+                    account,
                     msg.subject,
                     msg.reply,
                     groups,
                     headers,
                     msg.payload,
                 ),
-                None => proto::rmsg(
+                (Peers::Routes, None) => proto::rmsg(
                     buf,
-                    d.account.name.as_bytes(),
+                    account,
                     msg.subject,
                     msg.reply,
                     groups,
@@ -588,8 +578,9 @@ fn send_to_routes(d: &mut Delivery<'_>, msg: &Message<'_>, result: &MatchResult<
     let (mut targets, mut groups_of) = (targets, groups_of);
     targets.clear();
     groups_of.clear();
-    d.flush.route_targets = targets;
-    d.flush.route_groups = groups_of;
+    let (t, g) = d.flush.peers(p);
+    *t = targets;
+    *g = groups_of;
     sent
 }
 
