@@ -648,11 +648,13 @@ async fn kill9_of_a_gateway_server_under_load() {
             "survivors lost messages ({})",
             b1.name()
         );
-        // b1 comes back on the same ports: its links return and it gets traffic again.
+        // b1 comes back on the same gateway and cluster ports: its links return and it
+        // gets traffic again. Its client port is a fresh one: the old one may have been
+        // taken meanwhile by a process of another test (seen once in a full parallel run).
         let exe = b1.exe.clone();
-        let (port, cport) = (b1.srv.port, b1.cport);
+        let cport = b1.cport;
         drop(b1);
-        let b1 = Gw::start_on(&exe, port, "B", gb1, cport, &[b2.cport], &[]);
+        let b1 = Gw::start_on(&exe, free_port(), "B", gb1, cport, &[b2.cport], &[]);
         wait_full_mesh(&[&a1, &a2, &b1, &b2]);
         let c1 = connect(&b1.url()).await;
         let mut sub_1 = c1.subscribe("load").await.unwrap();
