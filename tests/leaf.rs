@@ -1453,3 +1453,52 @@ async fn leaf_behind_a_gateway_reference_leaf() {
 async fn leaf_behind_a_gateway_reference_hub() {
     leaf_behind_a_gateway(&reference(), &ours()).await;
 }
+
+/// A queue group of another cluster, known to a hub through its gateway, is announced to a
+/// leaf that connects later, counted by the weight the gateway announced (the reference's
+/// `initLeafNodeSmapAndSendSubs`), which is 1 whatever the members: gateways, ours as the
+/// reference's, announce a queue group once, with weight 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn leaf_learns_remote_queue_group_at_connect() {
+    let (ga, gb) = (free_port(), free_port());
+    let gw = |name: &str, port: u16, other: &str, oport: u16| {
+        format!(
+            "{GW_ACCOUNTS}gateway {{ name: {name}, listen: \"127.0.0.1:{port}\", \
+             gateways: [{{name: {other}, url: \"nats://127.0.0.1:{oport}\"}}] }}\n"
+        )
+    };
+    let hub = Srv::start(
+        &ours(),
+        true,
+        "",
+        &format!("trace: true\n{}", gw("A", ga, "B", gb)),
+    );
+    let other = Srv::start(&ours(), false, "", &gw("B", gb, "A", ga));
+    wait_gateway(&hub, "B");
+    wait_gateway(&other, "A");
+    let b = connect(&other.url()).await;
+    let _subs = [
+        b.queue_subscribe("lgq.work", "workers".into())
+            .await
+            .unwrap(),
+        b.queue_subscribe("lgq.work", "workers".into())
+            .await
+            .unwrap(),
+        b.queue_subscribe("lgq.work", "workers".into())
+            .await
+            .unwrap(),
+    ];
+    b.flush().await.unwrap();
+    assert!(
+        hub.srv.proc.wait_log("[RS+ APP lgq.work workers 1]", LONG),
+        "{}",
+        hub.srv.proc.log_text()
+    );
+    let _leaf = Srv::start(&ours(), false, &remote(&hub, "a:a@", ""), "");
+    hub.wait_leafs(1);
+    assert!(
+        hub.srv.proc.wait_log("->> [LS+ lgq.work workers 1]", LONG),
+        "{}",
+        hub.srv.proc.log_text()
+    );
+}

@@ -933,7 +933,7 @@ impl Reader {
     }
 
     /// RS+ on an outbound connection: the remote's interest.
-    fn remote_sub(&mut self, account: &[u8], subj: &[u8], queue: Option<&[u8]>, _w: u32) -> bool {
+    fn remote_sub(&mut self, account: &[u8], subj: &[u8], queue: Option<&[u8]>, w: u32) -> bool {
         if !self.gc.outbound {
             error!(
                 "{} - Received RS+ from gateway on inbound connection",
@@ -963,12 +963,13 @@ impl Reader {
         let use_sl = queue.is_some() || entry.mode != Mode::Optimistic;
         if use_sl {
             let key = crate::route::sub_key(b"", subj, queue);
-            if entry.keys.contains(&key[..]) {
+            if entry.keys.contains_key(&key[..]) {
                 return true;
             }
             let k: Arc<[u8]> = key.clone().into();
             entry.sl.insert(subj, queue, k);
-            entry.keys.insert(key.into_boxed_slice());
+            let weight = if queue.is_some() { w.max(1) } else { 1 };
+            entry.keys.insert(key.into_boxed_slice(), weight);
             if queue.is_some() {
                 entry.qsubs += 1;
             }
@@ -1003,7 +1004,7 @@ impl Reader {
                 let use_sl = queue.is_some() || e.mode != Mode::Optimistic;
                 if use_sl {
                     let key = crate::route::sub_key(b"", subj, queue);
-                    if e.keys.remove(&key[..]) {
+                    if e.keys.remove(&key[..]).is_some() {
                         let k: Arc<[u8]> = key.into();
                         e.sl.remove(subj, queue, &k);
                         if queue.is_some() {

@@ -227,7 +227,9 @@ pub struct OutAccount {
     pub ni: Option<HashSet<Box<[u8]>>>,
     /// The remote's subscriptions (queue ones always; plain ones once not optimistic).
     pub sl: Sublist<Arc<[u8]>>,
-    pub keys: HashSet<Box<[u8]>>,
+    /// The same subscriptions by key, with the queue weight the remote announced (1 for a
+    /// plain one): what a leaf connection is told when it connects.
+    pub keys: HashMap<Box<[u8]>, u32>,
     pub qsubs: usize,
 }
 
@@ -237,7 +239,7 @@ impl OutAccount {
             mode,
             ni,
             sl: Sublist::new(),
-            keys: HashSet::new(),
+            keys: HashMap::new(),
             qsubs: 0,
         }
     }

@@ -375,9 +375,14 @@ impl Leafs {
                 let Some(Some(e)) = map.get(&acc.name) else {
                     continue;
                 };
-                e.sl.for_each(|subj, queue, _| {
+                e.sl.for_each(|subj, queue, key| {
                     if !Link::denied(&link.sub_deny, subj) {
-                        *smap.entry(smap_key(subj, queue)).or_insert(0) += 1;
+                        // A queue group counts with the weight the remote announced.
+                        let n = match queue {
+                            Some(_) => e.keys.get(&key[..]).copied().unwrap_or(1).max(1) as i32,
+                            None => 1,
+                        };
+                        *smap.entry(smap_key(subj, queue)).or_insert(0) += n;
                     }
                 });
             }
