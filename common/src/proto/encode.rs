@@ -115,6 +115,18 @@ pub fn rmsg<'q>(
     out.push(b' ');
     out.extend_from_slice(subject);
     out.push(b' ');
+    reply_and_queues(out, reply, queues);
+    sizes_and_body(out, headers, payload);
+}
+
+/// The routed-message middle part: `reply ` alone, or with queue groups the marker form
+/// `+ reply q.. ` / `| q.. ` (each item followed by a space).
+#[inline]
+fn reply_and_queues<'q>(
+    out: &mut Vec<u8>,
+    reply: Option<&[u8]>,
+    queues: impl IntoIterator<Item = &'q [u8]>,
+) {
     let mut queues = queues.into_iter().peekable();
     if queues.peek().is_some() {
         match reply {
@@ -133,7 +145,6 @@ pub fn rmsg<'q>(
         out.extend_from_slice(r);
         out.push(b' ');
     }
-    sizes_and_body(out, headers, payload);
 }
 
 /// `RS+ account subject [queue weight]`.
@@ -203,24 +214,7 @@ pub fn lmsg<'q>(
     });
     out.extend_from_slice(subject);
     out.push(b' ');
-    let mut queues = queues.into_iter().peekable();
-    if queues.peek().is_some() {
-        match reply {
-            Some(r) => {
-                out.extend_from_slice(b"+ ");
-                out.extend_from_slice(r);
-                out.push(b' ');
-            }
-            None => out.extend_from_slice(b"| "),
-        }
-        for q in queues {
-            out.extend_from_slice(q);
-            out.push(b' ');
-        }
-    } else if let Some(r) = reply {
-        out.extend_from_slice(r);
-        out.push(b' ');
-    }
+    reply_and_queues(out, reply, queues);
     sizes_and_body(out, headers, payload);
 }
 
@@ -245,24 +239,7 @@ pub fn lmsg_route<'q>(
     out.push(b' ');
     out.extend_from_slice(subject);
     out.push(b' ');
-    let mut queues = queues.into_iter().peekable();
-    if queues.peek().is_some() {
-        match reply {
-            Some(r) => {
-                out.extend_from_slice(b"+ ");
-                out.extend_from_slice(r);
-                out.push(b' ');
-            }
-            None => out.extend_from_slice(b"| "),
-        }
-        for q in queues {
-            out.extend_from_slice(q);
-            out.push(b' ');
-        }
-    } else if let Some(r) = reply {
-        out.extend_from_slice(r);
-        out.push(b' ');
-    }
+    reply_and_queues(out, reply, queues);
     let h = headers.map_or(0, <[u8]>::len);
     num(out, h);
     out.push(b' ');
