@@ -218,6 +218,9 @@ pub struct Delivery<'a> {
     pub via_service: u8,
     /// The leaf node cluster a routed message comes from: not sent back into it.
     pub origin: Option<&'a [u8]>,
+    /// Whether the message may leave for other clusters (false for the local half of a
+    /// JetStream delivery, which goes out under its delivery subject instead).
+    pub gateways: bool,
 }
 
 /// Delivers `m` in `account` as a message of its own, from within delivery `d` (a service
@@ -244,6 +247,7 @@ pub fn deliver_nested(
         flush: &mut *d.flush,
         via_service,
         origin,
+        gateways: true,
     };
     let n = deliver(&mut nd, m, &result, None);
     d.flush.restore_route_scratch(saved);
@@ -266,6 +270,7 @@ impl<'a> Delivery<'a> {
             flush,
             via_service: 0,
             origin: None,
+            gateways: true,
         }
     }
 }
@@ -296,7 +301,8 @@ pub fn deliver(
     let from_spoke = from_leaf && crate::leaf::is_spoke(d.from);
     // Messages published here may also leave for other clusters; the queue groups
     // served in this cluster are not offered to them.
-    let to_gateways = !from_route && d.from.kind != Kind::Gateway && d.server.gateway.active();
+    let to_gateways =
+        d.gateways && !from_route && d.from.kind != Kind::Gateway && d.server.gateway.active();
     let mut served: Vec<&[u8]> = Vec::new();
     for sub in &result.psubs {
         match sub.client.kind {

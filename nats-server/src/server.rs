@@ -526,6 +526,95 @@ impl Server {
         flush.flush(self);
     }
 
+    /// Delivers a message JetStream addresses to `dsubj` (a pull request's inbox, a push
+    /// consumer's deliver subject) while showing its stream subject: this server's
+    /// subscribers see `subject`; routes, leaf nodes and gateways get `dsubj`, which is
+    /// what the other side matches (the reference's delivery subject). Returns how many
+    /// subscriptions took it.
+    pub fn deliver_as(
+        self: &Arc<Self>,
+        account: &Arc<crate::accounts::Account>,
+        dsubj: &[u8],
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) -> usize {
+        let result = account.sublist.read().match_subject(dsubj);
+        if result.is_empty() {
+            return 0;
+        }
+        let c = self.account_client(account);
+        let mut flush = crate::deliver::FlushSet::default();
+        let peer = |s: &crate::client::SubRef| {
+            matches!(s.client.kind, Kind::Router | Kind::Leaf | Kind::Gateway)
+        };
+        let all_local = result.psubs.iter().all(|s| !peer(s))
+            && result.qsubs.iter().all(|(_, m)| m.iter().all(|s| !peer(s)));
+        let mut n = 0;
+        if all_local || subject == dsubj {
+            let msg = nats_common::proto::Message {
+                subject,
+                reply,
+                headers,
+                payload,
+            };
+            let mut d = crate::deliver::Delivery::new(self, account, &c, true, &mut flush);
+            d.gateways = subject == dsubj;
+            n += crate::deliver::deliver(&mut d, &msg, &result, None);
+            if subject != dsubj && self.gateway.active() {
+                let far = nats_common::proto::Message {
+                    subject: dsubj,
+                    reply,
+                    headers,
+                    payload,
+                };
+                let mut d = crate::deliver::Delivery::new(self, account, &c, true, &mut flush);
+                n += crate::gateway::send(&mut d, &far, &[]);
+            }
+        } else {
+            let (mut local, mut far) = (
+                nats_common::sublist::MatchResult::default(),
+                nats_common::sublist::MatchResult::default(),
+            );
+            for s in &result.psubs {
+                if peer(s) {
+                    far.psubs.push(s.clone());
+                } else {
+                    local.psubs.push(s.clone());
+                }
+            }
+            for (name, members) in &result.qsubs {
+                let (f, l): (Vec<_>, Vec<_>) = members.iter().cloned().partition(|s| peer(s));
+                if !l.is_empty() {
+                    local.qsubs.push((name.clone(), l));
+                }
+                if !f.is_empty() {
+                    far.qsubs.push((name.clone(), f));
+                }
+            }
+            let msg = nats_common::proto::Message {
+                subject,
+                reply,
+                headers,
+                payload,
+            };
+            let mut d = crate::deliver::Delivery::new(self, account, &c, true, &mut flush);
+            d.gateways = false;
+            n += crate::deliver::deliver(&mut d, &msg, &local, None);
+            let msg = nats_common::proto::Message {
+                subject: dsubj,
+                reply,
+                headers,
+                payload,
+            };
+            let mut d = crate::deliver::Delivery::new(self, account, &c, true, &mut flush);
+            n += crate::deliver::deliver(&mut d, &msg, &far, None);
+        }
+        flush.flush(self);
+        n
+    }
+
     pub fn set_jetstream(&self, js: Arc<crate::jetstream::JetStream>) {
         let _ = self.jetstream.set(js);
     }
@@ -684,6 +773,9 @@ impl Server {
         }
         self.leafs.sub_changed(sub, crate::leaf::sub_weight(sub));
         drop(sl);
+        if sub.account.interest_waiters.load(Ordering::Relaxed) > 0 {
+            sub.account.interest_added.notify_waiters();
+        }
     }
 
     /// How many queue members a subscription stands for (a leaf's announced weight).

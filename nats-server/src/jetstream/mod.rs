@@ -26,6 +26,7 @@
 //! give.
 
 pub mod api;
+pub mod consumer;
 pub mod store;
 pub mod stream;
 
@@ -51,6 +52,8 @@ pub enum Handler {
     Ingest(Weak<Stream>),
     /// `$JS.API.DIRECT.GET.<stream>[.<subject>]` (in the stream's account).
     DirectGet(Weak<Stream>),
+    /// A consumer's acks, pull requests and flow control replies (in its account).
+    Consumer(Weak<consumer::Consumer>, consumer::Endpoint),
 }
 
 /// The server-wide settings, as /varz and /jsz show them.
@@ -296,6 +299,9 @@ impl JetStream {
         info!("Initiating JetStream Shutdown...");
         for jsa in self.accounts() {
             for st in jsa.streams.lock().values() {
+                if let Some(server) = self.server() {
+                    st.stop_consumers(&server, false);
+                }
                 st.sync();
             }
         }
@@ -349,7 +355,8 @@ impl JetStream {
                         account.name,
                         st.name
                     );
-                    jsa.streams.lock().insert(st.name.clone(), st);
+                    jsa.streams.lock().insert(st.name.clone(), st.clone());
+                    restore_consumers(server, account, &st);
                 }
                 Err(e) => warn!("  Error recovering stream in {}: {e}", d.display()),
             }
@@ -365,6 +372,7 @@ impl JetStream {
             u.memory += au.memory;
             u.storage += au.storage;
             u.streams += au.streams;
+            u.consumers += au.consumers;
             u.messages += au.messages;
             u.bytes += au.bytes;
             u.reserved_memory += au.reserved_memory;
@@ -432,11 +440,53 @@ impl JetStream {
     }
 }
 
+/// Brings back the consumers a file stream kept on disk, with their state.
+fn restore_consumers(server: &Arc<Server>, account: &Arc<Account>, st: &Arc<Stream>) {
+    let dirs = st.saved_consumer_dirs();
+    if dirs.is_empty() {
+        return;
+    }
+    info!(
+        "  Recovering {} consumers for stream - '{} > {}'",
+        dirs.len(),
+        account.name,
+        st.name
+    );
+    for d in dirs {
+        let name = d
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let meta = match consumer::state::read_meta(&d) {
+            Ok(m) => m,
+            Err(e) => {
+                warn!("  Error recovering consumer in {}: {e}", d.display());
+                continue;
+            }
+        };
+        let saved = match consumer::state::read_state(&d) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(
+                    "  Error reading state of consumer '{} > {} > {name}': {e}",
+                    account.name, st.name
+                );
+                None
+            }
+        };
+        let c =
+            consumer::Consumer::new(server, st, name, meta.config, meta.created, Some(d), saved);
+        c.start(server);
+        st.add_consumer(c);
+    }
+}
+
 #[derive(Default, Clone, Copy)]
 pub struct Usage {
     pub memory: u64,
     pub storage: u64,
     pub streams: usize,
+    pub consumers: usize,
     pub messages: u64,
     pub bytes: u64,
     /// The streams' `max_bytes` (where set), by storage type.
@@ -462,6 +512,7 @@ impl JsAccount {
                 }
             }
             u.streams += 1;
+            u.consumers += st.consumers.read().len();
             u.messages += s.msgs;
             u.bytes += s.bytes;
         }
@@ -511,6 +562,17 @@ pub fn handle(d: &mut Delivery<'_>, handler: &Handler, msg: &Message<'_>) -> boo
             });
             if let (Some(reply), Some(ack)) = (msg.reply, ack) {
                 send_in_delivery(d, &st.account, reply, &ack);
+            }
+            true
+        }
+        Handler::Consumer(c, ep) => {
+            let Some(c) = c.upgrade() else {
+                return false;
+            };
+            let subject = String::from_utf8_lossy(msg.subject);
+            let confirm = consumer::handle(&c, *ep, &subject, msg.reply, msg.payload);
+            if let (Some(reply), Some(())) = (msg.reply, confirm) {
+                send_in_delivery(d, &c.account, reply, b"");
             }
             true
         }

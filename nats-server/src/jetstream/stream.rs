@@ -10,6 +10,7 @@
 
 use super::api::errors::{self, ApiError};
 use super::api::types::{Discard, Retention, Storage, StreamConfig, StreamInfo, StreamState};
+use super::consumer::Consumer;
 use super::store::{self, file::FileStore, memory::MemStore, Limits, Purge, Store};
 use crate::accounts::Account;
 use crate::client::Subscription;
@@ -17,7 +18,7 @@ use crate::server::Server;
 use nats_common::headers::Headers;
 use nats_common::subject;
 use parking_lot::Mutex;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -241,6 +242,8 @@ pub struct Stream {
     direct: Mutex<Vec<Arc<Subscription>>>,
     /// The bytes last counted into the server's usage (`JetStream::used`).
     counted: std::sync::atomic::AtomicU64,
+    /// Its consumers, by name (taken after `inner` when both are held).
+    pub consumers: parking_lot::RwLock<BTreeMap<String, Arc<Consumer>>>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -295,6 +298,7 @@ impl Stream {
             subs: Mutex::new(Vec::new()),
             direct: Mutex::new(Vec::new()),
             counted: std::sync::atomic::AtomicU64::new(0),
+            consumers: parking_lot::RwLock::new(BTreeMap::new()),
         });
         st.rebuild_dedupe();
         st.recount(&st.inner.lock());
@@ -394,12 +398,31 @@ impl Stream {
         self.inner.lock().config.clone()
     }
 
+    /// Where a consumer keeps its state: `obs/<name>` beside a file stream's messages;
+    /// nothing for memory streams (or consumers asking for memory storage).
+    pub fn consumer_dir(&self, name: &str, mem_storage: bool) -> Option<PathBuf> {
+        let file = self.inner.lock().config.storage == Storage::File;
+        (file && !mem_storage).then(|| self.dir.join("obs").join(name))
+    }
+
+    /// The consumers' directories found on disk (recovery).
+    pub fn saved_consumer_dirs(&self) -> Vec<PathBuf> {
+        let Ok(rd) = std::fs::read_dir(self.dir.join("obs")) else {
+            return Vec::new();
+        };
+        let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+        v.sort();
+        v
+    }
+
     pub fn info(&self) -> StreamInfo {
         let g = self.inner.lock();
+        let mut state = state_json(&g.store.state());
+        state.consumer_count = self.consumers.read().len() as u64;
         StreamInfo {
             config: g.config.clone(),
             created: super::api::types::time_string(self.created),
-            state: state_json(&g.store.state()),
+            state,
         }
     }
 
@@ -442,6 +465,8 @@ impl Stream {
         let mut g = self.inner.lock();
         let r = g.store.purge(p);
         self.recount(&g);
+        drop(g);
+        self.changed();
         r
     }
 
@@ -449,7 +474,103 @@ impl Stream {
         let mut g = self.inner.lock();
         let r = g.store.remove_msg(seq);
         self.recount(&g);
+        drop(g);
+        self.changed();
         r
+    }
+
+    /// Tells the consumers that messages went (their pending counts change).
+    fn changed(&self) {
+        for c in self.consumers.read().values() {
+            c.stream_changed();
+        }
+    }
+
+    /// Runs `f` on the store's bookkeeping under the stream's lock.
+    pub fn with_index<R>(&self, f: impl FnOnce(&store::Index) -> R) -> R {
+        let g = self.inner.lock();
+        f(g.store.index())
+    }
+
+    /// A consumer acknowledged `seq` on an interest or work queue stream: the message
+    /// goes when no other consumer still needs it (the reference's ackMsg).
+    pub fn ack_msg(&self, from: &Consumer, seq: u64) {
+        let retention = self.inner.lock().config.retention;
+        if retention == Retention::Limits {
+            return;
+        }
+        let subject = {
+            let g = self.inner.lock();
+            if seq < g.store.state().first_seq {
+                return;
+            }
+            g.store.index().subject_of(seq)
+        };
+        let Some(subject) = subject else { return };
+        let keep = self
+            .consumers
+            .read()
+            .values()
+            .any(|c| !std::ptr::eq(&**c, from) && c.needs_ack(seq, &subject));
+        if !keep {
+            let mut g = self.inner.lock();
+            let _ = g.store.remove_msg(seq);
+            self.recount(&g);
+        }
+    }
+
+    /// Adds a consumer (already started) to the stream.
+    pub fn add_consumer(&self, c: Arc<Consumer>) {
+        self.consumers.write().insert(c.name.clone(), c);
+    }
+
+    pub fn consumer(&self, name: &str) -> Option<Arc<Consumer>> {
+        self.consumers.read().get(name).cloned()
+    }
+
+    /// Deletes a consumer: stopped with its advisory, its files removed, and on an
+    /// interest stream the messages nobody needs any more removed. False when there is
+    /// no such consumer.
+    pub fn delete_consumer(&self, server: &Arc<Server>, name: &str) -> bool {
+        let Some(c) = self.consumers.write().remove(name) else {
+            return false;
+        };
+        c.stop(server, true);
+        c.remove_files();
+        let (retention, first, last) = {
+            let g = self.inner.lock();
+            let st = g.store.state();
+            (g.config.retention, st.first_seq, st.last_seq)
+        };
+        if retention == Retention::Interest {
+            let start = c.ack_floor().max(first);
+            let consumers: Vec<Arc<Consumer>> = self.consumers.read().values().cloned().collect();
+            let mut gone = Vec::new();
+            for seq in start..=last {
+                let subject = self.inner.lock().store.index().subject_of(seq);
+                let Some(subject) = subject else { continue };
+                if !consumers.iter().any(|o| o.needs_ack(seq, &subject)) {
+                    gone.push(seq);
+                }
+            }
+            let mut g = self.inner.lock();
+            for seq in gone {
+                let _ = g.store.remove_msg(seq);
+            }
+            self.recount(&g);
+        }
+        true
+    }
+
+    /// Stops every consumer (the stream is going away or the server stops);
+    /// `deleted`: with their files and advisories.
+    pub fn stop_consumers(&self, server: &Arc<Server>, deleted: bool) {
+        let all: Vec<Arc<Consumer>> = std::mem::take(&mut *self.consumers.write())
+            .into_values()
+            .collect();
+        for c in all {
+            c.stop(server, deleted);
+        }
     }
 
     pub fn load(&self, seq: u64) -> Result<store::StoreMsg, store::StoreError> {
@@ -567,9 +688,11 @@ impl Stream {
             }
         }
         let ts = now_nanos();
-        // Interest retention with no consumers (there are none yet): the sequence is
-        // used and nothing is kept, as the reference skips such messages.
-        let seq = if g.config.retention == Retention::Interest {
+        // Interest retention with no consumer for the subject: the sequence is used and
+        // nothing is kept, as the reference skips such messages.
+        let no_interest = g.config.retention == Retention::Interest
+            && !self.consumers.read().values().any(|c| c.matches(m.subject));
+        let seq = if no_interest {
             match g.store.skip_msg(ts) {
                 Ok(s) => s,
                 Err(e) => return fail(errors::store_failed(e.to_string())),
@@ -602,6 +725,15 @@ impl Stream {
             let _ = g.store.purge(&p);
         }
         self.recount(&g);
+        if !no_interest {
+            for c in self.consumers.read().values() {
+                c.on_stored(m.subject);
+            }
+        }
+        drop(g);
+        if rollup_sub || rollup_all {
+            self.changed();
+        }
         can_respond
             .then(|| format!("{{\"stream\":{}, \"seq\":{seq}}}", json_str(&name)).into_bytes())
     }
@@ -610,11 +742,17 @@ impl Stream {
     fn tick(&self, sync: bool) {
         let mut g = self.inner.lock();
         let now = now_nanos();
-        if let Err(e) = g.store.expire(now) {
-            error!(
+        match g.store.expire(now) {
+            Err(e) => error!(
                 "JetStream stream '{} > {}' expiry failed: {e}",
                 self.account.name, self.name
-            );
+            ),
+            Ok(n) if n > 0 => {
+                drop(g);
+                self.changed();
+                g = self.inner.lock();
+            }
+            Ok(_) => {}
         }
         self.recount(&g);
         let window = g.config.duplicate_window;

@@ -156,7 +156,7 @@ fn jsz_with(server: &Server, details: bool) -> Jsz {
             errors: js.api_errors.load(Ordering::Relaxed),
         },
         streams: u.streams as u64,
-        consumers: 0,
+        consumers: u.consumers as u64,
         messages: u.messages,
         bytes: u.bytes,
         account_details,

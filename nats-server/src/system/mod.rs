@@ -62,8 +62,9 @@ pub struct System {
     conns_sent: Mutex<HashMap<String, Instant>>,
 }
 
-/// The reference's short hash of a server name.
-fn server_hash(name: &str) -> String {
+/// The reference's 8-character hash of a name (servers in `$SYS` subjects, generated
+/// consumer names).
+pub fn hash8(name: &str) -> String {
     const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let d = ring::digest::digest(&ring::digest::SHA256, name.as_bytes());
     d.as_ref()[..8]
@@ -103,7 +104,7 @@ impl System {
         let account = server.accounts.system()?;
         let sys = Arc::new(System {
             account: account.clone(),
-            hash: server_hash(&server.name),
+            hash: hash8(&server.name),
             server: Arc::downgrade(server),
             seq: AtomicU64::new(1),
             servers: Mutex::new(HashMap::new()),

@@ -116,3 +116,222 @@ pub fn memory_resources_exceeded() -> ApiError {
 pub fn storage_resources_exceeded() -> ApiError {
     e(500, 10047, "insufficient storage resources available")
 }
+
+// Consumers.
+pub fn consumer_not_found() -> ApiError {
+    e(404, 10014, "consumer not found")
+}
+pub fn not_empty_request() -> ApiError {
+    e(400, 10038, "expected an empty request payload")
+}
+pub fn consumer_create(err: impl Into<String>) -> ApiError {
+    e(500, 10012, err)
+}
+pub fn consumer_name_exist() -> ApiError {
+    e(400, 10013, "consumer name already in use")
+}
+pub fn consumer_bad_durable_name() -> ApiError {
+    e(400, 10103, "durable name can not contain '.', '*', '>'")
+}
+pub fn consumer_name_too_long(max: usize) -> ApiError {
+    e(
+        400,
+        10102,
+        format!("consumer name is too long, maximum allowed is {max}"),
+    )
+}
+pub fn consumer_durable_and_name_mismatch() -> ApiError {
+    e(
+        400,
+        10132,
+        "Consumer Durable and Name have to be equal if both are provided",
+    )
+}
+pub fn consumer_filter_subject_mismatch() -> ApiError {
+    e(
+        400,
+        10131,
+        "Consumer create request did not match filtered subject from create subject",
+    )
+}
+pub fn consumer_deliver_cycle() -> ApiError {
+    e(400, 10081, "consumer deliver subject forms a cycle")
+}
+pub fn consumer_deliver_to_wildcards() -> ApiError {
+    e(400, 10079, "consumer deliver subject has wildcards")
+}
+pub fn consumer_description_too_long(max: usize) -> ApiError {
+    e(
+        400,
+        10107,
+        format!("consumer description is too long, maximum allowed is {max}"),
+    )
+}
+pub fn consumer_direct_requires_ephemeral() -> ApiError {
+    e(400, 10091, "consumer direct requires an ephemeral consumer")
+}
+pub fn consumer_direct_requires_push() -> ApiError {
+    e(400, 10090, "consumer direct requires a push based consumer")
+}
+pub fn consumer_durable_not_in_subject() -> ApiError {
+    e(
+        400,
+        10016,
+        "consumer expected to be durable but no durable name set in subject",
+    )
+}
+pub fn consumer_durable_not_match_subject() -> ApiError {
+    e(
+        400,
+        10017,
+        "consumer name in subject does not match durable name in request",
+    )
+}
+pub fn consumer_durable_not_set() -> ApiError {
+    e(
+        400,
+        10018,
+        "consumer expected to be durable but a durable name was not set",
+    )
+}
+pub fn consumer_ephemeral_with_durable_name() -> ApiError {
+    e(
+        400,
+        10020,
+        "consumer expected to be ephemeral but a durable name was set in request",
+    )
+}
+pub fn consumer_fc_requires_push() -> ApiError {
+    e(
+        400,
+        10089,
+        "consumer flow control requires a push based consumer",
+    )
+}
+pub fn consumer_filter_not_subset() -> ApiError {
+    e(
+        400,
+        10093,
+        "consumer filter subject is not a valid subset of the interest subjects",
+    )
+}
+pub fn consumer_hb_requires_push() -> ApiError {
+    e(
+        400,
+        10088,
+        "consumer idle heartbeat requires a push based consumer",
+    )
+}
+pub fn consumer_invalid_deliver_subject() -> ApiError {
+    e(400, 10112, "invalid push consumer deliver subject")
+}
+pub fn consumer_invalid_policy(err: impl Into<String>) -> ApiError {
+    e(400, 10094, err)
+}
+pub fn consumer_invalid_sampling(err: impl Into<String>) -> ApiError {
+    e(
+        400,
+        10095,
+        format!(
+            "failed to parse consumer sampling configuration: {}",
+            err.into()
+        ),
+    )
+}
+pub fn consumer_max_deliver_backoff() -> ApiError {
+    e(
+        400,
+        10116,
+        "max deliver is required to be > length of backoff values",
+    )
+}
+pub fn consumer_max_pending_ack_policy_required() -> ApiError {
+    e(
+        400,
+        10082,
+        "consumer requires ack policy for max ack pending",
+    )
+}
+pub fn consumer_max_request_batch_negative() -> ApiError {
+    e(400, 10114, "consumer max request batch needs to be > 0")
+}
+pub fn consumer_max_request_expires_too_small() -> ApiError {
+    e(
+        400,
+        10115,
+        "consumer max request expires needs to be >= 1ms",
+    )
+}
+pub fn consumer_max_waiting_negative() -> ApiError {
+    e(400, 10087, "consumer max waiting needs to be positive")
+}
+pub fn consumer_name_path_separators() -> ApiError {
+    e(400, 10127, "Consumer name can not contain path separators")
+}
+pub fn consumer_pull_requires_ack() -> ApiError {
+    e(400, 10084, "consumer in pull mode requires ack policy")
+}
+pub fn consumer_pull_with_rate_limit() -> ApiError {
+    e(
+        400,
+        10086,
+        "consumer in pull mode can not have rate limit set",
+    )
+}
+pub fn consumer_push_max_waiting() -> ApiError {
+    e(400, 10080, "consumer in push mode can not set max waiting")
+}
+pub fn consumer_replicas_exceeds_stream() -> ApiError {
+    e(
+        400,
+        10126,
+        "consumer config replica count exceeds parent stream",
+    )
+}
+pub fn consumer_small_heartbeat() -> ApiError {
+    e(400, 10083, "consumer idle heartbeat needs to be >= 100ms")
+}
+pub fn consumer_store_failed(err: impl Into<String>) -> ApiError {
+    e(
+        500,
+        10104,
+        format!("error creating store for consumer: {}", err.into()),
+    )
+}
+pub fn consumer_wq_not_deliver_all() -> ApiError {
+    e(
+        400,
+        10101,
+        "consumer must be deliver all on workqueue stream",
+    )
+}
+pub fn consumer_wq_not_unique() -> ApiError {
+    e(
+        400,
+        10100,
+        "filtered consumer not unique on workqueue stream",
+    )
+}
+pub fn consumer_wq_multiple_unfiltered() -> ApiError {
+    e(
+        400,
+        10099,
+        "multiple non-filtered consumers not allowed on workqueue stream",
+    )
+}
+pub fn consumer_wq_requires_explicit_ack() -> ApiError {
+    e(400, 10098, "workqueue stream requires explicit ack")
+}
+pub fn consumer_fc_needs_heartbeats() -> ApiError {
+    e(
+        400,
+        10108,
+        "consumer with flow control also needs heartbeats",
+    )
+}
+pub fn maximum_consumers_limit() -> ApiError {
+    e(400, 10026, "maximum consumers limit reached")
+}
+pub fn cluster_required() -> ApiError {
+    e(503, 10010, "JetStream clustering support required")
+}

@@ -1,11 +1,12 @@
-//! The `$JS.API` requests: account info and the stream requests, with the reference's
-//! response types, checks in its order, and errors.
+//! The `$JS.API` requests: account info, the stream and consumer requests, with the
+//! reference's response types, checks in its order, and errors.
 //!
 //! Each endpoint is its own internal subscription of the system account. Subjects with
-//! no endpoint here (consumers, templates, snapshots, cluster requests) have no
-//! subscription, so their requests get no responders rather than a made-up answer
-//! (README).
+//! no endpoint here (templates, snapshots, peer removal) reach no subscription and time
+//! out, as the reference's unknown API subjects (README). `CONSUMER.MSG.NEXT` is not an
+//! API endpoint: each pull consumer subscribes its own in its account.
 
+mod consumers;
 pub mod errors;
 pub mod types;
 
@@ -33,6 +34,15 @@ pub enum Endpoint {
     StreamPurge,
     MsgDelete,
     MsgGet,
+    StreamLeaderStepDown,
+    ConsumerCreate,
+    ConsumerCreateEx,
+    DurableCreate,
+    ConsumerNames,
+    ConsumerList,
+    ConsumerInfo,
+    ConsumerDelete,
+    ConsumerLeaderStepDown,
 }
 
 pub const ENDPOINTS: &[Endpoint] = &[
@@ -46,6 +56,15 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint::StreamPurge,
     Endpoint::MsgDelete,
     Endpoint::MsgGet,
+    Endpoint::StreamLeaderStepDown,
+    Endpoint::ConsumerCreate,
+    Endpoint::ConsumerCreateEx,
+    Endpoint::DurableCreate,
+    Endpoint::ConsumerNames,
+    Endpoint::ConsumerList,
+    Endpoint::ConsumerInfo,
+    Endpoint::ConsumerDelete,
+    Endpoint::ConsumerLeaderStepDown,
 ];
 
 impl Endpoint {
@@ -61,6 +80,15 @@ impl Endpoint {
             Endpoint::StreamPurge => "$JS.API.STREAM.PURGE.*",
             Endpoint::MsgDelete => "$JS.API.STREAM.MSG.DELETE.*",
             Endpoint::MsgGet => "$JS.API.STREAM.MSG.GET.*",
+            Endpoint::StreamLeaderStepDown => "$JS.API.STREAM.LEADER.STEPDOWN.*",
+            Endpoint::ConsumerCreate => "$JS.API.CONSUMER.CREATE.*",
+            Endpoint::ConsumerCreateEx => "$JS.API.CONSUMER.CREATE.*.>",
+            Endpoint::DurableCreate => "$JS.API.CONSUMER.DURABLE.CREATE.*.*",
+            Endpoint::ConsumerNames => "$JS.API.CONSUMER.NAMES.*",
+            Endpoint::ConsumerList => "$JS.API.CONSUMER.LIST.*",
+            Endpoint::ConsumerInfo => "$JS.API.CONSUMER.INFO.*.*",
+            Endpoint::ConsumerDelete => "$JS.API.CONSUMER.DELETE.*.*",
+            Endpoint::ConsumerLeaderStepDown => "$JS.API.CONSUMER.LEADER.STEPDOWN.*.*",
         }
     }
 
@@ -76,6 +104,19 @@ impl Endpoint {
             Endpoint::StreamPurge => "io.nats.jetstream.api.v1.stream_purge_response",
             Endpoint::MsgDelete => "io.nats.jetstream.api.v1.stream_msg_delete_response",
             Endpoint::MsgGet => "io.nats.jetstream.api.v1.stream_msg_get_response",
+            Endpoint::StreamLeaderStepDown => {
+                "io.nats.jetstream.api.v1.stream_leader_stepdown_response"
+            }
+            Endpoint::ConsumerCreate | Endpoint::ConsumerCreateEx | Endpoint::DurableCreate => {
+                "io.nats.jetstream.api.v1.consumer_create_response"
+            }
+            Endpoint::ConsumerNames => "io.nats.jetstream.api.v1.consumer_names_response",
+            Endpoint::ConsumerList => "io.nats.jetstream.api.v1.consumer_list_response",
+            Endpoint::ConsumerInfo => "io.nats.jetstream.api.v1.consumer_info_response",
+            Endpoint::ConsumerDelete => "io.nats.jetstream.api.v1.consumer_delete_response",
+            Endpoint::ConsumerLeaderStepDown => {
+                "io.nats.jetstream.api.v1.consumer_leader_stepdown_response"
+            }
         }
     }
 }
@@ -166,6 +207,25 @@ fn error_body(ep: Endpoint, e: ApiError) -> Vec<u8> {
                 purged: 0,
             },
         ),
+        Endpoint::ConsumerNames => json(
+            kind,
+            Some(e),
+            ConsumerNamesBody {
+                paged: Paged::default(),
+                consumers: Vec::new(),
+            },
+        ),
+        Endpoint::ConsumerList => json(
+            kind,
+            Some(e),
+            ConsumerListBody {
+                paged: Paged::default(),
+                consumers: Vec::new(),
+            },
+        ),
+        Endpoint::ConsumerDelete
+        | Endpoint::StreamLeaderStepDown
+        | Endpoint::ConsumerLeaderStepDown => json(kind, Some(e), SuccessBody { success: false }),
         _ => json(kind, Some(e), Empty {}),
     }
 }
@@ -217,7 +277,7 @@ fn handle(
                 memory: u.memory,
                 storage: u.storage,
                 streams: u.streams,
-                consumers: 0,
+                consumers: u.consumers,
                 limits: AccountLimits {
                     max_memory: -1,
                     max_storage: -1,
@@ -395,6 +455,7 @@ fn handle(
                 return err(errors::stream_not_found());
             };
             st.unsubscribe(server);
+            st.stop_consumers(server, true);
             if let Err(e) = st.delete() {
                 return err(errors::stream_delete(e));
             }
@@ -523,6 +584,15 @@ fn handle(
             };
             (json(kind, None, MsgGetBody { message: Some(msg) }), false)
         }
+        Endpoint::StreamLeaderStepDown | Endpoint::ConsumerLeaderStepDown => {
+            (error_body(ep, errors::cluster_required()), true)
+        }
+        Endpoint::ConsumerCreate | Endpoint::ConsumerCreateEx | Endpoint::DurableCreate => {
+            consumers::create(server, jsa, req)
+        }
+        Endpoint::ConsumerNames | Endpoint::ConsumerList => consumers::names_or_list(jsa, req),
+        Endpoint::ConsumerInfo => consumers::info(jsa, req),
+        Endpoint::ConsumerDelete => consumers::delete(server, jsa, req),
     }
 }
 

@@ -259,3 +259,166 @@ pub struct MsgDeleteRequest {
     pub seq: u64,
     pub no_erase: bool,
 }
+
+/// Go's DeliverPolicy: unknown names are refused (as the reference's UnmarshalJSON),
+/// "undefined" reads as `all`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeliverPolicy {
+    #[default]
+    #[serde(rename = "all", alias = "undefined")]
+    All,
+    #[serde(rename = "last")]
+    Last,
+    #[serde(rename = "new")]
+    New,
+    #[serde(rename = "by_start_sequence")]
+    ByStartSequence,
+    #[serde(rename = "by_start_time")]
+    ByStartTime,
+    #[serde(rename = "last_per_subject")]
+    LastPerSubject,
+}
+
+/// Go's AckPolicy; its zero value (a request without the field) is `none`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AckPolicy {
+    #[default]
+    None,
+    All,
+    Explicit,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplayPolicy {
+    #[default]
+    Instant,
+    Original,
+}
+
+fn is_zero_u64_ref(v: &u64) -> bool {
+    *v == 0
+}
+
+/// A consumer's configuration (`ConsumerConfig` of the reference, its field order and
+/// omissions). Durations in nanoseconds; `opt_start_time` as the RFC 3339 text given.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConsumerConfig {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub durable_name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    pub deliver_policy: DeliverPolicy,
+    #[serde(skip_serializing_if = "is_zero_u64_ref")]
+    pub opt_start_seq: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opt_start_time: Option<String>,
+    pub ack_policy: AckPolicy,
+    #[serde(skip_serializing_if = "is_zero_i64")]
+    pub ack_wait: i64,
+    #[serde(skip_serializing_if = "is_zero_i64")]
+    pub max_deliver: i64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub backoff: Vec<i64>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub filter_subject: String,
+    pub replay_policy: ReplayPolicy,
+    #[serde(skip_serializing_if = "is_zero_u64_ref")]
+    pub rate_limit_bps: u64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sample_freq: String,
+    #[serde(skip_serializing_if = "is_zero_i64")]
+    pub max_waiting: i64,
+    #[serde(skip_serializing_if = "is_zero_i64")]
+    pub max_ack_pending: i64,
+    #[serde(skip_serializing_if = "is_zero_i64")]
+    pub idle_heartbeat: i64,
+    #[serde(skip_serializing_if = "is_false")]
+    pub flow_control: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub headers_only: bool,
+    #[serde(skip_serializing_if = "is_zero_i64")]
+    pub max_batch: i64,
+    #[serde(skip_serializing_if = "is_zero_i64")]
+    pub max_expires: i64,
+    #[serde(skip_serializing_if = "is_zero_i64")]
+    pub max_bytes: i64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub deliver_subject: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub deliver_group: String,
+    #[serde(skip_serializing_if = "is_zero_i64")]
+    pub inactive_threshold: i64,
+    pub num_replicas: i64,
+    #[serde(skip_serializing_if = "is_false")]
+    pub mem_storage: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub direct: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct CreateConsumerRequest {
+    pub stream_name: String,
+    pub config: ConsumerConfig,
+}
+
+/// `delivered` and `ack_floor` of a consumer's info.
+#[derive(Clone, Debug, Serialize, Default)]
+pub struct SequenceInfo {
+    pub consumer_seq: u64,
+    pub stream_seq: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_active: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ConsumerInfo {
+    pub stream_name: String,
+    pub name: String,
+    pub created: String,
+    pub config: ConsumerConfig,
+    pub delivered: SequenceInfo,
+    pub ack_floor: SequenceInfo,
+    pub num_ack_pending: usize,
+    pub num_redelivered: usize,
+    pub num_waiting: usize,
+    pub num_pending: u64,
+    #[serde(skip_serializing_if = "is_false")]
+    pub push_bound: bool,
+}
+
+#[derive(Serialize)]
+pub struct ConsumerInfoBody {
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub info: Option<ConsumerInfo>,
+}
+
+#[derive(Serialize)]
+pub struct ConsumerNamesBody {
+    #[serde(flatten)]
+    pub paged: Paged,
+    pub consumers: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub struct ConsumerListBody {
+    #[serde(flatten)]
+    pub paged: Paged,
+    pub consumers: Vec<ConsumerInfo>,
+}
+
+/// `$JS.API.CONSUMER.MSG.NEXT` as JSON.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct NextRequest {
+    pub expires: i64,
+    pub batch: i64,
+    pub max_bytes: i64,
+    pub no_wait: bool,
+    pub idle_heartbeat: i64,
+}

@@ -114,6 +114,10 @@ impl Store for MemStore {
         self.index.first_since(ts)
     }
 
+    fn index(&self) -> &Index {
+        &self.index
+    }
+
     fn set_limits(&mut self, limits: Limits) -> Result<(), StoreError> {
         self.index.limits = limits;
         let gone = self.index.over_limits(None);

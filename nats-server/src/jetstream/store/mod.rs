@@ -144,6 +144,9 @@ pub trait Store: Send {
     fn sync(&mut self) -> Result<(), StoreError>;
     /// Removes the store and whatever it kept on disk.
     fn delete(&mut self) -> Result<(), StoreError>;
+    /// The bookkeeping, for the questions consumers ask (counts, subjects, last per
+    /// subject) without reading bodies.
+    fn index(&self) -> &Index;
 }
 
 /// Which sizes a store counts a message with (the reference's formulas, so `bytes` and
@@ -445,5 +448,41 @@ impl Index {
             .range(start..)
             .find(|(_, m)| all || subject_matches(&m.subject, filter))
             .map(|(s, _)| *s)
+    }
+
+    /// How many live messages at or after `start` match `filter` (empty or `>`: all).
+    pub fn count_matching(&self, filter: &str, start: u64) -> u64 {
+        if filter.is_empty() || filter == ">" {
+            return self.msgs.range(start..).count() as u64;
+        }
+        if !subject::has_wildcard(filter.as_bytes()) {
+            return self
+                .subjects
+                .get(filter)
+                .map_or(0, |s| s.range(start..).count() as u64);
+        }
+        self.subjects
+            .iter()
+            .filter(|(s, _)| subject_matches(s, filter))
+            .map(|(_, set)| set.range(start..).count() as u64)
+            .sum()
+    }
+
+    /// The last sequence of every subject matching `filter`, in order.
+    pub fn last_per_subject(&self, filter: &str) -> Vec<u64> {
+        let all = filter.is_empty() || filter == ">";
+        let mut v: Vec<u64> = self
+            .subjects
+            .iter()
+            .filter(|(s, _)| all || subject_matches(s, filter))
+            .filter_map(|(_, set)| set.last().copied())
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The subject of a live message.
+    pub fn subject_of(&self, seq: u64) -> Option<Arc<str>> {
+        self.msgs.get(&seq).map(|m| m.subject.clone())
     }
 }
