@@ -708,7 +708,8 @@ impl Consumer {
                 }
                 g.rate_next = None;
             }
-            let pending = self.num_pending();
+            // What is left once this one is out (the reference decrements first).
+            let pending = self.num_pending().saturating_sub(u64::from(dc == 1));
             let ack_reply = format!(
                 "$JS.ACK.{}.{}.{dc}.{}.{}.{}.{pending}",
                 self.stream_name, self.name, msg.seq, g.dseq, msg.ts
