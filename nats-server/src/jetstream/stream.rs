@@ -461,11 +461,29 @@ impl Stream {
         Ok(())
     }
 
+    /// A purge request; consumers taking the purged subject move past what went (the
+    /// reference's consumer purge).
     pub fn purge(&self, p: &Purge) -> Result<u64, store::StoreError> {
         let mut g = self.inner.lock();
         let r = g.store.purge(p);
         self.recount(&g);
+        let st = g.store.state();
+        let mut fseq = st.first_seq;
+        if let Some(subj) = &p.subject {
+            fseq = g.store.index().next_matching(subj, st.first_seq).unwrap_or(0);
+        }
         drop(g);
+        if r.is_ok() {
+            // A request with a body names a subject, even an empty one that only
+            // unfiltered consumers take.
+            let with_body = p.subject.is_some() || p.seq.is_some() || p.keep.is_some();
+            let subj = p.subject.as_deref().unwrap_or_default();
+            for c in self.consumers.read().values() {
+                if !with_body || c.takes(subj) {
+                    c.purged(fseq, st.last_seq);
+                }
+            }
+        }
         self.changed();
         r
     }

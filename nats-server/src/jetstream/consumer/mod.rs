@@ -432,6 +432,41 @@ impl Consumer {
         f.is_empty() || super::store::subject_matches(subject, &f)
     }
 
+    /// The reference's isFilteredMatch for a purge subject: a literal filter takes only
+    /// that subject, a wildcard filter what is within it.
+    pub fn takes(&self, subject: &str) -> bool {
+        let f = self.filter.read();
+        if f.is_empty() {
+            return true;
+        }
+        if !nats_common::subject::has_wildcard(f.as_bytes()) {
+            return subject == *f;
+        }
+        nats_common::subject::is_subset(subject.as_bytes(), f.as_bytes())
+    }
+
+    /// The stream was purged up to `fseq` (0: all of it, up to `lseq`).
+    pub fn purged(&self, fseq: u64, lseq: u64) {
+        let mut g = self.inner.lock();
+        let sseq = if fseq == 0 { lseq + 1 } else { fseq };
+        if g.sseq < sseq {
+            g.sseq = sseq;
+        }
+        if g.asflr < sseq {
+            g.asflr = sseq - 1;
+            g.adflr = g.dseq - 1;
+        }
+        g.pending.clear();
+        g.ptmr = None;
+        let keep = g.sseq;
+        let rdq: Vec<u64> = g.rdq.drain(..).filter(|s| *s >= keep).collect();
+        g.rdqi = rdq.iter().copied().collect();
+        g.rdq = rdq.into();
+        g.lss = None;
+        g.dirty = true;
+        self.save(&mut g);
+    }
+
     /// Recounts what is pending for the filter from the store.
     pub fn recount_pending(&self) {
         let Some(st) = self.stream.upgrade() else {
