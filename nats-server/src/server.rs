@@ -774,7 +774,7 @@ impl Server {
         self.leafs.sub_changed(sub, crate::leaf::sub_weight(sub));
         drop(sl);
         if sub.account.interest_waiters.load(Ordering::Relaxed) > 0 {
-            sub.account.interest_added.notify_waiters();
+            sub.account.interest_changed.notify_waiters();
         }
     }
 
@@ -849,6 +849,9 @@ impl Server {
                 );
             }
             self.leafs.sub_changed(sub, -crate::leaf::sub_weight(sub));
+            if sub.account.interest_waiters.load(Ordering::Relaxed) > 0 {
+                sub.account.interest_changed.notify_waiters();
+            }
         }
         if removed
             && crate::gateway::counts(&sub.client, sub.local_only)

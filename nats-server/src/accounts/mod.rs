@@ -48,10 +48,10 @@ pub struct Account {
     pub created: std::time::SystemTime,
     /// What its JWT says, for an account of operator mode.
     pub jwt: RwLock<Option<Arc<jwt::AccountJwt>>>,
-    /// Woken when a subscription is added, while someone waits for interest (a push
-    /// consumer whose deliver subject has none); `interest_waiters` counts them so the
-    /// subscribe path pays one load otherwise.
-    pub interest_added: tokio::sync::Notify,
+    /// Woken when a subscription comes or goes, while someone watches interest (a push
+    /// consumer: it stops and resumes with its deliver subject's interest); the watchers
+    /// are counted so that the subscribe path pays one load otherwise.
+    pub interest_changed: tokio::sync::Notify,
     pub interest_waiters: std::sync::atomic::AtomicUsize,
 }
 
@@ -84,7 +84,7 @@ impl Account {
             internal: OnceLock::new(),
             next_sid: AtomicU64::new(0),
             created: std::time::SystemTime::now(),
-            interest_added: tokio::sync::Notify::new(),
+            interest_changed: tokio::sync::Notify::new(),
             interest_waiters: std::sync::atomic::AtomicUsize::new(0),
             jwt: RwLock::new(None),
         })

@@ -25,6 +25,7 @@
 //! accounts other than the global one, key-value and object stores beyond what streams
 //! give.
 
+pub mod advisory;
 pub mod api;
 pub mod consumer;
 pub mod store;

@@ -470,7 +470,11 @@ impl Stream {
         let st = g.store.state();
         let mut fseq = st.first_seq;
         if let Some(subj) = &p.subject {
-            fseq = g.store.index().next_matching(subj, st.first_seq).unwrap_or(0);
+            fseq = g
+                .store
+                .index()
+                .next_matching(subj, st.first_seq)
+                .unwrap_or(0);
         }
         drop(g);
         if r.is_ok() {

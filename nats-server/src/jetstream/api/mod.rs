@@ -10,6 +10,7 @@ mod consumers;
 pub mod errors;
 pub mod types;
 
+use super::advisory::{self, Advisory};
 use super::store::Purge;
 use super::stream::{self, Stream};
 use super::{count_api, JetStream, JsAccount};
@@ -138,11 +139,13 @@ pub async fn run(js: Weak<JetStream>, mut rx: mpsc::UnboundedReceiver<Request>) 
     }
 }
 
-/// The requesting account, from the `Nats-Request-Info` header the service import adds.
-fn requester(headers: Option<&[u8]>) -> Option<String> {
+/// The requester's client information from the `Nats-Request-Info` header the service
+/// import adds, and its account.
+fn requester(headers: Option<&[u8]>) -> Option<(String, serde_json::Value)> {
     let h = Headers::parse(headers?).ok()?;
     let info: serde_json::Value = serde_json::from_str(h.get("Nats-Request-Info")?).ok()?;
-    info.get("acc")?.as_str().map(str::to_string)
+    let acc = info.get("acc")?.as_str()?.to_string();
+    Some((acc, info))
 }
 
 fn json<T: Serialize>(kind: &'static str, error: Option<ApiError>, body: T) -> Vec<u8> {
@@ -232,7 +235,7 @@ fn error_body(ep: Endpoint, e: ApiError) -> Vec<u8> {
 
 fn answer(js: &Arc<JetStream>, req: Request) {
     let Some(server) = js.server() else { return };
-    let Some(acc_name) = requester(req.headers.as_deref()) else {
+    let Some((acc_name, client)) = requester(req.headers.as_deref()) else {
         // The reference ignores requests that did not come through the import.
         return;
     };
@@ -249,6 +252,21 @@ fn answer(js: &Arc<JetStream>, req: Request) {
     }
     if let (Some(reply), Some(sys)) = (&req.reply, server.accounts.system()) {
         server.send_internal(&sys, reply, None, None, &body);
+    }
+    // The audit advisory, in the requester's account.
+    if let Some(acc) = server.accounts.get(&acc_name) {
+        let mut a = Advisory::new("io.nats.jetstream.advisory.v1.api_audit")
+            .with("server", server.name.clone())
+            .with("client", client)
+            .with("subject", req.subject.clone());
+        if !req.payload.is_empty() {
+            a = a.with(
+                "request",
+                String::from_utf8_lossy(&req.payload).into_owned(),
+            );
+        }
+        a.with("response", String::from_utf8_lossy(&body).into_owned())
+            .send(&server, &acc, "$JS.EVENT.ADVISORY.API");
     }
 }
 
@@ -317,7 +335,21 @@ fn handle(
                     ));
                 }
                 match create_stream(js, server, jsa, &cfg) {
-                    Ok(st) => (
+                    Ok((st, true)) => {
+                        advisory::stream_action(server, &jsa.account, &st.name, "create");
+                        (
+                            json(
+                                kind,
+                                None,
+                                CreateBody {
+                                    info: Some(st.info()),
+                                    did_create: true,
+                                },
+                            ),
+                            false,
+                        )
+                    }
+                    Ok((st, false)) => (
                         json(
                             kind,
                             None,
@@ -350,6 +382,7 @@ fn handle(
                     st.subscribe(server);
                 }
                 update_direct(server, &st, &cfg);
+                advisory::stream_action(server, &jsa.account, &st.name, "modify");
                 (
                     json(
                         kind,
@@ -459,6 +492,7 @@ fn handle(
             if let Err(e) = st.delete() {
                 return err(errors::stream_delete(e));
             }
+            advisory::stream_action(server, &jsa.account, &st.name, "delete");
             (json(kind, None, SuccessBody { success: true }), false)
         }
         Endpoint::StreamPurge => {
@@ -614,14 +648,14 @@ fn create_stream(
     server: &Arc<Server>,
     jsa: &Arc<JsAccount>,
     cfg: &StreamConfig,
-) -> Result<Arc<Stream>, ApiError> {
+) -> Result<(Arc<Stream>, bool), ApiError> {
     let cfg = stream::check_config(cfg)?;
     if cfg.num_replicas > 1 {
         return Err(errors::replicas_not_supported());
     }
     if let Some(st) = jsa.streams.lock().get(&cfg.name).cloned() {
         return if st.config() == cfg {
-            Ok(st)
+            Ok((st, false))
         } else {
             Err(errors::stream_name_exist())
         };
@@ -643,7 +677,7 @@ fn create_stream(
     st.subscribe(server);
     update_direct(server, &st, &cfg);
     jsa.streams.lock().insert(cfg.name.clone(), st.clone());
-    Ok(st)
+    Ok((st, true))
 }
 
 /// Subscribes (or not) the stream's direct get subjects after its `allow_direct`.

@@ -20,6 +20,7 @@ pub mod config;
 pub mod pull;
 pub mod state;
 
+use super::advisory::Advisory;
 use super::api::types::{
     AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy, ReplayPolicy, Retention, SequenceInfo,
 };
@@ -140,18 +141,6 @@ impl Out {
             seq: 0,
         }
     }
-}
-
-/// An advisory's common part, as the reference's TypedEvent.
-fn advisory_head(kind: &str) -> serde_json::Map<String, serde_json::Value> {
-    let mut m = serde_json::Map::new();
-    m.insert("type".into(), kind.into());
-    m.insert("id".into(), nats_common::nuid::next().into());
-    m.insert(
-        "timestamp".into(),
-        super::api::types::time_string(now_nanos()).into(),
-    );
-    m
 }
 
 impl Consumer {
@@ -596,42 +585,39 @@ impl Consumer {
     }
 
     pub fn advisory_action(&self, action: &str) {
-        let mut m = advisory_head("io.nats.jetstream.advisory.v1.consumer_action");
-        m.insert("stream".into(), self.stream_name.clone().into());
-        m.insert("consumer".into(), self.name.clone().into());
-        m.insert("action".into(), action.into());
         let kind = if action == "create" {
             "CREATED"
         } else {
             "DELETED"
         };
         self.advise(
-            &format!(
-                "$JS.EVENT.ADVISORY.CONSUMER.{kind}.{}.{}",
-                self.stream_name, self.name
-            ),
-            m,
+            Advisory::new("io.nats.jetstream.advisory.v1.consumer_action")
+                .with("stream", self.stream_name.clone())
+                .with("consumer", self.name.clone())
+                .with("action", action),
+            &format!("$JS.EVENT.ADVISORY.CONSUMER.{kind}"),
         );
     }
 
-    fn advise(&self, subject: &str, m: serde_json::Map<String, serde_json::Value>) {
-        let Some(server) = self.server.upgrade() else {
-            return;
-        };
-        let body = serde_json::to_vec(&serde_json::Value::Object(m)).unwrap_or_default();
-        server.send_internal(&self.account, subject.as_bytes(), None, None, &body);
+    fn advise(&self, a: Advisory, prefix: &str) {
+        if let Some(server) = self.server.upgrade() {
+            a.send(
+                &server,
+                &self.account,
+                &format!("{prefix}.{}.{}", self.stream_name, self.name),
+            );
+        }
     }
 
     fn advise_seq(&self, kind: &str, prefix: &str, sseq: u64, dseq: Option<u64>, dc: u64) {
-        let mut m = advisory_head(kind);
-        m.insert("stream".into(), self.stream_name.clone().into());
-        m.insert("consumer".into(), self.name.clone().into());
+        let mut a = Advisory::new(kind)
+            .with("stream", self.stream_name.clone())
+            .with("consumer", self.name.clone());
         if let Some(d) = dseq {
-            m.insert("consumer_seq".into(), d.into());
+            a = a.with("consumer_seq", d);
         }
-        m.insert("stream_seq".into(), sseq.into());
-        m.insert("deliveries".into(), dc.into());
-        self.advise(&format!("{prefix}.{}.{}", self.stream_name, self.name), m);
+        a = a.with("stream_seq", sseq).with("deliveries", dc);
+        self.advise(a, prefix);
     }
 
     fn ack_wait(&self, g: &Inner, next: Option<Duration>) -> Duration {
@@ -693,11 +679,16 @@ impl Consumer {
             soonest(t);
         }
         let push = !g.cfg.deliver_subject.is_empty();
-        if push && !g.active {
-            g.active = self.has_interest(&g.cfg.deliver_subject);
-            if g.active {
+        if push {
+            // Interest comes and goes with the deliver subject's subscribers; without it
+            // an ephemeral's countdown runs (the reference's updateDeliveryInterest).
+            let active = self.has_interest(&g.cfg.deliver_subject);
+            if active && !g.active {
                 g.dtmr = None;
+            } else if !active && g.dtmr.is_none() {
+                g.dtmr = g.dthresh.map(|d| now + d);
             }
+            g.active = active;
         }
         let mut eos = false;
         let mut max_ack_pending = false;
@@ -1190,7 +1181,6 @@ impl Consumer {
     /// Returns the body of the ack's own reply (an empty message) when it is to be sent.
     pub fn ack(self: &Arc<Self>, subject: &str, reply: Option<&[u8]>, body: &[u8]) -> Option<()> {
         let (sseq, dseq, dc) = parse_ack_subject(subject);
-        let body = body.trim_ascii_end();
         let mut skip_reply = sseq == 0;
         if body.is_empty() || body == b"+ACK" || body == b"+OK" {
             self.process_ack(sseq, dseq, dc);
@@ -1595,8 +1585,8 @@ async fn run(c: Weak<Consumer>) {
         let (next, ack_none, waiting_for_interest) = {
             let mut g = c.inner.lock();
             let next = c.work(&mut g, Instant::now(), &mut out);
-            let push_idle = !g.cfg.deliver_subject.is_empty() && !g.active;
-            (next, std::mem::take(&mut g.ack_none), push_idle)
+            let watch = !g.cfg.deliver_subject.is_empty() && (!g.active || g.dthresh.is_some());
+            (next, std::mem::take(&mut g.ack_none), watch)
         };
         let sent = !out.is_empty();
         c.send(&server, out);
@@ -1615,20 +1605,20 @@ async fn run(c: Weak<Consumer>) {
             }
             continue;
         }
-        // Wait for a message, an ack, a request, a deadline, or (push without interest)
-        // a new subscription in the account.
+        // Wait for a message, an ack, a request, a deadline, or (push) a change of the
+        // account's subscriptions.
         let notified = c.wake.notified();
         let account = c.account.clone();
-        let interest = account.interest_added.notified();
+        let interest = account.interest_changed.notified();
         tokio::pin!(interest);
         if waiting_for_interest {
             account.interest_waiters.fetch_add(1, Ordering::Relaxed);
             interest.as_mut().enable();
-            // It may have come between the check and now.
+            // It may have changed between the check and now.
             let g = c.inner.lock();
-            let here = c.has_interest(&g.cfg.deliver_subject);
+            let changed = c.has_interest(&g.cfg.deliver_subject) != g.active;
             drop(g);
-            if here {
+            if changed {
                 account.interest_waiters.fetch_sub(1, Ordering::Relaxed);
                 continue;
             }
