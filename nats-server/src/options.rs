@@ -113,10 +113,45 @@ pub struct AccountOptions {
 pub enum AccountJetStream {
     #[default]
     Off,
-    /// `enabled`, `true`, or a block without limits.
-    On,
-    /// A block with limits (not supported yet: refused when JetStream starts).
-    Limited,
+    /// `enabled`, `true`, or a block (its limits; -1: none).
+    On(JsLimits),
+}
+
+impl AccountJetStream {
+    pub fn limits(&self) -> Option<JsLimits> {
+        match self {
+            AccountJetStream::Off => None,
+            AccountJetStream::On(l) => Some(*l),
+        }
+    }
+}
+
+/// An account's JetStream limits (the reference's JetStreamAccountLimits; -1: none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsLimits {
+    pub max_memory: i64,
+    pub max_store: i64,
+    pub max_streams: i64,
+    pub max_consumers: i64,
+    pub max_ack_pending: i64,
+    pub memory_max_stream_bytes: i64,
+    pub store_max_stream_bytes: i64,
+    pub max_bytes_required: bool,
+}
+
+impl Default for JsLimits {
+    fn default() -> Self {
+        JsLimits {
+            max_memory: -1,
+            max_store: -1,
+            max_streams: -1,
+            max_consumers: -1,
+            max_ack_pending: -1,
+            memory_max_stream_bytes: -1,
+            store_max_stream_bytes: -1,
+            max_bytes_required: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

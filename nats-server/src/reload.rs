@@ -147,7 +147,7 @@ fn diff(old: &Options, new: &Options) -> Result<Vec<String>, String> {
         let js_accounts = |o: &Options| -> Vec<(String, crate::options::AccountJetStream)> {
             o.accounts
                 .iter()
-                .filter(|a| a.jetstream != crate::options::AccountJetStream::Off)
+                .filter(|a| a.jetstream.limits().is_some())
                 .map(|a| (a.name.clone(), a.jetstream))
                 .collect()
         };

@@ -908,14 +908,15 @@ fn service_cycle(
 /// The default for a service export's response threshold.
 pub const DEFAULT_RESPONSE_THRESHOLD: Duration = Duration::from_secs(120);
 
-/// An account's `jetstream`: `enabled`/`disabled`, a boolean, or a block of limits.
+/// An account's `jetstream`: `enabled`/`disabled`, a boolean, or a block of limits (the
+/// reference's names and aliases; sizes as `1G`).
 fn parse_account_jetstream(e: &Entry, r: &mut Report) -> crate::options::AccountJetStream {
-    use crate::options::AccountJetStream as J;
+    use crate::options::{AccountJetStream as J, JsLimits};
     match &e.value.kind {
-        Kind::Bool(true) => J::On,
+        Kind::Bool(true) => J::On(JsLimits::default()),
         Kind::Bool(false) => J::Off,
         Kind::String(s) => match s.to_ascii_lowercase().as_str() {
-            "enabled" | "enable" => J::On,
+            "enabled" | "enable" => J::On(JsLimits::default()),
             "disabled" | "disable" => J::Off,
             _ => {
                 r.err(
@@ -926,16 +927,56 @@ fn parse_account_jetstream(e: &Entry, r: &mut Report) -> crate::options::Account
             }
         },
         Kind::Map(m) => {
-            let limited = m.entries().iter().any(|me| match &me.value.kind {
-                Kind::Integer(i) => *i != -1,
-                Kind::Bool(b) => *b,
-                _ => true,
-            });
-            if limited {
-                J::Limited
-            } else {
-                J::On
+            let mut l = JsLimits::default();
+            for me in m.entries() {
+                let key = me.key.to_ascii_lowercase();
+                if matches!(
+                    key.as_str(),
+                    "max_bytes_required" | "max_stream_bytes" | "max_bytes"
+                ) {
+                    match me.value.kind {
+                        Kind::Bool(b) => l.max_bytes_required = b,
+                        _ => r.err(
+                            &me.value.pos,
+                            format!(
+                                "Expected a parseable bool for {:?}, got {}",
+                                me.key,
+                                super::apply::go_value(&me.value)
+                            ),
+                        ),
+                    }
+                    continue;
+                }
+                let slot = match key.as_str() {
+                    "max_memory" | "max_mem" | "mem" | "memory" => &mut l.max_memory,
+                    "max_store" | "max_file" | "max_disk" | "store" | "disk" => &mut l.max_store,
+                    "max_streams" | "streams" => &mut l.max_streams,
+                    "max_consumers" | "consumers" => &mut l.max_consumers,
+                    "mem_max_stream_bytes" | "memory_max_stream_bytes" => {
+                        &mut l.memory_max_stream_bytes
+                    }
+                    "disk_max_stream_bytes" | "store_max_stream_bytes" => {
+                        &mut l.store_max_stream_bytes
+                    }
+                    "max_ack_pending" => &mut l.max_ack_pending,
+                    _ => {
+                        r.err(&me.key_pos, format!("unknown field {:?}", me.key));
+                        continue;
+                    }
+                };
+                match me.value.kind {
+                    Kind::Integer(i) => *slot = i,
+                    _ => r.err(
+                        &me.value.pos,
+                        format!(
+                            "Expected a parseable size for {:?}, got {}",
+                            me.key,
+                            super::apply::go_value(&me.value)
+                        ),
+                    ),
+                }
             }
+            J::On(l)
         }
         _ => {
             r.err(&e.key_pos, conv(&e.value, "map[string]interface {}"));

@@ -1425,7 +1425,7 @@ fn leaf_authorization(
 }
 
 /// Go's `%v` of a configuration value, for the reference's "got ..." messages.
-fn go_value(v: &Value) -> String {
+pub(super) fn go_value(v: &Value) -> String {
     match &v.kind {
         Kind::String(s) => s.clone(),
         Kind::Integer(i) => i.to_string(),

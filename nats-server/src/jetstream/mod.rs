@@ -33,6 +33,7 @@ pub mod stream;
 
 use crate::accounts::Account;
 use crate::deliver::Delivery;
+use crate::options::JsLimits;
 use crate::server::Server;
 use nats_common::proto::Message;
 use parking_lot::Mutex;
@@ -69,9 +70,36 @@ pub struct Config {
     pub compress_ok: bool,
 }
 
-/// One account's JetStream: its streams, by name.
+/// Bytes stored per storage type (kept by the streams as they change).
+#[derive(Default)]
+pub struct StoreUsage {
+    pub memory: std::sync::atomic::AtomicI64,
+    pub file: std::sync::atomic::AtomicI64,
+}
+
+impl StoreUsage {
+    pub fn add(&self, storage: api::types::Storage, delta: i64) {
+        match storage {
+            api::types::Storage::Memory => self.memory.fetch_add(delta, Ordering::Relaxed),
+            api::types::Storage::File => self.file.fetch_add(delta, Ordering::Relaxed),
+        };
+    }
+
+    pub fn get(&self, storage: api::types::Storage) -> i64 {
+        match storage {
+            api::types::Storage::Memory => self.memory.load(Ordering::Relaxed),
+            api::types::Storage::File => self.file.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// One account's JetStream: its limits, its usage and its streams, by name.
 pub struct JsAccount {
     pub account: Arc<Account>,
+    pub limits: JsLimits,
+    pub used: Arc<StoreUsage>,
+    /// The limits warning was logged (the reference logs it once).
+    warned: std::sync::atomic::AtomicBool,
     pub streams: Mutex<BTreeMap<String, Arc<Stream>>>,
     pub api_total: AtomicU64,
     pub api_errors: AtomicU64,
@@ -80,6 +108,87 @@ pub struct JsAccount {
 impl JsAccount {
     pub fn streams_dir(&self, js: &JetStream) -> PathBuf {
         js.config.store_dir.join(&self.account.name).join("streams")
+    }
+
+    /// The reference's jsAccount limitsExceeded: more stored than the account allows.
+    pub fn limits_exceeded(&self, storage: api::types::Storage) -> bool {
+        let used = self.used.get(storage);
+        let (per_stream, max) = match storage {
+            api::types::Storage::Memory => {
+                (self.limits.memory_max_stream_bytes, self.limits.max_memory)
+            }
+            api::types::Storage::File => {
+                (self.limits.store_max_stream_bytes, self.limits.max_store)
+            }
+        };
+        (per_stream > 0 && used > per_stream) || (max >= 0 && used > max)
+    }
+
+    /// The reference's warning when a publish hits the account's limits (logged once).
+    pub fn resources_exceeded(&self) {
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            warn!(
+                "JetStream resource limits exceeded for account: {:?}",
+                self.account.name
+            );
+        }
+    }
+
+    /// The reference's jsNonClusteredStreamLimitsCheck with this account's limits:
+    /// the number of streams, then the bytes its streams reserve.
+    pub fn check_stream_limits(
+        &self,
+        cfg: &api::types::StreamConfig,
+    ) -> Result<(), api::errors::ApiError> {
+        let streams = self.streams.lock();
+        if self.limits.max_streams > 0 && streams.len() as i64 >= self.limits.max_streams {
+            return Err(api::errors::maximum_streams_limit());
+        }
+        if cfg.max_consumers > 0
+            && self.limits.max_consumers > 0
+            && cfg.max_consumers > self.limits.max_consumers
+        {
+            return Err(api::errors::maximum_consumers_limit());
+        }
+        let reserved: i64 = streams
+            .values()
+            .map(|st| st.config())
+            .filter(|c| c.max_bytes > 0 && c.storage == cfg.storage && c.name != cfg.name)
+            .map(|c| c.max_bytes)
+            .sum();
+        let add = if cfg.max_bytes < 0 { 1 } else { cfg.max_bytes };
+        match cfg.storage {
+            api::types::Storage::Memory
+                if self.limits.max_memory >= 0 && reserved + add > self.limits.max_memory =>
+            {
+                Err(api::errors::memory_resources_exceeded())
+            }
+            api::types::Storage::File
+                if self.limits.max_store >= 0 && reserved + add > self.limits.max_store =>
+            {
+                Err(api::errors::storage_resources_exceeded())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The account's `max_bytes_required` and per-stream byte limits (the reference's
+    /// checkStreamCfg).
+    pub fn check_stream_bytes(
+        &self,
+        cfg: &api::types::StreamConfig,
+    ) -> Result<(), api::errors::ApiError> {
+        let limit = match cfg.storage {
+            api::types::Storage::Memory => self.limits.memory_max_stream_bytes,
+            api::types::Storage::File => self.limits.store_max_stream_bytes,
+        };
+        if self.limits.max_bytes_required && cfg.max_bytes <= 0 {
+            return Err(api::errors::stream_max_bytes_required());
+        }
+        if limit > 0 && cfg.max_bytes > limit {
+            return Err(api::errors::stream_max_stream_bytes_exceeded());
+        }
+        Ok(())
     }
 }
 
@@ -142,16 +251,6 @@ pub fn enable(server: &Arc<Server>) -> Result<Arc<JetStream>, String> {
     let Some(sys) = server.accounts.system() else {
         return Err("JetStream needs the system account (no_system_account is set)".into());
     };
-    if let Some(a) = opts
-        .accounts
-        .iter()
-        .find(|a| a.jetstream == crate::options::AccountJetStream::Limited)
-    {
-        return Err(format!(
-            "account {:?}: per-account JetStream limits are not supported by this server yet",
-            a.name
-        ));
-    }
     info!("Starting JetStream");
     let base = if opts.store_dir.is_empty() {
         std::env::temp_dir().join("nats")
@@ -233,27 +332,29 @@ pub fn enable(server: &Arc<Server>) -> Result<Arc<JetStream>, String> {
     // Without configured accounts the global account has JetStream; with them, the
     // accounts whose `jetstream` enables it. Every account reaches the API (the others
     // get "JetStream not enabled for account"), as on the reference.
-    for (acc, on) in api_accounts(server, &opts) {
+    for (acc, limits) in api_accounts(server, &opts) {
         import_api(server, &acc, &sys);
-        if on {
-            js.enable_account(server, &acc);
+        if let Some(limits) = limits {
+            js.enable_account(server, &acc, limits);
         }
     }
     Ok(js)
 }
 
-/// The accounts that reach the API, and whether each has JetStream.
-fn api_accounts(server: &Arc<Server>, opts: &crate::options::Options) -> Vec<(Arc<Account>, bool)> {
+/// The accounts that reach the API, and the JetStream limits of those that have it.
+fn api_accounts(
+    server: &Arc<Server>,
+    opts: &crate::options::Options,
+) -> Vec<(Arc<Account>, Option<JsLimits>)> {
     let sys = server.accounts.system();
-    let mut accounts: Vec<(Arc<Account>, bool)> = Vec::new();
+    let mut accounts: Vec<(Arc<Account>, Option<JsLimits>)> = Vec::new();
     if opts.accounts.is_empty() {
-        accounts.push((server.accounts.global.clone(), true));
+        accounts.push((server.accounts.global.clone(), Some(JsLimits::default())));
     } else {
-        accounts.push((server.accounts.global.clone(), false));
+        accounts.push((server.accounts.global.clone(), None));
         for a in &opts.accounts {
             if let Some(acc) = server.accounts.get(&a.name) {
-                let on = a.jetstream == crate::options::AccountJetStream::On;
-                accounts.push((acc, on));
+                accounts.push((acc, a.jetstream.limits()));
             }
         }
     }
@@ -318,9 +419,12 @@ impl JetStream {
     }
 
     /// Enables `account` and recovers the streams found in its directory.
-    fn enable_account(&self, server: &Arc<Server>, account: &Arc<Account>) {
+    fn enable_account(&self, server: &Arc<Server>, account: &Arc<Account>, limits: JsLimits) {
         let jsa = Arc::new(JsAccount {
             account: account.clone(),
+            limits,
+            used: Arc::new(StoreUsage::default()),
+            warned: std::sync::atomic::AtomicBool::new(false),
             streams: Mutex::new(BTreeMap::new()),
             api_total: AtomicU64::new(0),
             api_errors: AtomicU64::new(0),
@@ -346,7 +450,7 @@ impl JetStream {
                 "  Starting restore for stream '{} > {}'",
                 account.name, meta.config.name
             );
-            match Stream::open(server, account, d.clone(), meta.config, meta.created) {
+            match Stream::open(server, &jsa, d.clone(), meta.config, meta.created) {
                 Ok(st) => {
                     st.subscribe(server);
                     let n = st.store_state().msgs;

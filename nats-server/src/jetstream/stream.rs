@@ -231,6 +231,9 @@ struct Inner {
 pub struct Stream {
     pub name: String,
     pub account: Arc<Account>,
+    /// The account's JetStream: its limits, and its usage this stream adds to.
+    pub jsa: Weak<super::JsAccount>,
+    acc_used: Arc<super::StoreUsage>,
     server: Weak<Server>,
     /// Unix nanoseconds.
     pub created: i64,
@@ -257,11 +260,12 @@ impl Stream {
     /// caller subscribes it (`subscribe`) once it is registered.
     pub fn open(
         server: &Arc<Server>,
-        account: &Arc<Account>,
+        jsa: &Arc<super::JsAccount>,
         dir: PathBuf,
         config: StreamConfig,
         created: i64,
     ) -> Result<Arc<Stream>, String> {
+        let account = &jsa.account;
         let limits = limits_of(&config);
         let store: Box<dyn Store> = match config.storage {
             Storage::Memory => Box::new(MemStore::new(limits)),
@@ -285,6 +289,8 @@ impl Stream {
         let st = Arc::new(Stream {
             name: config.name.clone(),
             account: account.clone(),
+            jsa: Arc::downgrade(jsa),
+            acc_used: jsa.used.clone(),
             server: Arc::downgrade(server),
             created,
             dir,
@@ -314,8 +320,10 @@ impl Stream {
 
     fn set_counted(&self, storage: Storage, now: u64) {
         let before = self.counted.swap(now, std::sync::atomic::Ordering::Relaxed);
+        let delta = now as i64 - before as i64;
+        self.acc_used.add(storage, delta);
         if let Some(js) = self.server.upgrade().and_then(|s| s.jetstream()) {
-            js.add_used(storage, now as i64 - before as i64);
+            js.add_used(storage, delta);
         }
     }
 
@@ -707,6 +715,12 @@ impl Stream {
             if js.limits_exceeded(g.config.storage) {
                 js.resources_exceeded();
                 return fail(errors::insufficient_resources());
+            }
+        }
+        if let Some(jsa) = self.jsa.upgrade() {
+            if jsa.limits_exceeded(g.config.storage) {
+                jsa.resources_exceeded();
+                return fail(errors::account_resources_exceeded());
             }
         }
         let ts = now_nanos();

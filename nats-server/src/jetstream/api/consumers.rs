@@ -113,8 +113,9 @@ fn add_consumer(
     mut cfg: ConsumerConfig,
 ) -> Result<ConsumerInfo, ApiError> {
     let scfg = st.config();
-    config::set_defaults(&mut cfg);
-    config::check(&cfg, &scfg, false)?;
+    let limits = st.jsa.upgrade().map(|a| a.limits).unwrap_or_default();
+    config::set_defaults(&mut cfg, limits.max_ack_pending);
+    config::check(&cfg, &scfg, limits.max_ack_pending, false)?;
     let durable = !cfg.durable_name.is_empty();
     let cname = if durable {
         cfg.durable_name.clone()
@@ -128,7 +129,11 @@ fn add_consumer(
         }
     }
     let count = st.consumers.read().len() as i64;
-    if scfg.max_consumers > 0 && count >= scfg.max_consumers {
+    let mut maxc = scfg.max_consumers;
+    if maxc <= 0 || (limits.max_consumers > 0 && limits.max_consumers < maxc) {
+        maxc = limits.max_consumers;
+    }
+    if maxc > 0 && count >= maxc {
         return Err(errors::maximum_consumers_limit());
     }
     if scfg.retention == Retention::WorkQueue && !cfg.direct {

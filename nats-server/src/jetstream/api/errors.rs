@@ -335,3 +335,30 @@ pub fn maximum_consumers_limit() -> ApiError {
 pub fn cluster_required() -> ApiError {
     e(503, 10010, "JetStream clustering support required")
 }
+pub fn maximum_streams_limit() -> ApiError {
+    e(400, 10027, "maximum number of streams reached")
+}
+pub fn stream_max_bytes_required() -> ApiError {
+    e(
+        400,
+        10113,
+        "account requires a stream config to have max bytes set",
+    )
+}
+pub fn stream_max_stream_bytes_exceeded() -> ApiError {
+    e(
+        400,
+        10122,
+        "stream max bytes exceeds account limit max stream bytes",
+    )
+}
+pub fn account_resources_exceeded() -> ApiError {
+    e(400, 10002, "resource limits exceeded for account")
+}
+pub fn consumer_max_pending_ack_excess(limit: i64) -> ApiError {
+    e(
+        400,
+        10121,
+        format!("consumer max ack pending exceeds system limit of {limit}"),
+    )
+}

@@ -297,14 +297,14 @@ fn handle(
                 streams: u.streams,
                 consumers: u.consumers,
                 limits: AccountLimits {
-                    max_memory: -1,
-                    max_storage: -1,
-                    max_streams: -1,
-                    max_consumers: -1,
-                    max_ack_pending: -1,
-                    memory_max_stream_bytes: -1,
-                    storage_max_stream_bytes: -1,
-                    max_bytes_required: false,
+                    max_memory: jsa.limits.max_memory,
+                    max_storage: jsa.limits.max_store,
+                    max_streams: jsa.limits.max_streams,
+                    max_consumers: jsa.limits.max_consumers,
+                    max_ack_pending: jsa.limits.max_ack_pending,
+                    memory_max_stream_bytes: jsa.limits.memory_max_stream_bytes,
+                    storage_max_stream_bytes: jsa.limits.store_max_stream_bytes,
+                    max_bytes_required: jsa.limits.max_bytes_required,
                 },
                 api,
             };
@@ -333,6 +333,9 @@ fn handle(
                     return err(errors::invalid_config(
                         "stream has no mirror but does have mirror direct",
                     ));
+                }
+                if let Err(e) = jsa.check_stream_limits(&cfg) {
+                    return err(e);
                 }
                 match create_stream(js, server, jsa, &cfg) {
                     Ok((st, true)) => {
@@ -367,6 +370,9 @@ fn handle(
                     Ok(c) => c,
                     Err(e) => return err(e),
                 };
+                if let Err(e) = jsa.check_stream_bytes(&cfg) {
+                    return err(e);
+                }
                 let Some(st) = jsa.streams.lock().get(name).cloned() else {
                     return err(errors::stream_not_found());
                 };
@@ -650,6 +656,7 @@ fn create_stream(
     cfg: &StreamConfig,
 ) -> Result<(Arc<Stream>, bool), ApiError> {
     let cfg = stream::check_config(cfg)?;
+    jsa.check_stream_bytes(&cfg)?;
     if cfg.num_replicas > 1 {
         return Err(errors::replicas_not_supported());
     }
@@ -665,15 +672,14 @@ fn create_stream(
         return Err(errors::subject_overlap());
     }
     let dir = jsa.streams_dir(js).join(&cfg.name);
-    let st =
-        Stream::open(server, &jsa.account, dir, cfg.clone(), stream::now_nanos()).map_err(|e| {
-            tracing::warn!(
-                "Stream create failed for '{} > {}': {e}",
-                jsa.account.name,
-                cfg.name
-            );
-            errors::stream_create("error creating store for stream")
-        })?;
+    let st = Stream::open(server, jsa, dir, cfg.clone(), stream::now_nanos()).map_err(|e| {
+        tracing::warn!(
+            "Stream create failed for '{} > {}': {e}",
+            jsa.account.name,
+            cfg.name
+        );
+        errors::stream_create("error creating store for stream")
+    })?;
     st.subscribe(server);
     update_direct(server, &st, &cfg);
     jsa.streams.lock().insert(cfg.name.clone(), st.clone());

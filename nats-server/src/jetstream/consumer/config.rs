@@ -18,8 +18,9 @@ pub const DELETE_WAIT_DEFAULT: i64 = 5_000_000_000;
 pub const MAX_DESCRIPTION_LEN: usize = 4 * 1024;
 pub const MAX_NAME_LEN: usize = 255;
 
-/// The reference's setConsumerConfigDefaults (no server or account limits configured).
-pub fn set_defaults(c: &mut ConsumerConfig) {
+/// The reference's setConsumerConfigDefaults (`acc_max_ack_pending`: the account's
+/// limit, -1 or 0 for none).
+pub fn set_defaults(c: &mut ConsumerConfig, acc_max_ack_pending: i64) {
     if c.deliver_subject.is_empty() && c.max_waiting == 0 {
         c.max_waiting = MAX_WAITING_DEFAULT;
     }
@@ -34,7 +35,11 @@ pub fn set_defaults(c: &mut ConsumerConfig) {
         c.ack_wait = *first;
     }
     if acks && c.max_ack_pending == 0 {
-        c.max_ack_pending = MAX_ACK_PENDING_DEFAULT;
+        c.max_ack_pending = if acc_max_ack_pending > 0 {
+            acc_max_ack_pending.min(MAX_ACK_PENDING_DEFAULT)
+        } else {
+            MAX_ACK_PENDING_DEFAULT
+        };
     }
 }
 
@@ -51,8 +56,14 @@ fn subset(a: &str, b: &str) -> bool {
     subject::is_subset(a.as_bytes(), b.as_bytes())
 }
 
-/// The reference's checkConsumerCfg, after the defaults.
-pub fn check(c: &ConsumerConfig, stream: &StreamConfig, recovering: bool) -> Result<(), ApiError> {
+/// The reference's checkConsumerCfg, after the defaults (`acc_max_ack_pending`: the
+/// account's limit, -1 or 0 for none).
+pub fn check(
+    c: &ConsumerConfig,
+    stream: &StreamConfig,
+    acc_max_ack_pending: i64,
+    recovering: bool,
+) -> Result<(), ApiError> {
     if c.num_replicas > 0 && c.num_replicas > stream.num_replicas.max(1) {
         return Err(errors::consumer_replicas_exceeds_stream());
     }
@@ -110,6 +121,9 @@ pub fn check(c: &ConsumerConfig, stream: &StreamConfig, recovering: bool) -> Res
         if c.max_expires != 0 && c.max_expires < 1_000_000 {
             return Err(errors::consumer_max_request_expires_too_small());
         }
+    }
+    if acc_max_ack_pending > 0 && c.max_ack_pending > acc_max_ack_pending {
+        return Err(errors::consumer_max_pending_ack_excess(acc_max_ack_pending));
     }
     if c.direct {
         if c.deliver_subject.is_empty() {
