@@ -594,25 +594,102 @@ fn accounts_with_and_without_jetstream_answer_as_the_reference() {
     assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
 }
 
-#[test]
-fn per_account_limits_are_refused_at_start() {
-    let dir = TempDir::new("jsacc-limits");
+fn start_account_limits(exe: &std::path::Path, dir: &TempDir) -> ServerProc {
     let conf = dir.write(
         "l.conf",
         &format!(
-            "jetstream {{ store_dir: \"{}\" }}\naccounts {{ A {{ jetstream {{ max_mem: 1M }}, users: [{{user: a, password: a}}] }} }}\n",
+            "jetstream {{ store_dir: \"{}\" }}\naccounts {{\n  A {{ jetstream {{ max_streams: 2, max_mem: 1000, max_file: 100K, max_consumers: 1, max_ack_pending: 50 }}, users: [{{user: a, password: a}}] }}\n  B {{ jetstream {{ max_bytes_required: true, store_max_stream_bytes: 2000 }}, users: [{{user: b, password: b}}] }}\n}}\n",
             dir.0.join("store").display()
         ),
     );
-    let port = free_port().to_string();
-    let mut p = crate::support::spawn(&ours(), &["-p", &port, "-c", conf.to_str().unwrap()]);
-    assert_eq!(p.wait_exit(Duration::from_secs(10)), Some(1));
-    assert!(
-        p.log_text()
-            .contains("per-account JetStream limits are not supported by this server yet"),
-        "{}",
-        p.log_text()
-    );
+    ServerProc::start(exe, &["-c", conf.to_str().unwrap()])
+}
+
+async fn account_limit_answers(port: u16) -> Vec<String> {
+    let mut out = Vec::new();
+    let steps: &[(&str, &str, &str)] = &[
+        ("a", "$JS.API.INFO", ""),
+        (
+            "a",
+            "$JS.API.STREAM.CREATE.S1",
+            r#"{"name":"S1","subjects":["a1"],"storage":"memory","max_bytes":600}"#,
+        ),
+        (
+            "a",
+            "$JS.API.STREAM.CREATE.S2",
+            r#"{"name":"S2","subjects":["a2"],"storage":"memory","max_bytes":600}"#,
+        ),
+        (
+            "a",
+            "$JS.API.STREAM.CREATE.S3",
+            r#"{"name":"S3","subjects":["a3"],"max_consumers":5}"#,
+        ),
+        (
+            "a",
+            "$JS.API.STREAM.CREATE.S3",
+            r#"{"name":"S3","subjects":["a3"]}"#,
+        ),
+        (
+            "a",
+            "$JS.API.STREAM.CREATE.S4",
+            r#"{"name":"S4","subjects":["a4"]}"#,
+        ),
+        (
+            "a",
+            "$JS.API.CONSUMER.CREATE.S3",
+            r#"{"stream_name":"S3","config":{"ack_policy":"explicit","max_ack_pending":100}}"#,
+        ),
+        (
+            "a",
+            "$JS.API.CONSUMER.DURABLE.CREATE.S3.d",
+            r#"{"stream_name":"S3","config":{"durable_name":"d","ack_policy":"explicit"}}"#,
+        ),
+        (
+            "a",
+            "$JS.API.CONSUMER.DURABLE.CREATE.S3.e",
+            r#"{"stream_name":"S3","config":{"durable_name":"e","ack_policy":"explicit"}}"#,
+        ),
+        ("a", "$JS.API.INFO", ""),
+        (
+            "b",
+            "$JS.API.STREAM.CREATE.B1",
+            r#"{"name":"B1","subjects":["b1"]}"#,
+        ),
+        (
+            "b",
+            "$JS.API.STREAM.CREATE.B1",
+            r#"{"name":"B1","subjects":["b1"],"max_bytes":3000}"#,
+        ),
+    ];
+    for (user, subj, body) in steps {
+        let nc =
+            async_nats::ConnectOptions::with_user_and_password(user.to_string(), user.to_string())
+                .connect(format!("nats://127.0.0.1:{port}"))
+                .await
+                .expect("connect");
+        let a = ask(&nc, subj, body, &[]).await;
+        out.push(format!("{user}: {subj} {body}\n  -> {a}"));
+    }
+    out
+}
+
+/// Account limits from `accounts {}`: shown in account info and enforced at stream and
+/// consumer creation with the reference's errors.
+#[test]
+fn per_account_limits_as_the_reference() {
+    let (dr, do_) = (TempDir::new("jslim-ref"), TempDir::new("jslim-ours"));
+    let r = start_account_limits(&reference(), &dr);
+    let o = start_account_limits(&ours(), &do_);
+    let rt = rt();
+    let ra = rt.block_on(account_limit_answers(r.port));
+    let oa = rt.block_on(account_limit_answers(o.port));
+    let diffs: Vec<String> = ra
+        .iter()
+        .zip(&oa)
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| format!("reference: {a}\nours:      {b}"))
+        .collect();
+    assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
 }
 
 #[test]

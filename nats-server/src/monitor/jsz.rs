@@ -2,7 +2,8 @@
 //! reference's answer for a server without JetStream.
 //!
 //! With JetStream on, `accounts=true` adds `account_details` (one entry per JetStream
-//! account, without the per-stream details the reference adds for `streams=true`).
+//! account), `streams=true` each account's `stream_detail`, `consumers=true` each stream's
+//! `consumer_detail`, and `config=true` their configurations, as the reference.
 
 use super::absent::{answer, now};
 use super::{go_json_pretty, Mon};
@@ -44,6 +45,38 @@ struct AccountDetail {
     accounts: u64,
     ha_assets: u64,
     api: JsApi,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    stream_detail: Vec<StreamDetail>,
+}
+
+/// A stream in `stream_detail`.
+#[derive(Serialize)]
+struct StreamDetail {
+    name: String,
+    created: String,
+    cluster: Leader,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config: Option<crate::jetstream::api::types::StreamConfig>,
+    state: crate::jetstream::api::types::StreamState,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    consumer_detail: Vec<serde_json::Value>,
+}
+
+/// The reference's ClusterInfo of a single server: this server leads everything.
+#[derive(Serialize)]
+struct Leader {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    name: String,
+    leader: String,
+}
+
+/// What `/jsz` was asked to show.
+#[derive(Clone, Copy, Default)]
+struct Detail {
+    accounts: bool,
+    streams: bool,
+    consumers: bool,
+    config: bool,
 }
 
 #[derive(Serialize)]
@@ -77,17 +110,24 @@ pub async fn jsz(State(mon): Mon, RawQuery(q): RawQuery) -> Response {
         &["offset", "limit"],
         |p| {
             p.boolean("leader-only")?;
-            let accounts = p.boolean("accounts")?;
-            Ok(go_json_pretty(&jsz_with(&mon.server, accounts)))
+            let consumers = p.boolean("consumers")?;
+            let streams = p.boolean("streams")? || consumers;
+            let d = Detail {
+                accounts: p.boolean("accounts")? || streams,
+                streams,
+                consumers,
+                config: p.boolean("config")?,
+            };
+            Ok(go_json_pretty(&jsz_with(&mon.server, d)))
         },
     )
 }
 
 pub fn jsz_data(server: &Server) -> Jsz {
-    jsz_with(server, false)
+    jsz_with(server, Detail::default())
 }
 
-fn jsz_with(server: &Server, details: bool) -> Jsz {
+fn jsz_with(server: &Server, d: Detail) -> Jsz {
     let Some(js) = server.jetstream() else {
         return Jsz {
             server_id: server.id.clone(),
@@ -118,7 +158,7 @@ fn jsz_with(server: &Server, details: bool) -> Jsz {
     };
     let accounts = js.accounts();
     let u = js.usage();
-    let account_details = details.then(|| {
+    let account_details = d.accounts.then(|| {
         accounts
             .iter()
             .map(|a| {
@@ -128,13 +168,19 @@ fn jsz_with(server: &Server, details: bool) -> Jsz {
                     id: a.account.name.clone(),
                     memory: au.memory,
                     storage: au.storage,
-                    reserved_memory: u64::MAX,
-                    reserved_storage: u64::MAX,
+                    // The account's limits, -1 shown as an unsigned number as by the reference.
+                    reserved_memory: a.limits.max_memory as u64,
+                    reserved_storage: a.limits.max_store as u64,
                     accounts: 0,
                     ha_assets: 0,
                     api: JsApi {
                         total: a.api_total.load(Ordering::Relaxed),
                         errors: a.api_errors.load(Ordering::Relaxed),
+                    },
+                    stream_detail: if d.streams {
+                        stream_details(server, a, d)
+                    } else {
+                        Vec::new()
                     },
                 }
             })
@@ -161,6 +207,45 @@ fn jsz_with(server: &Server, details: bool) -> Jsz {
         bytes: u.bytes,
         account_details,
     }
+}
+
+fn stream_details(
+    server: &Server,
+    a: &crate::jetstream::JsAccount,
+    d: Detail,
+) -> Vec<StreamDetail> {
+    let streams: Vec<_> = a.streams.lock().values().cloned().collect();
+    streams
+        .iter()
+        .map(|st| {
+            let info = st.info();
+            let consumer_detail = if d.consumers {
+                let cs: Vec<_> = st.consumers.read().values().cloned().collect();
+                cs.iter()
+                    .filter_map(|c| {
+                        let mut v = serde_json::to_value(c.info()).ok()?;
+                        if !d.config {
+                            v.as_object_mut()?.remove("config");
+                        }
+                        Some(v)
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            StreamDetail {
+                name: st.name.clone(),
+                created: info.created,
+                cluster: Leader {
+                    name: server.cluster.name(),
+                    leader: server.name.clone(),
+                },
+                config: d.config.then_some(info.config),
+                state: info.state,
+                consumer_detail,
+            }
+        })
+        .collect()
 }
 
 fn config(js: &crate::jetstream::JetStream) -> JsConfig {
