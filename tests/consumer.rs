@@ -1187,6 +1187,8 @@ fn consumer_api_answers_match_the_reference() {
 /// A message read from a raw connection.
 #[derive(Debug)]
 struct Delivery {
+    /// The MSG/HMSG line as sent (without CRLF).
+    line: String,
     subject: String,
     reply: Option<String>,
     header: String,
@@ -1229,6 +1231,7 @@ fn read_msg(raw: &mut Raw, timeout: Duration) -> Option<Delivery> {
                 let len: usize = len.parse().expect("MSG size");
                 let b = raw.bytes(len + 2);
                 break Some(Delivery {
+                    line: l.trim_end().to_string(),
                     subject: parts[1].into(),
                     reply,
                     header: String::new(),
@@ -1243,6 +1246,7 @@ fn read_msg(raw: &mut Raw, timeout: Duration) -> Option<Delivery> {
                 let (hl, tl): (usize, usize) = (hl.parse().unwrap(), tl.parse().unwrap());
                 let b = raw.bytes(tl + 2);
                 break Some(Delivery {
+                    line: l.trim_end().to_string(),
                     subject: parts[1].into(),
                     reply,
                     header: String::from_utf8_lossy(&b[..hl]).into_owned(),
@@ -1350,8 +1354,15 @@ fn describe(d: &Delivery) -> String {
             r.to_string()
         }
     });
+    // A status message's protocol line is shown as sent: the reference writes an empty
+    // reply as two spaces (`HMSG hb.in 1  75 75`).
+    let line = if d.is_status() {
+        format!(" line={:?}", d.line)
+    } else {
+        String::new()
+    };
     format!(
-        "{} reply={:?} header={:?} payload={:?}",
+        "{} reply={:?} header={:?} payload={:?}{line}",
         d.subject,
         reply,
         d.status(),
@@ -1411,7 +1422,7 @@ fn pull_requests_status_messages_and_ack_subjects() {
         next(&mut cli, "P", "");
         let d = read_msg(&mut cli, wait).expect("message for an empty request");
         check_ack_reply(d.reply.as_deref().unwrap(), "M", "P", (1, 1, 1, 2));
-        assert_eq!((d.subject.as_str(), &d.payload[..]), ("_R.1", &b"one"[..]));
+        assert_eq!((d.subject.as_str(), &d.payload[..]), ("m.1", &b"one"[..]));
         step(&mut out, "empty body", &d);
         // A number: that many.
         next(&mut cli, "P", "2");
@@ -1497,11 +1508,11 @@ fn pull_requests_status_messages_and_ack_subjects() {
         assert_eq!(d.status(), "NATS/1.0 409 Consumer is push based");
         step(&mut out, "push", &d);
         // A body that is not a number waits (batch 1) until a message comes.
-        let inbox = next(&mut cli, "P", "abc");
+        next(&mut cli, "P", "abc");
         assert!(read_msg(&mut cli, Duration::from_millis(500)).is_none());
         ctl.request("m.4", "four");
         let d = read_msg(&mut cli, wait).expect("message for the waiting request");
-        assert_eq!(d.subject, inbox);
+        assert_eq!(d.subject, "m.4");
         let ack4 = d.reply.clone().unwrap();
         check_ack_reply(&ack4, "M", "P", (1, 4, 4, 0));
         step(&mut out, "waiting request", &d);
@@ -1509,7 +1520,7 @@ fn pull_requests_status_messages_and_ack_subjects() {
         ctl.request("m.5", "five");
         pub_raw(&mut cli, &ack4, "_R.nxt", b"+NXT");
         let d = read_msg(&mut cli, wait).expect("message for +NXT");
-        assert_eq!(d.subject, "_R.nxt");
+        assert_eq!(d.subject, "m.5");
         check_ack_reply(d.reply.as_deref().unwrap(), "M", "P", (1, 5, 5, 0));
         step(&mut out, "+NXT", &d);
         // -NAK: redelivered with delivery count 2 and a new consumer sequence.
@@ -1581,7 +1592,7 @@ fn push_idle_heartbeats_and_flow_control() {
             d.status(),
             "NATS/1.0 100 Idle Heartbeat | Nats-Last-Consumer: 0 | Nats-Last-Stream: 0"
         );
-        assert_eq!(d.reply, None);
+        assert_eq!(d.reply.as_deref().unwrap_or(""), "");
         out.push(format!("idle: {}", describe(&d)));
         // 1.5 MB unacknowledged: over half of the 2 MB the reference starts flow control at.
         let body = vec![b'f'; 32 * 1024];
@@ -1829,7 +1840,17 @@ fn object_store_put_get_list_delete() {
             assert_eq!(names, ["big.bin", "small.txt"]);
             out.push(format!("list {names:?}"));
             store.delete("big.bin").await.expect("delete");
-            assert!(store.get("big.bin").await.is_err());
+            out.push(format!(
+                "get after delete: {}",
+                match store.get("big.bin").await {
+                    Ok(o) => format!("ok deleted={} size={}", o.info().deleted, o.info().size),
+                    Err(e) => format!("error {e}"),
+                }
+            ));
+            match store.info("big.bin").await {
+                Ok(i) => out.push(format!("info after delete: deleted={} size={}", i.deleted, i.size)),
+                Err(e) => out.push(format!("info after delete: error {e}")),
+            }
             let mut names: Vec<String> = store
                 .list()
                 .await
@@ -1872,16 +1893,26 @@ fn python_client_pull_push_and_key_value() {
 // ---------------------------------------------------------------------------------------
 // 5. kill -9 keeps confirmed acks
 
+/// The reference 2.9.10 does not pass this: it answers an ack before its file store writes
+/// the consumer's state (a flusher writes it later), so after a `kill -9` it shows an old
+/// state and redelivers acknowledged messages (seen: `delivered=18/18 ack_floor=0/0` after
+/// 200 delivered and 150 confirmed). It runs here for information (its outcome is printed);
+/// the assertions are on ours, as the brief asks for every confirmed ack to be kept.
 #[test]
 fn kill_9_keeps_every_confirmed_ack() {
-    let mut runs = Vec::new();
     for (who, exe) in servers() {
-        runs.push((who, crash_run(&exe, who)));
+        let (kept, report) = crash_run(&exe, who);
+        if who == "reference" {
+            eprintln!("reference (for information): kept={kept}: {report}");
+        } else {
+            assert!(kept, "{who}: {report}");
+        }
     }
-    compare(&runs);
 }
 
-fn crash_run(exe: &Path, who: &str) -> Vec<String> {
+/// Publishes 200, delivers them all, confirms 150 acks, kills -9 and restarts; returns
+/// whether every confirmed ack was kept, and what was seen.
+fn crash_run(exe: &Path, who: &str) -> (bool, String) {
     const N: u64 = 200;
     // Acknowledged with a confirmation: 1..=100 and the even ones above.
     let acked: Vec<u64> = (1..=N).filter(|&q| q <= 100 || q % 2 == 0).collect();
@@ -1925,8 +1956,6 @@ fn crash_run(exe: &Path, who: &str) -> Vec<String> {
             st.get_consumer("DUR").await.expect("consumer after restart");
         let i = c.info().await.unwrap().clone();
         let line = info_line(&i);
-        assert!(i.ack_floor.stream_sequence >= 100, "{who}: {line}");
-        assert_eq!(i.num_pending, 0, "{who}: {line}");
         // Everything unacknowledged comes again after ack_wait, nothing acknowledged does.
         let mut again = Vec::new();
         loop {
@@ -1935,22 +1964,27 @@ fn crash_run(exe: &Path, who: &str) -> Vec<String> {
                 break;
             }
             for m in &ms {
-                let q = m.info().unwrap().stream_sequence;
-                assert!(
-                    !acked.contains(&q),
-                    "{who}: acknowledged {q} redelivered ({line})"
-                );
-                again.push(q);
+                again.push(m.info().unwrap().stream_sequence);
                 m.double_ack().await.unwrap();
             }
         }
         again.sort();
         again.dedup();
         let want: Vec<u64> = (1..=N).filter(|q| !acked.contains(q)).collect();
-        assert_eq!(again, want, "{who}");
-        vec![format!(
-            "after restart: ack_floor>=100 num_pending=0 redelivered {}",
-            again.len()
-        )]
+        let wrongly: Vec<u64> = again
+            .iter()
+            .copied()
+            .filter(|q| acked.contains(q))
+            .collect();
+        let kept = i.ack_floor.stream_sequence >= 100 && i.num_pending == 0 && again == want;
+        (
+            kept,
+            format!(
+                "after restart: {line}; redelivered {} (want {}), of them acknowledged before the kill: {}",
+                again.len(),
+                want.len(),
+                wrongly.len()
+            ),
+        )
     })
 }
