@@ -6,6 +6,7 @@ mod cli;
 mod cli_server;
 mod cluster;
 mod config;
+mod consumer;
 mod core;
 mod flow;
 mod gateway;
