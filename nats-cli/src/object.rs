@@ -262,8 +262,8 @@ async fn show_bucket(store: &ObjectStore) -> Result<()> {
 fn show_object(i: &ObjectInfo) {
     let mut o = format!("Object information for {} > {}\n\n", i.bucket, i.name);
     let mut row = |label: &str, v: String| o.push_str(&format!("{label:>19}: {v}\n"));
-    if !i.description.is_empty() {
-        row("Description", i.description.clone());
+    if let Some(d) = i.description.as_deref().filter(|d| !d.is_empty()) {
+        row("Description", d.to_string());
     }
     row("Size", iec_bytes(i.size));
     row("Modification Time", js::local_rfc822z(&i.mtime));

@@ -435,18 +435,6 @@ pub fn show(info: &StreamInfo, json_out: bool) {
     row("Replicas", c.num_replicas.to_string());
     row("Discard Policy", title(&c.discard));
     row("Duplicate Window", go_nanos(c.duplicate_window));
-    if c.allow_rollup_hdrs {
-        row("Allows Rollups", "true".into());
-    }
-    if c.deny_delete {
-        row("Allows Msg Delete", "false".into());
-    }
-    if c.deny_purge {
-        row("Allows Purge", "false".into());
-    }
-    if c.sealed {
-        row("Sealed", "true".into());
-    }
     let unlimited = |n: i64, f: &dyn Fn(i64) -> String| {
         if n <= 0 {
             "unlimited".to_string()
@@ -494,8 +482,5 @@ pub fn show(info: &StreamInfo, json_out: bool) {
         row("Deleted Messages", s.num_deleted.to_string());
     }
     row("Active Consumers", s.consumer_count.to_string());
-    if s.num_subjects > 0 {
-        row("Number of Subjects", commas(s.num_subjects as i64));
-    }
     print(o);
 }

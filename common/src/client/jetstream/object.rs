@@ -32,8 +32,8 @@ pub struct ObjectOptions {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ObjectInfo {
     pub name: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<ObjectOptions>,
     pub bucket: String,
@@ -189,7 +189,7 @@ impl ObjectStore {
         }
         let info = ObjectInfo {
             name: name.to_string(),
-            description: description.to_string(),
+            description: (!description.is_empty()).then(|| description.to_string()),
             options: Some(ObjectOptions {
                 max_chunk_size: Some(CHUNK_SIZE as u64),
             }),
