@@ -14,7 +14,7 @@ use std::time::Duration;
 pub enum Cmd {
     /// Creates a new Consumer
     #[command(visible_aliases = ["create", "new"])]
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// List known Consumers
     #[command(visible_alias = "list")]
     Ls(LsArgs),
@@ -131,7 +131,7 @@ pub struct RmArgs {
 
 pub async fn run(cmd: Cmd, g: &Global) -> Result<()> {
     match cmd {
-        Cmd::Add(a) => add(a, g).await,
+        Cmd::Add(a) => add(*a, g).await,
         Cmd::Ls(a) => ls(a, g).await,
         Cmd::Info(a) => {
             let js = js::connect(g).await?;

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 pub enum Cmd {
     /// Create a new Stream
     #[command(visible_aliases = ["create", "new"])]
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// List all known Streams
     #[command(visible_alias = "list")]
     Ls(LsArgs),
@@ -143,7 +143,7 @@ pub struct GetArgs {
 
 pub async fn run(cmd: Cmd, g: &Global) -> Result<()> {
     match cmd {
-        Cmd::Add(a) => add(a, g).await,
+        Cmd::Add(a) => add(*a, g).await,
         Cmd::Ls(a) => ls(a, g).await,
         Cmd::Info(a) => {
             let js = js::connect(g).await?;

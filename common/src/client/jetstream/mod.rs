@@ -651,7 +651,7 @@ impl JsMessage {
 /// Status of a pull: a message, or the server's status why none came.
 #[derive(Debug)]
 pub enum Pulled {
-    Msg(JsMessage),
+    Msg(Box<JsMessage>),
     /// 404 No Messages, 408 Request Timeout, 409 (consumer deleted, ...): code and text.
     Status(u16, String),
     /// Nothing arrived in time.
@@ -695,7 +695,7 @@ impl JetStream {
                 }
                 None => {
                     let meta = m.reply.as_deref().and_then(AckMeta::parse);
-                    return Ok(Pulled::Msg(JsMessage { msg: m, meta }));
+                    return Ok(Pulled::Msg(Box::new(JsMessage { msg: m, meta })));
                 }
             }
         }
