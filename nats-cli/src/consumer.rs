@@ -274,14 +274,14 @@ async fn ls(a: LsArgs, g: &Global) -> Result<()> {
         print(format!("{}\n", indent_json(&json!(names).to_string())));
         return Ok(());
     }
-    if list.is_empty() {
-        println!("No Consumers defined");
-        return Ok(());
-    }
     if a.names {
         for c in &list {
             println!("{}", c.name);
         }
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("No Consumers defined");
         return Ok(());
     }
     let mut t = Table::new("Consumers");

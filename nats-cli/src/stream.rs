@@ -306,7 +306,8 @@ async fn ls(a: LsArgs, g: &Global) -> Result<()> {
         println!("No Streams defined");
         return Ok(());
     }
-    streams.sort_by(|a, b| a.created.cmp(&b.created));
+    // Smallest first, as the reference CLI orders them.
+    streams.sort_by_key(|s| s.state.bytes);
     let mut t = Table::new("Streams");
     t.headers(&[
         "Name",
