@@ -186,6 +186,13 @@ fn stream_script(js: &Js) -> Vec<String> {
     out.push(fails(js, &["stream", "get", "ORDERS", "9"]));
     out.push(fails(js, &["stream", "info", "NOPE"]));
     out.push(fails(js, &["stream", "add", "X"]));
+    assert_eq!(
+        fails(
+            js,
+            &["stream", "add", "X", "--subjects", "x", "--storage", "disk"]
+        ),
+        "nats: error: enum value must be one of file,f,memory,m, got 'disk', try --help\n"
+    );
     let purged = ok(
         js,
         &["stream", "purge", "ORDERS", "-f", "--subject", "orders.b"],

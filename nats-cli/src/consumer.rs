@@ -47,7 +47,7 @@ pub struct AddArgs {
     #[arg(long)]
     pub deliver: Option<String>,
     /// Acknowledgement policy (none, all, explicit)
-    #[arg(long, value_parser = ["none", "all", "explicit"])]
+    #[arg(long)]
     pub ack: Option<String>,
     /// Acknowledgement waiting time
     #[arg(long)]
@@ -59,7 +59,7 @@ pub struct AddArgs {
     #[arg(long = "max-pending", allow_hyphen_values = true)]
     pub max_pending: Option<i64>,
     /// Replay rate (instant, original)
-    #[arg(long, value_parser = ["instant", "original"])]
+    #[arg(long)]
     pub replay: Option<String>,
     /// Delivery group for push consumers
     #[arg(long = "deliver-group")]
@@ -166,6 +166,8 @@ pub async fn run(cmd: Cmd, g: &Global) -> Result<()> {
 }
 
 async fn add(a: AddArgs, g: &Global) -> Result<()> {
+    crate::stream::check(&a.ack, &["none", "all", "explicit"])?;
+    crate::stream::check(&a.replay, &["instant", "original"])?;
     let need = |what: &str, flag: &str| -> Result<()> {
         if a.defaults {
             Ok(())

@@ -55,7 +55,7 @@ pub struct AddArgs {
     #[arg(long)]
     pub description: Option<String>,
     /// Storage backend to use (file, memory)
-    #[arg(long, value_parser = ["file", "f", "memory", "m"])]
+    #[arg(long)]
     pub storage: Option<String>,
 }
 
@@ -252,6 +252,7 @@ async fn open(g: &Global, bucket: &str) -> Result<Store> {
 }
 
 async fn add(a: AddArgs, g: &Global) -> Result<()> {
+    crate::stream::check(&a.storage, &["file", "f", "memory", "m"])?;
     let size = |s: &Option<String>| -> Result<i64> {
         match s {
             Some(s) => js::parse_bytes(s),

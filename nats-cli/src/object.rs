@@ -39,7 +39,7 @@ pub struct AddArgs {
     #[arg(long)]
     pub description: Option<String>,
     /// Storage backend to use (file, memory)
-    #[arg(long, value_parser = ["file", "f", "memory", "m"])]
+    #[arg(long)]
     pub storage: Option<String>,
 }
 
@@ -102,6 +102,7 @@ async fn open(g: &Global, bucket: &str) -> Result<ObjectStore> {
 pub async fn run(cmd: Cmd, g: &Global) -> Result<()> {
     match cmd {
         Cmd::Add(a) => {
+            crate::stream::check(&a.storage, &["file", "f", "memory", "m"])?;
             let ttl = match &a.ttl {
                 Some(t) => crate::output::parse_duration(t)?,
                 None => std::time::Duration::ZERO,

@@ -38,13 +38,13 @@ pub struct AddArgs {
     #[arg(long, value_delimiter = ',')]
     pub subjects: Vec<String>,
     /// Storage backend to use (file, memory)
-    #[arg(long, value_parser = ["file", "f", "memory", "m"])]
+    #[arg(long)]
     pub storage: Option<String>,
     /// Defines a retention policy (limits, interest, workq)
-    #[arg(long, value_parser = ["limits", "interest", "workq", "work"])]
+    #[arg(long)]
     pub retention: Option<String>,
     /// Defines the discard policy (new, old)
-    #[arg(long, value_parser = ["new", "old"])]
+    #[arg(long)]
     pub discard: Option<String>,
     /// Maximum amount of messages to keep
     #[arg(long = "max-msgs", allow_hyphen_values = true)]
@@ -182,6 +182,9 @@ fn need(defaults: bool, what: &str, flag: &str) -> Result<()> {
 }
 
 async fn add(a: AddArgs, g: &Global) -> Result<()> {
+    check(&a.storage, &["file", "f", "memory", "m"])?;
+    check(&a.retention, &["limits", "interest", "workq", "work"])?;
+    check(&a.discard, &["new", "old"])?;
     let Some(name) = a.stream.clone() else {
         bail!("Stream Name is required in non-interactive mode");
     };
@@ -276,6 +279,14 @@ async fn add(a: AddArgs, g: &Global) -> Result<()> {
     }
     show(&info, a.json);
     Ok(())
+}
+
+/// A flag limited to some values, refused with the reference's message.
+pub fn check(v: &Option<String>, allowed: &[&str]) -> Result<()> {
+    match v {
+        Some(v) => crate::server::one_of(v, allowed).map(|_| ()),
+        None => Ok(()),
+    }
 }
 
 fn js_nanos(d: std::time::Duration) -> i64 {
