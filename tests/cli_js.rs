@@ -5,7 +5,7 @@
 //! its ordered consumer) run against our server too; they need consumers there.
 
 use crate::config::TempDir;
-use crate::support::{bin, ours, reference, wait_until, ServerProc};
+use crate::support::{bin, ours, reference, wait_until, Proc, ServerProc};
 use nats_common::client::jetstream::object;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -457,18 +457,22 @@ fn kv_watch(js: &Js) {
     ok(js, &["kv", "add", "W"]);
     ok(js, &["kv", "put", "W", "a", "1"]);
     let out_p = js._dir.0.join("watch.out");
-    let mut child: Child = nats_cmd(&js.srv.url(), &js._dir.0, &["kv", "watch", "W"])
+    let child: Child = nats_cmd(&js.srv.url(), &js._dir.0, &["kv", "watch", "W"])
         .stdout(std::fs::File::create(&out_p).unwrap())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Killed when dropped, also when an assertion below fails.
+    let watcher = Proc {
+        child,
+        log: js._dir.0.join("watch.log"),
+    };
     let read = || std::fs::read_to_string(&out_p).unwrap_or_default();
     let first = wait_until(Duration::from_secs(20), || read().contains("PUT W > a: 1"));
     ok(js, &["kv", "put", "W", "b", "2"]);
     ok(js, &["kv", "del", "W", "a", "-f"]);
     let rest = wait_until(Duration::from_secs(20), || read().contains("DEL W > a"));
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(watcher);
     let text = read();
     assert!(first && rest, "watch output: {text}");
     assert!(text.contains("] PUT W > b: 2\n"), "{text}");
