@@ -3,6 +3,7 @@
 mod accounts;
 mod auth;
 mod cli;
+mod cli_js;
 mod cli_server;
 mod cluster;
 mod config;

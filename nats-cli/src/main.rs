@@ -1,15 +1,20 @@
 //! `nats`: a drop-in for the NATS CLI's core commands (pub, sub, request, reply, bench,
-//! context, server).
+//! context, server) and its JetStream commands (stream, consumer, kv, object).
 
 mod bench;
 mod conn;
+mod consumer;
 mod context;
 mod headers;
+mod js;
+mod kv;
+mod object;
 mod output;
 mod publish;
 mod reply;
 mod request;
 mod server;
+mod stream;
 mod subscribe;
 mod table;
 mod template;
@@ -116,6 +121,29 @@ enum Cmd {
         #[command(subcommand)]
         cmd: server::Cmd,
     },
+    /// JetStream Stream management
+    #[command(visible_aliases = ["str", "st", "ms", "s"])]
+    Stream {
+        #[command(subcommand)]
+        cmd: stream::Cmd,
+    },
+    /// JetStream Consumer management
+    #[command(visible_aliases = ["con", "obs", "c"])]
+    Consumer {
+        #[command(subcommand)]
+        cmd: consumer::Cmd,
+    },
+    /// Interacts with a JetStream based Key-Value store
+    Kv {
+        #[command(subcommand)]
+        cmd: kv::Cmd,
+    },
+    /// Interacts with a JetStream based Object store
+    #[command(visible_alias = "obj")]
+    Object {
+        #[command(subcommand)]
+        cmd: object::Cmd,
+    },
 }
 
 fn fail(msg: impl std::fmt::Display) -> ! {
@@ -161,6 +189,10 @@ fn main() {
             Cmd::Bench(a) => bench::run(*a, &g).await,
             Cmd::Context { cmd } => context::run(cmd, &g).await,
             Cmd::Server { cmd } => server::run(cmd, &g).await,
+            Cmd::Stream { cmd } => stream::run(cmd, &g).await,
+            Cmd::Consumer { cmd } => consumer::run(cmd, &g).await,
+            Cmd::Kv { cmd } => kv::run(cmd, &g).await,
+            Cmd::Object { cmd } => object::run(cmd, &g).await,
         }
     });
     // Do not wait for background tasks (event loggers, readers) on the way out.

@@ -19,6 +19,7 @@
 
 mod connection;
 mod error;
+pub mod jetstream;
 mod options;
 mod reconnect;
 mod servers;

@@ -139,7 +139,7 @@ fn usage(msg: impl std::fmt::Display) -> anyhow::Error {
 }
 
 /// A flag value checked against its allowed values, with the reference's message.
-fn one_of(value: &str, allowed: &[&str]) -> Result<String> {
+pub(crate) fn one_of(value: &str, allowed: &[&str]) -> Result<String> {
     if allowed.contains(&value) {
         return Ok(value.to_string());
     }
