@@ -280,7 +280,11 @@ def gobench_result(path):
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             if line.startswith("GOBENCH_RESULT "):
-                res = dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
+                try:
+                    words = shlex.split(line)  # error="..." is quoted (Go %q)
+                except ValueError:
+                    words = line.split()
+                res = dict(kv.split("=", 1) for kv in words[1:] if "=" in kv)
             elif line.startswith("!!!!!!!! FAILED: "):
                 failed.append(line.split(": ", 1)[1].strip())
     return res, failed

@@ -309,14 +309,19 @@ pub async fn run(a: BenchArgs, g: &Global) -> Result<()> {
     let ticker = progress.spawn_ticker();
 
     // Subscribers: set up (their clocks start then, as in the reference), then publishers.
-    let sub_shares = split(msgs, a.subs);
+    let sub_shares = if a.subs > 0 {
+        split(msgs, a.subs)
+    } else {
+        Vec::new()
+    };
     let mut sub_tasks = Vec::new();
     let fetch_timeout = Arc::new(AtomicBool::new(false));
-    for i in 0..a.subs {
+    for (i, share) in sub_shares.into_iter().enumerate() {
+        // Ordered consumers each get every message; durable ones share them.
         let expect = if mode == SubMode::Ordered {
             msgs
         } else {
-            sub_shares[i]
+            share
         };
         let client = match conn::connect_with(opts.clone()).await {
             Ok(c) => c,
@@ -549,7 +554,7 @@ async fn async_publisher(
                 fatal(format!("PubAsync error: {e}"));
             }
             sent += 1;
-            if sent % 64 == 0 {
+            if sent.is_multiple_of(64) {
                 bar.store(sent, Ordering::Relaxed);
             }
             if !run.pubsleep.is_zero() {
