@@ -26,7 +26,7 @@
 #   ROUNDS [3]            rounds of every workload
 #   BENCH_MD              also write the table as markdown to this file (same as --md)
 #   SCENARIOS [all]       subset, space separated: pub16 pub128 ps11 fan5 ps44 queue3 reqrep
-#                         subs100k cluster gateway leaf conns ws11
+#                         subs100k cluster gateway leaf conns ws11 jspub-sync jspub-async jsconsume
 #   DRIVERS ["nats go"]   which drivers run the pub/sub scenarios (same as --drivers)
 #   PUB_MSGS [1000000]    messages for publish-only runs
 #   PS_MSGS [500000]      messages for 1->1, queue group and the 100k-subscription run
@@ -40,6 +40,21 @@
 #                         clusters, A dials B; pub on A, sub on B)
 #   LEAF_MSGS [300000]    messages from a hub to its leaf node (pub on the hub, sub on the leaf;
 #                         both servers of one kind)
+#   JS_SYNC_MSGS [20000]  jspub-sync: messages published into a file stream, each publish
+#                         waiting for its PubAck (`nats bench --js --syncpub`, gobench -js syncpub)
+#   JS_PUB_MSGS [1000000] jspub-async: messages published into a file and then a memory stream
+#                         with 100 PubAcks in flight (`nats bench --js`: batches of --pubbatch 100
+#                         whose acks are awaited together; gobench -js asyncpub: PublishAsync
+#                         with PublishAsyncMaxPending 100, then PublishAsyncComplete)
+#   JS_CONSUME_MSGS [1000000]
+#                         jsconsume: messages stored first (by our `nats bench --js`, not
+#                         measured), then fetched 100 at a time by a durable pull consumer and
+#                         each acked (`nats bench --js --sub 1 --pull`, gobench -js consume),
+#                         file and memory streams
+#                         Every JetStream run gets a fresh server with -js and its own store
+#                         directory; a publish run fails unless the stream then holds exactly the
+#                         messages published, a consume run unless every message was received
+#                         (gobench also checks that the consumer has no ack pending).
 #   CONNS [10000]         idle connections for the memory measurement
 #   SUBS [100000]         subscriptions installed by the idle client (WILDCARD_PCT [10] % wildcards)
 #   BENCH_TIMEOUT [120]   seconds before a single bench run counts as hung
@@ -74,7 +89,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 case $ROUNDS in ''|*[!0-9]*|0) echo "compare.sh: ROUNDS must be a positive integer" >&2; exit 2 ;; esac
-[ "$SCENARIOS" = all ] && SCENARIOS="pub16 pub128 ps11 fan5 ps44 queue3 reqrep subs100k cluster gateway leaf conns ws11"
+[ "$SCENARIOS" = all ] && SCENARIOS="pub16 pub128 ps11 fan5 ps44 queue3 reqrep subs100k cluster gateway leaf conns ws11 jspub-sync jspub-async jsconsume"
 for d in $DRIVERS; do
   case $d in nats|go) ;; *) echo "compare.sh: unknown driver $d (nats, go)" >&2; exit 2 ;; esac
 done
@@ -88,6 +103,9 @@ CLUSTER_MSGS=${CLUSTER_MSGS:-300000}
 WS_MSGS=${WS_MSGS:-500000}
 GATEWAY_MSGS=${GATEWAY_MSGS:-300000}
 LEAF_MSGS=${LEAF_MSGS:-300000}
+JS_SYNC_MSGS=${JS_SYNC_MSGS:-20000}
+JS_PUB_MSGS=${JS_PUB_MSGS:-1000000}
+JS_CONSUME_MSGS=${JS_CONSUME_MSGS:-1000000}
 CONNS=${CONNS:-10000}
 SUBS=${SUBS:-100000}
 WILDCARD_PCT=${WILDCARD_PCT:-10}
@@ -96,7 +114,8 @@ GO_IDLE=${GO_IDLE:-10s}
 KEEP_GOING=${KEEP_GOING:-0}
 REF_SERVER=${REF_SERVER:-/usr/sbin/nats-server}
 HELPER="python3 $ROOT/bench/helper.py"
-export PUB_MSGS PS_MSGS FAN_MSGS MANY_MSGS REQ_MSGS CLUSTER_MSGS GATEWAY_MSGS LEAF_MSGS WS_MSGS CONNS SUBS WILDCARD_PCT # for the labels
+export PUB_MSGS PS_MSGS FAN_MSGS MANY_MSGS REQ_MSGS CLUSTER_MSGS GATEWAY_MSGS LEAF_MSGS WS_MSGS CONNS SUBS WILDCARD_PCT \
+  JS_SYNC_MSGS JS_PUB_MSGS JS_CONSUME_MSGS # for the labels
 
 say() { printf '\n== %s\n' "$*" >&2; }
 die() { printf '\ncompare.sh: %s\n' "$*" >&2; exit 1; }
@@ -554,6 +573,68 @@ leaf() {
   for p in "${pids[@]}"; do stop_pid "$p"; done
 }
 
+# ---------------------------------------------------------------- JetStream
+
+# js_run SCEN STORAGE DRIVER IMPL ROUND: one JetStream run on a fresh server with -js and its
+# own store directory (removed afterwards). SCEN: jspub-sync, jspub-async or jsconsume; the
+# results are recorded as SCEN-STORAGE.
+js_run() {
+  local scen=$1 storage=$2 drv=$3 impl=$4 rnd=$5 port key=$1-$2
+  port=$($HELPER freeports 1)
+  local name=r$rnd-$key-$drv-$impl
+  local store=$WORK/$name.store out=$WORK/$name.out
+  start_server "$impl" "$name" "$port" -js -sd "$store"
+  local spid=$SERVER_PID url=nats://127.0.0.1:$port msgs metric var stored=""
+  case $scen in
+    jspub-sync) msgs=$JS_SYNC_MSGS metric=pub_rate var=PUB_RATE ;;
+    jspub-async) msgs=$JS_PUB_MSGS metric=pub_rate var=PUB_RATE ;;
+    jsconsume) msgs=$JS_CONSUME_MSGS metric=sub_rate var=SUB_RATE ;;
+  esac
+  local nats_js=(bench js.bench --js --storage "$storage" --msgs "$msgs" --size 128 --no-progress)
+  if [ "$scen" = jsconsume ]; then
+    # Store the messages first (not measured).
+    local fill=$WORK/$name-fill.out
+    if ! run_cmd "$fill" "$NATS" -s "$url" "${nats_js[@]}" --pub 1 --purge; then
+      fail_run "$key" "$drv" "$impl" "$rnd" "storing $msgs messages first: $BENCH_ERR" "$fill" "$metric" cpu
+      stop_pid "$spid"; rm -rf "$store"; return 0
+    fi
+    stored=$($HELPER stream-msgs "$port" benchstream 2>&1) || true
+    if [ "$stored" != "$msgs" ]; then
+      fail_run "$key" "$drv" "$impl" "$rnd" "the stream holds $stored messages after storing $msgs" "$fill" "$metric" cpu
+      stop_pid "$spid"; rm -rf "$store"; return 0
+    fi
+  fi
+  case $drv:$scen in
+    nats:jspub-sync) CMD=("$NATS" -s "$url" "${nats_js[@]}" --pub 1 --syncpub --purge) ;;
+    nats:jspub-async) CMD=("$NATS" -s "$url" "${nats_js[@]}" --pub 1 --pubbatch 100 --purge) ;;
+    nats:jsconsume) CMD=("$NATS" -s "$url" "${nats_js[@]}" --sub 1 --pull --consumerbatch 100) ;;
+    go:jspub-sync) CMD=("$GOBENCH" -s "$url" -subject js.bench -js syncpub -storage "$storage" -np 1 -n "$msgs" -ms 128) ;;
+    go:jspub-async) CMD=("$GOBENCH" -s "$url" -subject js.bench -js asyncpub -window 100 -storage "$storage" -np 1 -n "$msgs" -ms 128) ;;
+    go:jsconsume) CMD=("$GOBENCH" -s "$url" -js consume -bind -batch 100 -np 0 -ns 1 -n "$msgs" -ms 128) ;;
+  esac
+  local before after
+  before=$(cpu_ticks "$spid")
+  if ! run_cmd "$out" "${CMD[@]}"; then
+    parse_out "$drv" "$out"
+    fail_run "$key" "$drv" "$impl" "$rnd" "$BENCH_ERR${LOST:+: $LOST}: ${CMD[*]}" "$out" "$metric" cpu
+    stop_pid "$spid"; rm -rf "$store"; return 0
+  fi
+  after=$(cpu_ticks "$spid")
+  parse_out "$drv" "$out"
+  if [ -n "$LOST" ]; then
+    fail_run "$key" "$drv" "$impl" "$rnd" "incomplete ($LOST): ${CMD[*]}" "$out" "$metric" cpu
+  elif [ "$scen" != jsconsume ] && stored=$($HELPER stream-msgs "$port" benchstream 2>&1) && [ "$stored" != "$msgs" ]; then
+    fail_run "$key" "$drv" "$impl" "$rnd" "the stream holds $stored messages, $msgs were published: ${CMD[*]}" "$out" "$metric" cpu
+  elif [ "$scen" != jsconsume ] && [ "$stored" != "$msgs" ]; then
+    fail_run "$key" "$drv" "$impl" "$rnd" "stream info after publishing failed: $stored" "$out" "$metric" cpu
+  else
+    PAIRS="$metric=$var"
+    record_pairs "$key" "$drv" "$impl" "$rnd" "$out" "$(cpu_per_million "$before" "$after" "$msgs")"
+  fi
+  stop_pid "$spid"
+  rm -rf "$store"
+}
+
 conns() {
   local impl=$1 rnd=$2 port
   port=$($HELPER freeports 1)
@@ -617,6 +698,16 @@ for rnd in $(seq 1 "$ROUNDS"); do
   if want ws11; then
     for impl in ref ours; do ws11 "$impl" "$rnd"; done
   fi
+  for scen in jspub-sync jspub-async jsconsume; do
+    want "$scen" || continue
+    storages="file memory"
+    [ "$scen" = jspub-sync ] && storages=file
+    for storage in $storages; do
+      for drv in $DRIVERS; do
+        for impl in ref ours; do js_run "$scen" "$storage" "$drv" "$impl" "$rnd"; done
+      done
+    done
+  done
 done
 
 say "results ($(($(date +%s) - T0))s)"

@@ -22,6 +22,7 @@
                                    the stuck-subscriber case of fault.sh: when and why the stuck
                                    connection was closed (/connz?state=closed), the publisher's
                                    rate while it was still there, what the healthy one got
+  stream-msgs PORT STREAM          the number of messages a JetStream stream holds ($JS.API.STREAM.INFO)
   soak-report GOBENCH_OUT          RSS samples of a soak run and whether they grew
   side-by-side TSV                 fault.sh's summary: rows "case, metric, impl, value" as a
                                    table with the reference and ours side by side
@@ -118,6 +119,29 @@ def probe(pub_port, sub_port, secs):
             print(f"route ok after {secs - (deadline - time.monotonic()):.2f}s")
             return
     die(f"no message from port {pub_port} reached a subscriber on port {sub_port} within {secs}s")
+
+
+def stream_msgs(port, stream, timeout=30):
+    """Prints state.messages of a JetStream stream, asking $JS.API.STREAM.INFO.<stream>."""
+    deadline = time.monotonic() + timeout
+    inbox = f"_INBOX.helper{os.getpid()}"
+    with socket.create_connection((HOST, port), timeout=timeout) as s:
+        s.sendall(CONNECT + f"SUB {inbox} 1\r\nPUB $JS.API.STREAM.INFO.{stream} {inbox} 0\r\n\r\n".encode())
+        buf = read_until(s, b"MSG " + inbox.encode(), deadline)
+        head_at = buf.index(b"MSG " + inbox.encode())
+        buf = read_until(s, b"\r\n", deadline, buf[head_at:])
+        head, rest = buf.split(b"\r\n", 1)
+        size = int(head.split()[-1])
+        while len(rest) < size:
+            s.settimeout(max(0.1, deadline - time.monotonic()))
+            chunk = s.recv(65536)
+            if not chunk:
+                die(f"server closed the connection during stream info {stream}")
+            rest += chunk
+    info = json.loads(rest[:size])
+    if "error" in info:
+        die(f"stream info {stream}: {info['error'].get('description', info['error'])}")
+    print(info["state"]["messages"])
 
 
 def vm_rss_kb(pid):
@@ -256,7 +280,11 @@ def gobench_result(path):
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             if line.startswith("GOBENCH_RESULT "):
-                res = dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
+                try:
+                    words = shlex.split(line)  # error="..." is quoted (Go %q)
+                except ValueError:
+                    words = line.split()
+                res = dict(kv.split("=", 1) for kv in words[1:] if "=" in kv)
             elif line.startswith("!!!!!!!! FAILED: "):
                 failed.append(line.split(": ", 1)[1].strip())
     return res, failed
@@ -465,6 +493,11 @@ def labels():
         "leaf": f"hub → leaf node, pub on the hub → sub on the leaf, {n('LEAF_MSGS', 300000)} msgs",
         "conns": f"{n('CONNS', 10000)} idle connections (CONNECT+PING/PONG)",
         "ws11": f"1 pub → 1 sub over websocket, 128 B, {n('WS_MSGS', 500000)} msgs",
+        "jspub-sync-file": f"JetStream publish, each waits for its PubAck, file, 128 B, {n('JS_SYNC_MSGS', 20000)} msgs",
+        "jspub-async-file": f"JetStream async publish, 100 PubAcks in flight, file, 128 B, {n('JS_PUB_MSGS', 1000000)} msgs",
+        "jspub-async-memory": f"JetStream async publish, 100 PubAcks in flight, memory, 128 B, {n('JS_PUB_MSGS', 1000000)} msgs",
+        "jsconsume-file": f"JetStream durable pull consumer, fetch 100 + ack each, file, {n('JS_CONSUME_MSGS', 1000000)} stored msgs",
+        "jsconsume-memory": f"JetStream durable pull consumer, fetch 100 + ack each, memory, {n('JS_CONSUME_MSGS', 1000000)} stored msgs",
         "subs100k": f"1 → 1 as above, with {subs_txt} subscriptions "
                     f"({os.environ.get('WILDCARD_PCT', '10')}% wildcards) on an idle client",
     }
@@ -640,6 +673,8 @@ def main():
         stuck(int(args[0]))
     elif cmd == "stuck-report":
         stuck_report(int(args[0]), args[1], args[2])
+    elif cmd == "stream-msgs":
+        stream_msgs(int(args[0]), args[1])
     elif cmd == "soak-report":
         soak_report(args[0])
     elif cmd == "side-by-side":

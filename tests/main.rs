@@ -2,6 +2,7 @@
 
 mod accounts;
 mod auth;
+mod bench_js;
 mod cli;
 mod cli_js;
 mod cli_server;

@@ -71,6 +71,17 @@ var (
 	killAfter   = flag.Duration("kill-after", 5*time.Second, "see -kill-pid")
 	clientName  = flag.String("name", "gobench", "connection name prefix")
 	version     = flag.Bool("version", false, "print the nats.go version and exit")
+
+	// JetStream modes (see jetstream.go).
+	jsMode      = flag.String("js", "", "JetStream mode: syncpub (each publish waits for its PubAck), asyncpub (PublishAsync with -window acks in flight, then PublishAsyncComplete) or consume (a durable pull consumer fetches -batch at a time and acks every message)")
+	jsStorage   = flag.String("storage", "file", "JetStream: storage of the stream the driver defines (file or memory)")
+	jsStream    = flag.String("stream", "benchstream", "JetStream: stream name")
+	jsConsumer  = flag.String("consumer", "gobench", "JetStream: durable pull consumer name (consume)")
+	jsWindow    = flag.Int("window", 100, "JetStream asyncpub: PubAcks in flight (PublishAsyncMaxPending)")
+	jsBatch     = flag.Int("batch", 100, "JetStream consume: messages per Fetch")
+	jsTimeout   = flag.Duration("jstimeout", 30*time.Second, "JetStream: API, PubAck and Fetch timeout")
+	jsMaxBytes  = flag.Int64("maxbytes", 1<<30, "JetStream: max_bytes of the stream the driver defines")
+	jsNoDefine  = flag.Bool("bind", false, "JetStream: use the existing stream, do not define or purge it")
 )
 
 // base is the time origin of the timestamps carried in the payloads (monotonic clock).
@@ -313,6 +324,9 @@ func main() {
 		*subURL = *urls
 	}
 	subURLs := strings.Split(*subURL, ";")
+	if *jsMode != "" {
+		os.Exit(runJetStream())
+	}
 	if *request {
 		os.Exit(runRequest(subURLs))
 	}

@@ -15,6 +15,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+// The JetStream mode (`--js`) lives in its own file beside this one.
+#[path = "bench_js.rs"]
+mod js;
+
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Subject to use for the benchmark
@@ -61,42 +65,56 @@ pub struct BenchArgs {
     /// The maximum number of subjects to use in multi-subject mode (0 means no max)
     #[arg(long, default_value_t = 0)]
     pub multisubjectmax: i64,
-    // JetStream and KV modes are not implemented; their flags are accepted so the error
-    // says that rather than "unknown flag".
-    #[arg(long, hide = true)]
+    /// Use JetStream
+    #[arg(long)]
     pub js: bool,
+    /// KV mode, subscribers get from the bucket and publishers put in the bucket (not supported)
     #[arg(long, hide = true)]
     pub kv: bool,
-    #[arg(long, hide = true)]
-    pub storage: Option<String>,
-    #[arg(long, hide = true)]
-    pub replicas: Option<String>,
-    #[arg(long, hide = true)]
-    pub maxbytes: Option<String>,
-    #[arg(long, hide = true)]
-    pub stream: Option<String>,
+    /// JetStream storage (memory/file) for the "benchstream" stream
+    #[arg(long, default_value = "memory", value_parser = ["memory", "file"])]
+    pub storage: String,
+    /// Number of stream replicas for the "benchstream" stream
+    #[arg(long, default_value_t = 1)]
+    pub replicas: i64,
+    /// The maximum size of the stream or KV bucket in bytes
+    #[arg(long, default_value = "1GB")]
+    pub maxbytes: String,
+    /// When set to something else than "benchstream": use (and do not attempt to define) the specified stream when creating durable subscribers. Otherwise define and use the "benchstream" stream
+    #[arg(long, default_value = "benchstream")]
+    pub stream: String,
     #[arg(long, hide = true)]
     pub bucket: Option<String>,
-    #[arg(long, hide = true)]
-    pub consumer: Option<String>,
-    #[arg(long, hide = true)]
+    /// Specify the durable consumer name to use
+    #[arg(long, default_value = "natscli-bench")]
+    pub consumer: String,
+    /// Use a shared durable explicitly acknowledged JS pull consumer rather than individual ephemeral consumers
+    #[arg(long)]
     pub pull: bool,
-    #[arg(long, hide = true)]
+    /// Use a shared durable explicitly acknowledged JS push consumer with a queue group rather than individual ephemeral consumers
+    #[arg(long)]
     pub push: bool,
-    #[arg(long, hide = true)]
+    /// Synchronously publish to the stream
+    #[arg(long)]
     pub syncpub: bool,
-    #[arg(long, hide = true)]
-    pub pubbatch: Option<String>,
-    #[arg(long, hide = true)]
-    pub consumerbatch: Option<String>,
-    #[arg(long, hide = true)]
-    pub jstimeout: Option<String>,
-    #[arg(long, hide = true)]
+    /// Sets the batch size for JS asynchronous publishing
+    #[arg(long, default_value_t = 100)]
+    pub pubbatch: i64,
+    /// Sets the batch size for the JS durable pull consumer, or the max ack pending value for the JS durable push consumer
+    #[arg(long, alias = "pullbatch", default_value_t = 100)]
+    pub consumerbatch: i64,
+    /// Timeout for JS operations
+    #[arg(long, default_value = "30s")]
+    pub jstimeout: String,
+    /// Purge the stream before running
+    #[arg(long)]
     pub purge: bool,
-    #[arg(long, hide = true)]
+    /// Sets a message id in the header to use JS Publish de-duplication
+    #[arg(long)]
     pub dedup: bool,
-    #[arg(long, hide = true)]
-    pub dedupwindow: Option<String>,
+    /// Sets the duration of the stream's deduplication functionality
+    #[arg(long, default_value = "2m")]
+    pub dedupwindow: String,
     #[arg(long, hide = true)]
     pub history: Option<String>,
     #[arg(long, hide = true)]
@@ -395,11 +413,14 @@ pub fn split(total: u64, pubs: usize) -> Vec<u64> {
 }
 
 pub async fn run(a: BenchArgs, g: &Global) -> Result<()> {
-    if a.js || a.kv {
-        bail!("JetStream and KV benchmarks are not supported by this implementation");
+    if a.kv {
+        bail!("KV benchmarks are not supported by this implementation");
     }
     if a.msgs <= 0 {
         bail!("number of messages should be greater than 0");
+    }
+    if a.js {
+        return js::run(a, g).await;
     }
     if a.pubs == 0 && a.subs == 0 {
         log("You must have at least one publisher or at least one subscriber... try adding --pub 1 and/or --sub 1 to the arguments");
