@@ -248,3 +248,8 @@ fn bench_js_publish_ours() {
 fn bench_js_pull_consume_go() {
     pull_consume(&reference());
 }
+
+#[test]
+fn bench_js_pull_consume_ours() {
+    pull_consume(&ours());
+}

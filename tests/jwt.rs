@@ -748,3 +748,87 @@ fn leaf_credentials(hub_exe: &Path, leaf_exe: &Path) {
         bad_leaf.proc.log_text()
     );
 }
+
+/// JetStream for accounts from JWTs: an account whose JWT grants storage gets JetStream
+/// with the JWT's limits; one without is told JetStream is not enabled for it.
+#[test]
+fn jetstream_limits_from_account_jwts() {
+    let mut s = Setup::new("jwt-js");
+    let js = s.account(
+        "JS",
+        json!({"limits": {"subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1,
+                          "wildcards": true, "conn": -1, "leaf": -1, "mem_storage": -1,
+                          "disk_storage": 1048576, "streams": 1, "consumer": 2,
+                          "max_ack_pending": 40}}),
+    );
+    let plain = s.account("PLAIN", json!({}));
+    let u = KeyPair::new_user();
+    let js_user = user_jwt("u", &u, &js, json!({}), json!({}));
+    let plain_user = user_jwt("u", &u, &plain, json!({}), json!({}));
+    let conf = s.conf("");
+    let c = conf.to_str().unwrap();
+    let ask = |r: &mut Raw, subject: &str, body: &str| -> String {
+        r.send(format!("PUB {subject} reply {}\r\n{body}\r\nPING\r\n", body.len()).as_bytes());
+        let mut out = String::new();
+        loop {
+            let l = r.line();
+            if l == "PONG\r\n" {
+                // The answer may come after the PONG of this PING: one more round.
+                if out.is_empty() {
+                    r.send(b"PING\r\n");
+                    continue;
+                }
+                return out;
+            }
+            if l.starts_with("MSG reply") {
+                let mut v: Value = serde_json::from_str(r.line().trim_end()).unwrap();
+                for k in ["created", "first_ts", "last_ts"] {
+                    if let Some(x) = v.get_mut(k) {
+                        *x = json!("<t>");
+                    }
+                    if let Some(x) = v.get_mut("state").and_then(|s| s.get_mut(k)) {
+                        *x = json!("<t>");
+                    }
+                }
+                out = v.to_string();
+            }
+        }
+    };
+    let mut seen = Vec::new();
+    for exe in [reference(), ours()] {
+        let store = TempDir::new("jwt-js-store");
+        let srv = ServerProc::start(&exe, &["-c", c, "-js", "-sd", store.0.to_str().unwrap()]);
+        let mut got = Vec::new();
+        let (mut r, pre) = login(srv.port, &js_user, Some(&u));
+        assert!(pre.is_empty(), "{pre:?}");
+        r.send(b"SUB reply 1\r\n");
+        for (subject, body) in [
+            ("$JS.API.INFO", ""),
+            (
+                "$JS.API.STREAM.CREATE.A",
+                r#"{"name":"A","subjects":["a"]}"#,
+            ),
+            (
+                "$JS.API.STREAM.CREATE.B",
+                r#"{"name":"B","subjects":["b"]}"#,
+            ),
+            (
+                "$JS.API.CONSUMER.DURABLE.CREATE.A.d",
+                r#"{"stream_name":"A","config":{"durable_name":"d","ack_policy":"explicit","max_ack_pending":100}}"#,
+            ),
+        ] {
+            got.push(ask(&mut r, subject, body));
+        }
+        let (mut p, pre) = login(srv.port, &plain_user, Some(&u));
+        assert!(pre.is_empty(), "{pre:?}");
+        p.send(b"SUB reply 1\r\n");
+        got.push(ask(&mut p, "$JS.API.INFO", ""));
+        seen.push(got);
+    }
+    assert_eq!(seen[1], seen[0]);
+    assert!(
+        seen[0][0].contains("\"max_storage\":1048576"),
+        "{:?}",
+        seen[0]
+    );
+}

@@ -340,6 +340,7 @@ impl Server {
                 let from = si.from.clone();
                 self.subscribe_internal(acc, &from, client::Internal::ServiceImport(si), false);
             }
+            crate::jetstream::account_built(self, acc);
         }
     }
 

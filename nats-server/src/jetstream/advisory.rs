@@ -7,8 +7,10 @@ use crate::server::Server;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
-/// Fields of one advisory, in the reference's order.
-pub struct Advisory(Map<String, Value>);
+/// Fields of one advisory, in the reference's order, and whether it goes out as the
+/// reference's stream and consumer messages do (with an empty reply) or as a plain
+/// server message (the API audit).
+pub struct Advisory(Map<String, Value>, bool);
 
 impl Advisory {
     pub fn new(kind: &str) -> Advisory {
@@ -19,7 +21,13 @@ impl Advisory {
             "timestamp".into(),
             super::api::types::time_string(super::stream::now_nanos()).into(),
         );
-        Advisory(m)
+        Advisory(m, true)
+    }
+
+    /// Sent without the empty reply.
+    pub fn plain(mut self) -> Advisory {
+        self.1 = false;
+        self
     }
 
     pub fn with(mut self, key: &str, v: impl Into<Value>) -> Advisory {
@@ -37,7 +45,8 @@ impl Advisory {
             return;
         }
         let body = serde_json::to_vec(&Value::Object(self.0)).unwrap_or_default();
-        server.send_internal(account, subject.as_bytes(), None, None, &body);
+        let reply: Option<&[u8]> = if self.1 { Some(b"") } else { None };
+        server.send_internal(account, subject.as_bytes(), reply, None, &body);
     }
 }
 

@@ -338,6 +338,13 @@ pub fn enable(server: &Arc<Server>) -> Result<Arc<JetStream>, String> {
             js.enable_account(server, &acc, limits);
         }
     }
+    // Operator mode: the accounts already built from JWTs (preloaded); those fetched
+    // later come through `account_built`.
+    for acc in server.accounts.all() {
+        if acc.jwt.read().is_some() {
+            account_built(server, &acc);
+        }
+    }
     Ok(js)
 }
 
@@ -360,6 +367,45 @@ fn api_accounts(
     }
     accounts.retain(|(a, _)| !sys.as_ref().is_some_and(|s| Arc::ptr_eq(s, a)));
     accounts
+}
+
+/// An account built from a JWT (operator mode): it reaches the API, and gets JetStream
+/// when its JWT grants storage (`mem_storage` or `disk_storage` other than 0), with the
+/// JWT's limits, as the reference.
+pub fn account_built(server: &Arc<Server>, acc: &Arc<Account>) {
+    let (Some(js), Some(sys)) = (server.jetstream(), server.accounts.system()) else {
+        return;
+    };
+    if Arc::ptr_eq(acc, &sys) {
+        return;
+    }
+    import_api(server, acc, &sys);
+    if js.account(&acc.name).is_some() {
+        return;
+    }
+    let Some(jwt) = acc.jwt.read().clone() else {
+        return;
+    };
+    let l = &jwt.claims.nats.limits;
+    if l.mem_storage == 0 && l.disk_storage == 0 {
+        return;
+    }
+    // As the reference reads them: these three are unlimited unless positive.
+    let unlimited = |v: i64| if v > 0 { v } else { -1 };
+    js.enable_account(
+        server,
+        acc,
+        JsLimits {
+            max_memory: l.mem_storage,
+            max_store: l.disk_storage,
+            max_streams: l.streams,
+            max_consumers: l.consumer,
+            max_ack_pending: unlimited(l.max_ack_pending),
+            memory_max_stream_bytes: unlimited(l.mem_max_stream_bytes),
+            store_max_stream_bytes: unlimited(l.disk_max_stream_bytes),
+            max_bytes_required: l.max_bytes_required,
+        },
+    );
 }
 
 /// After a reload rebuilt the accounts' imports: the API imports again (JetStream's own
@@ -641,6 +687,7 @@ fn thousands(n: u64) -> String {
 /// to the task that handles it. True: taken.
 pub fn handle(d: &mut Delivery<'_>, handler: &Handler, msg: &Message<'_>) -> bool {
     match handler {
+        Handler::Api(api::Endpoint::Other) => true,
         Handler::Api(ep) => {
             let Some(js) = d.server.jetstream() else {
                 return false;
@@ -701,12 +748,13 @@ pub fn handle(d: &mut Delivery<'_>, handler: &Handler, msg: &Message<'_>) -> boo
 }
 
 /// Delivers `payload` to `subject` in `account` from inside a delivery in progress (a
-/// PubAck), as the account's own internal client, with the batch's flush set.
+/// PubAck, an ack's confirmation), as the account's own internal client, with the batch's
+/// flush set. The reply is empty, not absent, as on the reference (`MSG <inbox> <sid>  <len>`).
 fn send_in_delivery(d: &mut Delivery<'_>, account: &Arc<Account>, subject: &[u8], payload: &[u8]) {
     let from = d.server.account_client(account);
     let m = Message {
         subject,
-        reply: None,
+        reply: Some(b""),
         headers: None,
         payload,
     };

@@ -172,23 +172,31 @@ fn add_consumer(
     } else if !cfg.name.is_empty() {
         cfg.name.clone()
     } else {
-        let mut n;
+        // A generated name is not written into the configuration the consumer shows
+        // (the reference copies the configuration before naming it).
         loop {
-            n = crate::system::hash8(&nats_common::nuid::next());
+            let n = crate::system::hash8(&nats_common::nuid::next());
             if st.consumer(&n).is_none() {
-                break;
+                break n;
             }
         }
-        cfg.name = n.clone();
-        n
     };
     if !config::valid_name(&name) {
         return Err(errors::consumer_bad_durable_name());
     }
     let dir = st.consumer_dir(&name, cfg.mem_storage);
+    let cfg_durable = cfg.durable_name.clone();
     let c = Consumer::new(server, st, name, cfg, now_nanos(), dir, None);
     if let Err(e) = c.write_meta() {
-        return Err(errors::consumer_store_failed(e.to_string()));
+        // Logged with the cause; the requester gets the reference's generic text.
+        tracing::warn!(
+            "Consumer create failed for '{} > {} > {}': {}",
+            st.account.name,
+            st.name,
+            cfg_durable,
+            errors::consumer_store_failed(e.to_string()).description
+        );
+        return Err(errors::consumer_create("error creating store for consumer"));
     }
     c.start(server);
     st.add_consumer(c.clone());

@@ -1,13 +1,15 @@
 //! The `$JS.API` requests: account info, the stream and consumer requests, with the
 //! reference's response types, checks in its order, and errors.
 //!
-//! Each endpoint is its own internal subscription of the system account. Subjects with
-//! no endpoint here (templates, snapshots, peer removal) reach no subscription and time
-//! out, as the reference's unknown API subjects (README). `CONSUMER.MSG.NEXT` is not an
-//! API endpoint: each pull consumer subscribes its own in its account.
+//! Each endpoint is its own internal subscription of the system account, beside a
+//! catch-all `$JS.API.>` that takes what no endpoint answers (templates, snapshots, peer
+//! removal, a pull request for a consumer that does not exist) without answering, as the
+//! reference's dispatcher: the requester times out. `CONSUMER.MSG.NEXT` is not an API
+//! endpoint: each pull consumer subscribes its own in its account.
 
 mod consumers;
 pub mod errors;
+pub mod gojson;
 pub mod types;
 
 use super::advisory::{self, Advisory};
@@ -44,6 +46,9 @@ pub enum Endpoint {
     ConsumerInfo,
     ConsumerDelete,
     ConsumerLeaderStepDown,
+    /// Everything else under `$JS.API.>`: taken and left unanswered, as the reference's
+    /// catch-all subscription does (the requester times out; no "no responders").
+    Other,
 }
 
 pub const ENDPOINTS: &[Endpoint] = &[
@@ -66,6 +71,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint::ConsumerInfo,
     Endpoint::ConsumerDelete,
     Endpoint::ConsumerLeaderStepDown,
+    Endpoint::Other,
 ];
 
 impl Endpoint {
@@ -90,6 +96,7 @@ impl Endpoint {
             Endpoint::ConsumerInfo => "$JS.API.CONSUMER.INFO.*.*",
             Endpoint::ConsumerDelete => "$JS.API.CONSUMER.DELETE.*.*",
             Endpoint::ConsumerLeaderStepDown => "$JS.API.CONSUMER.LEADER.STEPDOWN.*.*",
+            Endpoint::Other => "$JS.API.>",
         }
     }
 
@@ -118,6 +125,7 @@ impl Endpoint {
             Endpoint::ConsumerLeaderStepDown => {
                 "io.nats.jetstream.api.v1.consumer_leader_stepdown_response"
             }
+            Endpoint::Other => "",
         }
     }
 }
@@ -266,6 +274,7 @@ fn answer(js: &Arc<JetStream>, req: Request) {
             );
         }
         a.with("response", String::from_utf8_lossy(&body).into_owned())
+            .plain()
             .send(&server, &acc, "$JS.EVENT.ADVISORY.API");
     }
 }
@@ -633,6 +642,8 @@ fn handle(
         Endpoint::ConsumerNames | Endpoint::ConsumerList => consumers::names_or_list(jsa, req),
         Endpoint::ConsumerInfo => consumers::info(jsa, req),
         Endpoint::ConsumerDelete => consumers::delete(server, jsa, req),
+        // Never queued (the delivery hook takes it and stops).
+        Endpoint::Other => (Vec::new(), false),
     }
 }
 
@@ -767,6 +778,6 @@ pub fn direct_get(
                 }
             }
         };
-        server.send_internal(&st.account, &reply, None, Some(&hdr), &data);
+        server.send_internal(&st.account, &reply, Some(b""), Some(&hdr), &data);
     });
 }

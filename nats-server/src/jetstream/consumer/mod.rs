@@ -131,11 +131,13 @@ struct Out {
 }
 
 impl Out {
+    /// A status message: sent, as all the reference's JetStream messages without a
+    /// reply, with an empty reply (`HMSG <inbox> <sid>  <hlen> <len>`).
     fn status(dsubj: &str, hdr: Vec<u8>) -> Out {
         Out {
             dsubj: dsubj.to_string(),
             subject: dsubj.to_string(),
-            reply: None,
+            reply: Some(String::new()),
             hdr,
             data: Vec::new(),
             seq: 0,
@@ -271,8 +273,10 @@ impl Consumer {
             g.sseq = s.last_seq + 1;
         }
         g.dseq = 1;
+        // The reference's stored state starts with no ack floor (only the delivered
+        // stream sequence is set), so a new consumer shows 0/0.
         g.adflr = 0;
-        g.asflr = g.sseq.saturating_sub(1);
+        g.asflr = 0;
     }
 
     fn apply_saved(&self, g: &mut Inner, s: state::Saved) {
@@ -1600,7 +1604,7 @@ async fn run(c: Weak<Consumer>) {
         drop(server);
         if sent {
             turns += 1;
-            if turns % 16 == 0 {
+            if turns.is_multiple_of(16) {
                 tokio::task::yield_now().await;
             }
             continue;

@@ -2,6 +2,7 @@
 //! for, and the queue of requests waiting for messages, served round robin as the
 //! reference's wait queue.
 
+use crate::jetstream::api::gojson::{self, GoType};
 use crate::jetstream::api::types::NextRequest;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -46,7 +47,24 @@ pub fn parse(msg: &[u8]) -> Result<Next, String> {
         return Ok(one);
     }
     if req[0] == b'{' {
-        let r: NextRequest = serde_json::from_slice(req).map_err(|e| go_json_error(&e))?;
+        if let Some(e) = gojson::syntax_error(req) {
+            return Err(e);
+        }
+        let v: serde_json::Value = serde_json::from_slice(req).map_err(|e| e.to_string())?;
+        if let Some(e) = gojson::type_error(
+            &v,
+            "JSApiConsumerGetNextRequest",
+            &[
+                ("expires", GoType::Duration),
+                ("batch", GoType::Int),
+                ("max_bytes", GoType::Int),
+                ("no_wait", GoType::Bool),
+                ("idle_heartbeat", GoType::Duration),
+            ],
+        ) {
+            return Err(e);
+        }
+        let r: NextRequest = serde_json::from_value(v).unwrap_or_default();
         if r.idle_heartbeat > 0 && r.idle_heartbeat.saturating_mul(2) > r.expires {
             return Err("heartbeat value too large".into());
         }
@@ -66,28 +84,6 @@ pub fn parse(msg: &[u8]) -> Result<Next, String> {
         Some(n) => Ok(Next { batch: n, ..one }),
         None => Ok(one),
     }
-}
-
-/// Go's encoding/json wording for the common failures.
-fn go_json_error(e: &serde_json::Error) -> String {
-    if e.is_eof() {
-        return "unexpected end of JSON input".into();
-    }
-    let msg = e.to_string();
-    if let Some(rest) = msg.strip_prefix("invalid type: ") {
-        let found = rest.split(',').next().unwrap_or_default();
-        let kind = if found.starts_with("string") {
-            "string"
-        } else if found.starts_with("boolean") {
-            "bool"
-        } else if found.starts_with("floating") {
-            "number"
-        } else {
-            "value"
-        };
-        return format!("json: cannot unmarshal {kind} into Go value");
-    }
-    msg
 }
 
 /// The queue, bounded by the consumer's `max_waiting`.
