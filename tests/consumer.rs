@@ -1785,6 +1785,13 @@ fn advisories_for_consumer_life_and_deliveries() {
         ctl.api("$JS.API.STREAM.DELETE.A", "");
         let mut seen = Vec::new();
         while let Some(d) = read_msg(&mut adv, Duration::from_millis(1500)) {
+            // The reference queues the stream's DELETED advisory behind its consumers' and
+            // closes the stream's send queue right after, so it is mostly lost when the
+            // stream had consumers (without consumers it arrives, on both servers): not
+            // compared here.
+            if d.subject.starts_with("$JS.EVENT.ADVISORY.STREAM.DELETED.") {
+                continue;
+            }
             let v: Value = serde_json::from_slice(&d.payload).expect("advisory json");
             seen.push(advisory_line(&d.subject, &v));
         }

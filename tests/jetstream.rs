@@ -5,7 +5,7 @@
 
 use crate::config::TempDir;
 use crate::monitor::{keys, try_get};
-use crate::support::{free_port, ours, reference, wait_until, ServerProc};
+use crate::support::{free_port, ours, reference, wait_until, Raw, ServerProc};
 use async_nats::HeaderMap;
 use serde_json::Value;
 use std::time::Duration;
@@ -1069,4 +1069,120 @@ fn kill_9_during_a_steady_publish_loses_nothing_acknowledged() {
             assert_eq!(&m.payload[..], payload.as_bytes(), "seq {seq}");
         }
     });
+}
+
+/// `republish`: each stored message on the source goes out again on the destination with
+/// the stream's headers (body or `Nats-Msg-Size` for headers_only), before its PubAck;
+/// configurations that form a cycle or miss the subjects are refused; an update may not
+/// change it. The raw lines (with the reference's empty reply slots) on both servers.
+#[test]
+fn republish_as_the_reference() {
+    let mut seen = Vec::new();
+    for exe in [reference(), ours()] {
+        let dir = TempDir::new("js-republish");
+        let o = start_js(&exe, &dir);
+        let mut r = Raw::connect(o.srv.port);
+        r.info();
+        r.send(b"CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB rp.> 1\r\nSUB ack 2\r\n");
+        let mut lines = Vec::new();
+        let mut ask = |r: &mut Raw, subject: &str, hdr: Option<&str>, body: &str| {
+            match hdr {
+                None => {
+                    r.send(format!("PUB {subject} ack {}\r\n{body}\r\n", body.len()).as_bytes())
+                }
+                Some(h) => r.send(
+                    format!(
+                        "HPUB {subject} ack {} {}\r\n{h}{body}\r\n",
+                        h.len(),
+                        h.len() + body.len()
+                    )
+                    .as_bytes(),
+                ),
+            }
+            // Everything up to the answer on `ack` (a republished copy comes before it).
+            let mut got = Vec::new();
+            loop {
+                let l = r.line();
+                assert!(!l.is_empty(), "EOF; got {got:?}");
+                let answer = l.starts_with("MSG ack ") || l.starts_with("HMSG ack ");
+                got.push(l);
+                if l_is_msg(&got) {
+                    // The payload (headers included): its size is the line's last number.
+                    let total: usize = got
+                        .last()
+                        .and_then(|l| l.split_whitespace().last())
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0);
+                    got.push(String::from_utf8_lossy(&r.bytes(total + 2)).into_owned());
+                }
+                if answer {
+                    break;
+                }
+            }
+            let got: Vec<String> = got
+                .into_iter()
+                .map(|l| {
+                    // Times and ids differ between runs.
+                    let l = l.trim_end().to_string();
+                    match serde_json::from_str::<Value>(&l) {
+                        Ok(mut v) => {
+                            normalise(&mut v);
+                            v.to_string()
+                        }
+                        Err(_) => l,
+                    }
+                })
+                .collect();
+            lines.push(format!("{subject} {hdr:?} {body} -> {got:?}"));
+        };
+        for (subject, hdr, body) in [
+            (
+                "$JS.API.STREAM.CREATE.C",
+                None,
+                r#"{"name":"C","subjects":["c.>"],"republish":{"src":"c.>","dest":"c.x"}}"#,
+            ),
+            (
+                "$JS.API.STREAM.CREATE.C",
+                None,
+                r#"{"name":"C","subjects":["c.>"],"republish":{"src":"d.>","dest":"x.>"}}"#,
+            ),
+            (
+                "$JS.API.STREAM.CREATE.R",
+                None,
+                r#"{"name":"R","subjects":["r.>"],"republish":{"src":"r.>","dest":"rp.>"}}"#,
+            ),
+            ("r.a", None, "one"),
+            ("r.a", Some("NATS/1.0\r\nK: v\r\n\r\n"), "two"),
+            ("r.b", None, ""),
+            (
+                "$JS.API.STREAM.UPDATE.R",
+                None,
+                r#"{"name":"R","subjects":["r.>"],"republish":{"src":"r.>","dest":"rp.>","headers_only":true}}"#,
+            ),
+            (
+                "$JS.API.STREAM.CREATE.H",
+                None,
+                r#"{"name":"H","subjects":["h.>"],"republish":{"dest":"rp.h.>","headers_only":true}}"#,
+            ),
+            ("h.1", None, "body"),
+        ] {
+            ask(&mut r, subject, hdr, body);
+        }
+        seen.push(lines);
+    }
+    let diffs: Vec<String> = seen[0]
+        .iter()
+        .zip(&seen[1])
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| format!("reference: {a}\nours:      {b}"))
+        .collect();
+    assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
+    assert_eq!(seen[0].len(), seen[1].len());
+}
+
+/// Whether the last line read is a MSG/HMSG line (its payload line follows).
+fn l_is_msg(lines: &[String]) -> bool {
+    lines
+        .last()
+        .is_some_and(|l| l.starts_with("MSG ") || l.starts_with("HMSG "))
 }

@@ -706,12 +706,28 @@ pub fn handle(d: &mut Delivery<'_>, handler: &Handler, msg: &Message<'_>) -> boo
                 return false;
             };
             let subject = String::from_utf8_lossy(msg.subject);
-            let ack = st.process(stream::Inbound {
-                subject: &subject,
-                reply: msg.reply.is_some(),
-                hdr: msg.headers.unwrap_or_default(),
-                data: msg.payload,
-            });
+            let mut republish = None;
+            let ack = st.process(
+                stream::Inbound {
+                    subject: &subject,
+                    reply: msg.reply.is_some(),
+                    hdr: msg.headers.unwrap_or_default(),
+                    data: msg.payload,
+                },
+                &mut republish,
+            );
+            // The republished copy goes first, then the PubAck, as on the reference.
+            if let Some(r) = republish {
+                let from = d.server.account_client(&st.account);
+                let m = Message {
+                    subject: &r.subject,
+                    reply: Some(b""),
+                    headers: Some(&r.hdr),
+                    payload: &r.data,
+                };
+                let via = d.via_service;
+                crate::deliver::deliver_nested(d, &st.account, &from, true, via, None, &m);
+            }
             if let (Some(reply), Some(ack)) = (msg.reply, ack) {
                 send_in_delivery(d, &st.account, reply, &ack);
             }

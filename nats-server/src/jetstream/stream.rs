@@ -41,7 +41,7 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// The reference's checks and defaults of a stream configuration (checkStreamCfg), for
-/// what this server supports; mirrors, sources and republish are refused.
+/// what this server supports; mirrors and sources are refused.
 pub fn check_config(cfg: &StreamConfig) -> Result<StreamConfig, ApiError> {
     if !valid_name(&cfg.name) {
         return Err(errors::invalid_config(
@@ -126,7 +126,7 @@ pub fn check_config(cfg: &StreamConfig) -> Result<StreamConfig, ApiError> {
             ));
         }
     }
-    if c.mirror.is_some() || c.sources.is_some() || c.republish.is_some() {
+    if c.mirror.is_some() || c.sources.is_some() {
         // Not built yet (README): refused rather than accepted and ignored.
         return Err(errors::invalid_config(
             "stream mirrors, sources and republish are not supported by this server yet",
@@ -161,6 +161,31 @@ pub fn check_config(cfg: &StreamConfig) -> Result<StreamConfig, ApiError> {
             }
         }
     }
+    if let Some(rp) = &mut c.republish {
+        if rp.src.is_empty() {
+            rp.src = ">".into();
+        }
+        let collides = |x: &str| {
+            c.subjects
+                .iter()
+                .any(|s| subject::intersects(x.as_bytes(), s.as_bytes()))
+        };
+        if !collides(&rp.src) {
+            return Err(errors::invalid_config(
+                "stream configuration for republish source is not valid subset of subjects",
+            ));
+        }
+        if collides(&rp.dest) {
+            return Err(errors::invalid_config(
+                "stream configuration for republish destination forms a cycle",
+            ));
+        }
+        if nats_common::transform::Transform::new(&rp.src, &rp.dest).is_err() {
+            return Err(errors::invalid_config(
+                "stream configuration for republish not valid",
+            ));
+        }
+    }
     Ok(c)
 }
 
@@ -188,6 +213,9 @@ pub fn check_update(old: &StreamConfig, new: &StreamConfig) -> Result<StreamConf
     }
     if old.deny_purge && !new.deny_purge {
         return inv("stream configuration update can not cancel deny purge");
+    }
+    if old.republish != new.republish {
+        return inv("stream configuration update can not change RePublish");
     }
     let mut c = new.clone();
     if c.sealed {
@@ -635,8 +663,9 @@ impl Stream {
     }
 
     /// One published message: the reference's checks in its order, then the store.
-    /// Returns the answer for the publisher's reply subject.
-    pub fn process(&self, m: Inbound<'_>) -> Option<Vec<u8>> {
+    /// Returns the answer for the publisher's reply subject; `republish` gets the copy to
+    /// publish again when the stream republishes this subject.
+    pub fn process(&self, m: Inbound<'_>, republish: &mut Option<Republished>) -> Option<Vec<u8>> {
         let mut g = self.inner.lock();
         let name = self.name.clone();
         let can_respond = !g.config.no_ack && m.reply;
@@ -723,6 +752,14 @@ impl Stream {
                 return fail(errors::account_resources_exceeded());
             }
         }
+        // Republish: the subject it goes out on, and the last sequence of this subject
+        // before this message (gap detection for light clients).
+        let rp = g.config.republish.clone().and_then(|rp| {
+            let t = nats_common::transform::Transform::new(&rp.src, &rp.dest).ok()?;
+            let to = t.matches_and_apply(m.subject).ok()?;
+            let last = g.store.load_last(m.subject).map_or(0, |sm| sm.seq);
+            Some((rp.headers_only, to, last))
+        });
         let ts = now_nanos();
         // Interest retention with no consumer for the subject: the sequence is used and
         // nothing is kept, as the reference skips such messages.
@@ -761,6 +798,18 @@ impl Stream {
             let _ = g.store.purge(&p);
         }
         self.recount(&g);
+        if let Some((headers_only, to, last)) = rp {
+            *republish = Some(Republished::new(
+                &name,
+                m.subject,
+                seq,
+                last,
+                to,
+                m.hdr,
+                m.data,
+                headers_only,
+            ));
+        }
         if !no_interest {
             for c in self.consumers.read().values() {
                 c.on_stored(m.subject);
@@ -806,6 +855,54 @@ impl Stream {
                     self.account.name, self.name
                 );
             }
+        }
+    }
+}
+
+/// A stored message published again (the stream's `republish`): the reference's
+/// `Nats-Stream`, `Nats-Subject`, `Nats-Sequence`, `Nats-Last-Sequence` headers (and
+/// `Nats-Msg-Size` without the body for `headers_only`) added to the message's own.
+pub struct Republished {
+    pub subject: Vec<u8>,
+    pub hdr: Vec<u8>,
+    pub data: Vec<u8>,
+}
+
+impl Republished {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        stream: &str,
+        subject: &str,
+        seq: u64,
+        last: u64,
+        to: Vec<u8>,
+        hdr: &[u8],
+        data: &[u8],
+        headers_only: bool,
+    ) -> Republished {
+        let mut h = if hdr.len() > 2 {
+            hdr[..hdr.len() - 2].to_vec()
+        } else {
+            b"NATS/1.0\r\n".to_vec()
+        };
+        h.extend_from_slice(
+            format!(
+                "Nats-Stream: {stream}\r\nNats-Subject: {subject}\r\nNats-Sequence: {seq}\r\nNats-Last-Sequence: {last}\r\n"
+            )
+            .as_bytes(),
+        );
+        if headers_only {
+            h.extend_from_slice(format!("Nats-Msg-Size: {}\r\n", data.len()).as_bytes());
+        }
+        h.extend_from_slice(b"\r\n");
+        Republished {
+            subject: to,
+            hdr: h,
+            data: if headers_only {
+                Vec::new()
+            } else {
+                data.to_vec()
+            },
         }
     }
 }

@@ -72,7 +72,7 @@ pub struct StreamConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sources: Option<Vec<serde_json::Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub republish: Option<serde_json::Value>,
+    pub republish: Option<RePublish>,
     pub allow_direct: bool,
     pub mirror_direct: bool,
     #[serde(skip_serializing_if = "is_false")]
@@ -81,6 +81,18 @@ pub struct StreamConfig {
     pub deny_delete: bool,
     pub deny_purge: bool,
     pub allow_rollup_hdrs: bool,
+}
+
+/// A stream's `republish`: messages stored on `src` are published again on `dest`
+/// (a subject transform), with the stream's headers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RePublish {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub src: String,
+    pub dest: String,
+    #[serde(skip_serializing_if = "is_false")]
+    pub headers_only: bool,
 }
 
 /// A stream's `state`.
