@@ -4,34 +4,39 @@
 
 use crate::accounts::Account;
 use crate::server::Server;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::sync::Arc;
 
-/// Fields of one advisory, in the reference's order, and whether it goes out as the
-/// reference's stream and consumer messages do (with an empty reply) or as a plain
-/// server message (the API audit).
-pub struct Advisory(Map<String, Value>, bool);
+/// Fields of one advisory in the reference's order (as JSON texts: a map would sort
+/// them), and whether it goes out as the reference's stream and consumer messages do
+/// (with an empty reply) or as a plain server message (the API audit).
+pub struct Advisory(Vec<(String, String)>, bool);
 
 impl Advisory {
     pub fn new(kind: &str) -> Advisory {
-        let mut m = Map::new();
-        m.insert("type".into(), kind.into());
-        m.insert("id".into(), nats_common::nuid::next().into());
-        m.insert(
-            "timestamp".into(),
-            super::api::types::time_string(super::stream::now_nanos()).into(),
-        );
-        Advisory(m, true)
+        Advisory(Vec::new(), true)
+            .with("type", kind)
+            .with("id", nats_common::nuid::next())
+            .with(
+                "timestamp",
+                super::api::types::time_string(super::stream::now_nanos()),
+            )
+    }
+
+    pub fn with(self, key: &str, v: impl Into<Value>) -> Advisory {
+        let text = serde_json::to_string(&v.into()).unwrap_or_default();
+        self.with_raw(key, text)
+    }
+
+    /// A field whose value is JSON text already (kept as it was written).
+    pub fn with_raw(mut self, key: &str, json: String) -> Advisory {
+        self.0.push((key.to_string(), json));
+        self
     }
 
     /// Sent without the empty reply.
     pub fn plain(mut self) -> Advisory {
         self.1 = false;
-        self
-    }
-
-    pub fn with(mut self, key: &str, v: impl Into<Value>) -> Advisory {
-        self.0.insert(key.into(), v.into());
         self
     }
 
@@ -44,9 +49,18 @@ impl Advisory {
         {
             return;
         }
-        let body = serde_json::to_vec(&Value::Object(self.0)).unwrap_or_default();
+        let mut body = String::from("{");
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(&serde_json::to_string(k).unwrap_or_default());
+            body.push(':');
+            body.push_str(v);
+        }
+        body.push('}');
         let reply: Option<&[u8]> = if self.1 { Some(b"") } else { None };
-        server.send_internal(account, subject.as_bytes(), reply, None, &body);
+        server.send_internal(account, subject.as_bytes(), reply, None, body.as_bytes());
     }
 }
 

@@ -149,11 +149,12 @@ pub async fn run(js: Weak<JetStream>, mut rx: mpsc::UnboundedReceiver<Request>) 
 
 /// The requester's client information from the `Nats-Request-Info` header the service
 /// import adds, and its account.
-fn requester(headers: Option<&[u8]>) -> Option<(String, serde_json::Value)> {
+fn requester(headers: Option<&[u8]>) -> Option<(String, String)> {
     let h = Headers::parse(headers?).ok()?;
-    let info: serde_json::Value = serde_json::from_str(h.get("Nats-Request-Info")?).ok()?;
+    let text = h.get("Nats-Request-Info")?;
+    let info: serde_json::Value = serde_json::from_str(text).ok()?;
     let acc = info.get("acc")?.as_str()?.to_string();
-    Some((acc, info))
+    Some((acc, text.to_string()))
 }
 
 fn json<T: Serialize>(kind: &'static str, error: Option<ApiError>, body: T) -> Vec<u8> {
@@ -265,7 +266,7 @@ fn answer(js: &Arc<JetStream>, req: Request) {
     if let Some(acc) = server.accounts.get(&acc_name) {
         let mut a = Advisory::new("io.nats.jetstream.advisory.v1.api_audit")
             .with("server", server.name.clone())
-            .with("client", client)
+            .with_raw("client", client)
             .with("subject", req.subject.clone());
         if !req.payload.is_empty() {
             a = a.with(

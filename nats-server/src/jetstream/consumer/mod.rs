@@ -1187,9 +1187,9 @@ impl Consumer {
         let (sseq, dseq, dc) = parse_ack_subject(subject);
         let mut skip_reply = sseq == 0;
         if body.is_empty() || body == b"+ACK" || body == b"+OK" {
-            self.process_ack(sseq, dseq, dc);
+            self.process_ack(sseq, dseq, dc, true);
         } else if let Some(rest) = body.strip_prefix(b"+NXT") {
-            self.process_ack(sseq, dseq, dc);
+            self.process_ack(sseq, dseq, dc, true);
             if let Some(r) = reply {
                 self.next_request(&String::from_utf8_lossy(r), rest);
             }
@@ -1203,7 +1203,7 @@ impl Consumer {
                 g.dirty = true;
             }
         } else if body == b"+TERM" {
-            self.process_ack(sseq, dseq, dc);
+            self.process_ack(sseq, dseq, dc, false);
             self.advise_seq(
                 "io.nats.jetstream.advisory.v1.terminated",
                 "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED",
@@ -1221,15 +1221,21 @@ impl Consumer {
         None
     }
 
-    /// The reference's processAckMsg.
-    fn process_ack(&self, sseq: u64, dseq: u64, _dc: u64) {
+    /// The reference's processAckMsg (`sample`: an ack that may be reported on
+    /// `$JS.EVENT.METRIC.CONSUMER.ACK` after `sample_freq`).
+    fn process_ack(&self, sseq: u64, dseq: u64, dc: u64, sample: bool) {
         let mut g = self.inner.lock();
         let mut acked: Vec<u64> = Vec::new();
         let mut signal = false;
+        let mut metric = None;
         match g.cfg.ack_policy {
             AckPolicy::Explicit => {
+                let ack_dseq = dseq;
                 let mut dseq = dseq;
                 if let Some(p) = g.pending.get(&sseq) {
+                    if sample && should_sample(&g.cfg.sample_freq) {
+                        metric = Some((ack_dseq, now_nanos() - p.ts));
+                    }
                     if g.cfg.max_ack_pending > 0 && g.pending.len() as i64 >= g.cfg.max_ack_pending
                     {
                         signal = true;
@@ -1285,6 +1291,18 @@ impl Consumer {
             g.ptmr = None;
         }
         drop(g);
+        if let Some((d, delay)) = metric {
+            self.advise(
+                Advisory::new("io.nats.jetstream.metric.v1.consumer_ack")
+                    .with("stream", self.stream_name.clone())
+                    .with("consumer", self.name.clone())
+                    .with("consumer_seq", d)
+                    .with("stream_seq", sseq)
+                    .with("ack_time", delay)
+                    .with("deliveries", dc),
+                "$JS.EVENT.METRIC.CONSUMER.ACK",
+            );
+        }
         if self.retention != Retention::Limits {
             if let Some(st) = self.stream.upgrade() {
                 for seq in acked {
@@ -1511,6 +1529,17 @@ impl Consumer {
             st.delete_consumer(server, &self.name);
         }
         true
+    }
+}
+
+/// The reference's shouldSample: `sample_freq` as a percentage (`30%` or `30`), every ack
+/// at 100 or more, none at 0.
+fn should_sample(freq: &str) -> bool {
+    let n: i64 = freq.trim_end_matches('%').parse().unwrap_or(0);
+    match n {
+        n if n <= 0 => false,
+        n if n >= 100 => true,
+        n => (now_nanos().rem_euclid(100)) <= n,
     }
 }
 
