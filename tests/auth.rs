@@ -2,7 +2,7 @@
 //! permissions, mkpasswd hashes, and reload of users.
 
 use crate::config::{TempDir, AUTH_CONF};
-use crate::support::{bin, free_port, ours, Raw, ServerProc};
+use crate::support::{bin, free_port, ours, rt, Raw, ServerProc};
 use std::time::Duration;
 
 fn start_conf(text: &str) -> (ServerProc, TempDir) {
@@ -29,13 +29,6 @@ fn raw_login(port: u16, fields: &str) -> (Raw, Vec<String>) {
         lines.push(l);
     }
     (r, lines)
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 async fn connects(url: String, o: async_nats::ConnectOptions) -> bool {

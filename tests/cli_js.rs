@@ -5,18 +5,11 @@
 //! its ordered consumer) run against our server too; they need consumers there.
 
 use crate::config::TempDir;
-use crate::support::{bin, ours, reference, wait_until, Proc, ServerProc};
+use crate::support::{bin, ours, reference, rt, wait_until, Proc, ServerProc};
 use nats_common::client::jetstream::object;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// A JetStream server with its store in a temporary directory.
 struct Js {

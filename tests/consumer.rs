@@ -13,7 +13,7 @@
 //! `scripts/test.sh` installs (pinned) when it is missing.
 
 use crate::config::TempDir;
-use crate::support::{ours, reference, run_bounded, Raw, ServerProc};
+use crate::support::{ours, reference, rt, run_bounded, Raw, ServerProc};
 use async_nats::jetstream::{self, consumer, stream};
 use futures::StreamExt;
 use serde_json::Value;
@@ -27,13 +27,6 @@ fn servers() -> Vec<(&'static str, PathBuf)> {
         v.push(("ours", ours()));
     }
     v
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// A server started with `-js -sd <tmp>`; the store lives as long as this.

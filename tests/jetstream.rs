@@ -5,17 +5,10 @@
 
 use crate::config::TempDir;
 use crate::monitor::{keys, try_get};
-use crate::support::{free_port, ours, reference, wait_until, Raw, ServerProc};
+use crate::support::{free_port, ours, reference, rt, wait_until, Raw, ServerProc};
 use async_nats::HeaderMap;
 use serde_json::Value;
 use std::time::Duration;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// A server with JetStream on, its store in a temporary directory (kept by the caller
 /// across restarts), and monitoring on a free port.
@@ -585,13 +578,7 @@ fn accounts_with_and_without_jetstream_answer_as_the_reference() {
     let rt = rt();
     let ra = rt.block_on(account_answers(r.port));
     let oa = rt.block_on(account_answers(o.port));
-    let diffs: Vec<String> = ra
-        .iter()
-        .zip(&oa)
-        .filter(|(a, b)| a != b)
-        .map(|(a, b)| format!("reference: {a}\nours:      {b}"))
-        .collect();
-    assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
+    assert_same_answers(&ra, &oa);
 }
 
 fn start_account_limits(exe: &std::path::Path, dir: &TempDir) -> ServerProc {
@@ -683,13 +670,7 @@ fn per_account_limits_as_the_reference() {
     let rt = rt();
     let ra = rt.block_on(account_limit_answers(r.port));
     let oa = rt.block_on(account_limit_answers(o.port));
-    let diffs: Vec<String> = ra
-        .iter()
-        .zip(&oa)
-        .filter(|(a, b)| a != b)
-        .map(|(a, b)| format!("reference: {a}\nours:      {b}"))
-        .collect();
-    assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
+    assert_same_answers(&ra, &oa);
 }
 
 #[test]
@@ -832,13 +813,7 @@ fn limits_retention_sealing_and_expiry_as_the_reference() {
     let rt = rt();
     let ra = rt.block_on(limits_script(r.srv.port));
     let oa = rt.block_on(limits_script(o.srv.port));
-    let diffs: Vec<String> = ra
-        .iter()
-        .zip(&oa)
-        .filter(|(a, b)| a != b)
-        .map(|(a, b)| format!("reference: {a}\nours:      {b}"))
-        .collect();
-    assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
+    assert_same_answers(&ra, &oa);
 }
 
 #[test]
@@ -976,13 +951,7 @@ fn server_wide_limits_as_the_reference() {
     };
     let (ra, _) = run(&reference(), "jssl-ref");
     let (oa, olog) = run(&ours(), "jssl-ours");
-    let diffs: Vec<String> = ra
-        .iter()
-        .zip(&oa)
-        .filter(|(a, b)| a != b)
-        .map(|(a, b)| format!("reference: {a}\nours:      {b}"))
-        .collect();
-    assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
+    assert_same_answers(&ra, &oa);
     assert!(
         olog.contains("[ERR] JetStream resource limits exceeded for server"),
         "{olog}"
@@ -1170,14 +1139,7 @@ fn republish_as_the_reference() {
         }
         seen.push(lines);
     }
-    let diffs: Vec<String> = seen[0]
-        .iter()
-        .zip(&seen[1])
-        .filter(|(a, b)| a != b)
-        .map(|(a, b)| format!("reference: {a}\nours:      {b}"))
-        .collect();
-    assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
-    assert_eq!(seen[0].len(), seen[1].len());
+    assert_same_answers(&seen[0], &seen[1]);
 }
 
 /// Whether the last line read is a MSG/HMSG line (its payload line follows).
@@ -1185,4 +1147,16 @@ fn l_is_msg(lines: &[String]) -> bool {
     lines
         .last()
         .is_some_and(|l| l.starts_with("MSG ") || l.starts_with("HMSG "))
+}
+
+/// The reference's answers and ours, line by line.
+fn assert_same_answers(reference: &[String], ours: &[String]) {
+    let diffs: Vec<String> = reference
+        .iter()
+        .zip(ours)
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| format!("reference: {a}\nours:      {b}"))
+        .collect();
+    assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
+    assert_eq!(reference.len(), ours.len());
 }

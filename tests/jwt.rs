@@ -3,18 +3,12 @@
 //! gets them through `operator`/`resolver_preload`, and clients log in with user JWTs.
 
 use crate::config::TempDir;
-use crate::support::{ours, reference, run_bounded, wait_until, Raw, ServerProc};
+use crate::support::{ours, reference, rt, run_bounded, wait_until, Raw, ServerProc};
 use nkeys::KeyPair;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 /// Base64url without padding.
 fn b64(data: &[u8]) -> String {

@@ -1,7 +1,7 @@
 //! TLS with a CA and certificates made at run time (nothing committed).
 
 use crate::config::TempDir;
-use crate::support::{ours, Raw, ServerProc};
+use crate::support::{ours, rt, Raw, ServerProc};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -48,13 +48,6 @@ pub fn pki() -> Pki {
         client_key: dir.write("client-key.pem", &cli_key.serialize_pem()),
         dir,
     }
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 fn s(p: &std::path::Path) -> &str {

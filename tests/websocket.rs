@@ -3,7 +3,7 @@
 //! client nats.ws from Node, and a page using nats.ws in headless Chromium.
 
 use crate::config::TempDir;
-use crate::support::{free_port, ours, reference, run_bounded, wait_until, ServerProc};
+use crate::support::{free_port, ours, reference, rt, run_bounded, wait_until, ServerProc};
 use futures::StreamExt;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -12,13 +12,6 @@ use std::time::Duration;
 
 fn servers() -> [(&'static str, std::path::PathBuf); 2] {
     [("reference", reference()), ("ours", ours())]
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// A server with a websocket listener configured by `ws_body` (inside `websocket {}`,

@@ -251,14 +251,24 @@ pub(super) fn names_or_list(jsa: &Arc<JsAccount>, req: &Request) -> (Vec<u8>, bo
     (body, false)
 }
 
+/// INFO and DELETE: an empty body, then the stream named in the subject.
+fn empty_request_stream(jsa: &JsAccount, req: &Request) -> Result<Arc<Stream>, ApiError> {
+    if !is_empty_request(&req.payload) {
+        return Err(errors::not_empty_request());
+    }
+    jsa.streams
+        .lock()
+        .get(token(&req.subject, 5))
+        .cloned()
+        .ok_or_else(errors::stream_not_found)
+}
+
 pub(super) fn info(jsa: &Arc<JsAccount>, req: &Request) -> (Vec<u8>, bool) {
     let ep = req.endpoint;
     let err = |e: ApiError| (error_body(ep, e), true);
-    if !is_empty_request(&req.payload) {
-        return err(errors::not_empty_request());
-    }
-    let Some(st) = jsa.streams.lock().get(token(&req.subject, 5)).cloned() else {
-        return err(errors::stream_not_found());
+    let st = match empty_request_stream(jsa, req) {
+        Ok(st) => st,
+        Err(e) => return err(e),
     };
     let Some(c) = st.consumer(token(&req.subject, 6)) else {
         return err(errors::consumer_not_found());
@@ -278,11 +288,9 @@ pub(super) fn info(jsa: &Arc<JsAccount>, req: &Request) -> (Vec<u8>, bool) {
 pub(super) fn delete(server: &Arc<Server>, jsa: &Arc<JsAccount>, req: &Request) -> (Vec<u8>, bool) {
     let ep = req.endpoint;
     let err = |e: ApiError| (error_body(ep, e), true);
-    if !is_empty_request(&req.payload) {
-        return err(errors::not_empty_request());
-    }
-    let Some(st) = jsa.streams.lock().get(token(&req.subject, 5)).cloned() else {
-        return err(errors::stream_not_found());
+    let st = match empty_request_stream(jsa, req) {
+        Ok(st) => st,
+        Err(e) => return err(e),
     };
     if !st.delete_consumer(server, token(&req.subject, 6)) {
         return err(errors::consumer_not_found());

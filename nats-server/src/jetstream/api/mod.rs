@@ -348,31 +348,17 @@ fn handle(
                     return err(e);
                 }
                 match create_stream(js, server, jsa, &cfg) {
-                    Ok((st, true)) => {
-                        advisory::stream_action(server, &jsa.account, &st.name, "create");
-                        (
-                            json(
-                                kind,
-                                None,
-                                CreateBody {
-                                    info: Some(st.info()),
-                                    did_create: true,
-                                },
-                            ),
-                            false,
-                        )
+                    Ok((st, created)) => {
+                        if created {
+                            advisory::stream_action(server, &jsa.account, &st.name, "create");
+                        }
+                        // An identical stream that was already there answers as created.
+                        let body = CreateBody {
+                            info: Some(st.info()),
+                            did_create: true,
+                        };
+                        (json(kind, None, body), false)
                     }
-                    Ok((st, false)) => (
-                        json(
-                            kind,
-                            None,
-                            CreateBody {
-                                info: Some(st.info()),
-                                did_create: true,
-                            },
-                        ),
-                        false,
-                    ),
                     Err(e) => err(e),
                 }
             } else {
