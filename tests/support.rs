@@ -58,12 +58,35 @@ pub fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, handed out once per test run.
+///
+/// Taken below the kernel's range for outgoing connections' local ports (32768–60999 on
+/// Linux), from a counter that starts at a random place: a port the kernel picked for us
+/// (bind to 0) can be given to any outgoing connection of another test before our server
+/// binds it (seen in full parallel runs), and no two tests of this run get the same one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    if NEXT.load(Ordering::Relaxed) == 0 {
+        let seed = std::process::id()
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+        let _ = NEXT.compare_exchange(0, 1 + seed % SPAN, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (LOW + n % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && TcpListener::bind(("0.0.0.0", port)).is_ok()
+        {
+            return port;
+        }
+    }
+    panic!("no free port in {LOW}..{}", LOW + SPAN);
 }
 
 /// Polls `cond` until it holds or `timeout` passes; returns whether it held.
