@@ -28,6 +28,7 @@
 pub mod advisory;
 pub mod api;
 pub mod consumer;
+pub mod mirror;
 pub mod store;
 pub mod stream;
 
@@ -56,6 +57,8 @@ pub enum Handler {
     DirectGet(Weak<Stream>),
     /// A consumer's acks, pull requests and flow control replies (in its account).
     Consumer(Weak<consumer::Consumer>, consumer::Endpoint),
+    /// What a mirror's or source's consumer delivers: (generation, origin index).
+    Origin(mirror::Sender, u64, usize),
 }
 
 /// The server-wide settings, as /varz and /jsz show them.
@@ -484,6 +487,7 @@ impl JetStream {
         };
         let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
         dirs.sort();
+        let mut recovered = Vec::new();
         for d in dirs {
             let meta = match stream::read_meta(&d) {
                 Ok(m) => m,
@@ -508,9 +512,14 @@ impl JetStream {
                     );
                     jsa.streams.lock().insert(st.name.clone(), st.clone());
                     restore_consumers(server, account, &st);
+                    recovered.push(st.clone());
                 }
                 Err(e) => warn!("  Error recovering stream in {}: {e}", d.display()),
             }
+        }
+        // Mirrors and sources start once every stream is back (their origins too).
+        for st in recovered {
+            mirror::start(server, &st);
         }
     }
 
@@ -663,7 +672,7 @@ impl JsAccount {
                 }
             }
             u.streams += 1;
-            u.consumers += st.consumers.read().len();
+            u.consumers += st.public_consumers().len();
             u.messages += s.msgs;
             u.bytes += s.bytes;
         }
@@ -726,6 +735,22 @@ pub fn handle(d: &mut Delivery<'_>, handler: &Handler, msg: &Message<'_>) -> boo
             if let (Some(reply), Some(())) = (msg.reply, confirm) {
                 send_in_delivery(d, &c.account, reply, b"");
             }
+            true
+        }
+        Handler::Origin(tx, gen, idx) => {
+            let _ = tx.send((
+                *gen,
+                *idx,
+                mirror::InMsg {
+                    subject: String::from_utf8_lossy(msg.subject).into_owned(),
+                    reply: msg
+                        .reply
+                        .map(|r| String::from_utf8_lossy(r).into_owned())
+                        .unwrap_or_default(),
+                    hdr: msg.headers.map(<[u8]>::to_vec).unwrap_or_default(),
+                    data: msg.payload.to_vec(),
+                },
+            ));
             true
         }
         Handler::DirectGet(st) => {

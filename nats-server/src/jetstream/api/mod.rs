@@ -7,7 +7,7 @@
 //! reference's dispatcher: the requester times out. `CONSUMER.MSG.NEXT` is not an API
 //! endpoint: each pull consumer subscribes its own in its account.
 
-mod consumers;
+pub(crate) mod consumers;
 pub mod errors;
 pub mod gojson;
 pub mod types;
@@ -375,7 +375,7 @@ fn handle(
                     Err(e) => err(e),
                 }
             } else {
-                let cfg = match stream::check_config(&cfg) {
+                let cfg = match stream::check_config_with(&cfg, &lookup(jsa)) {
                     Ok(c) => c,
                     Err(e) => return err(e),
                 };
@@ -388,9 +388,13 @@ fn handle(
                 if overlaps(jsa, &cfg.subjects, Some(name)) {
                     return err(errors::subject_overlap());
                 }
-                let old_subjects = st.config().subjects;
+                let old = st.config();
+                let old_subjects = old.subjects.clone();
                 if let Err(e) = st.update(cfg.clone()) {
                     return err(e);
+                }
+                if old.sources != cfg.sources {
+                    crate::jetstream::mirror::start(server, &st);
                 }
                 if old_subjects != cfg.subjects {
                     st.unsubscribe(server);
@@ -503,6 +507,7 @@ fn handle(
                 return err(errors::stream_not_found());
             };
             st.unsubscribe(server);
+            crate::jetstream::mirror::stop(server, &st);
             st.stop_consumers(server, true);
             if let Err(e) = st.delete() {
                 return err(errors::stream_delete(e));
@@ -666,7 +671,7 @@ fn create_stream(
     jsa: &Arc<JsAccount>,
     cfg: &StreamConfig,
 ) -> Result<(Arc<Stream>, bool), ApiError> {
-    let cfg = stream::check_config(cfg)?;
+    let cfg = stream::check_config_with(cfg, &lookup(jsa))?;
     jsa.check_stream_bytes(&cfg)?;
     if cfg.num_replicas > 1 {
         return Err(errors::replicas_not_supported());
@@ -694,7 +699,13 @@ fn create_stream(
     st.subscribe(server);
     update_direct(server, &st, &cfg);
     jsa.streams.lock().insert(cfg.name.clone(), st.clone());
+    crate::jetstream::mirror::start(server, &st);
     Ok((st, true))
+}
+
+/// The account's streams' configurations by name (the mirror and source checks).
+fn lookup(jsa: &Arc<JsAccount>) -> impl Fn(&str) -> Option<StreamConfig> + '_ {
+    move |name: &str| jsa.streams.lock().get(name).map(|st| st.config())
 }
 
 /// Subscribes (or not) the stream's direct get subjects after its `allow_direct`.

@@ -117,6 +117,8 @@ pub struct Consumer {
     npc: AtomicI64,
     retention: Retention,
     pub durable: bool,
+    /// A mirror's or source's consumer (`direct`): left out of what clients see.
+    direct: bool,
 }
 
 /// What the task sends after releasing the lock.
@@ -161,6 +163,7 @@ impl Consumer {
         let scfg = stream.config();
         let pull = cfg.deliver_subject.is_empty();
         let durable = !cfg.durable_name.is_empty();
+        let direct = cfg.direct;
         let mut inner = Inner {
             waiting: pull::Queue::new(if pull { cfg.max_waiting } else { 0 }),
             sseq: 1,
@@ -208,6 +211,7 @@ impl Consumer {
             npc: AtomicI64::new(0),
             retention: scfg.retention,
             durable,
+            direct,
         });
         {
             let mut g = c.inner.lock();
@@ -349,6 +353,10 @@ impl Consumer {
         } else {
             g.dthresh = None;
         }
+    }
+
+    pub fn is_direct(&self) -> bool {
+        self.direct
     }
 
     pub fn config(&self) -> ConsumerConfig {
