@@ -16,6 +16,7 @@ mod jetstream;
 mod jwt;
 mod leaf;
 mod logs;
+mod mirror;
 mod metrics;
 mod mkpasswd;
 mod monitor;

@@ -201,9 +201,12 @@ pub(crate) fn add_consumer(
         );
         return Err(errors::consumer_create("error creating store for consumer"));
     }
+    // A mirror's or source's consumer answers with where it starts (it delivers at once
+    // to its internal subscription, and its maker skips up to there).
+    let early = c.is_direct().then(|| c.info());
     c.start(server);
     st.add_consumer(c.clone());
-    let info = c.info();
+    let info = early.unwrap_or_else(|| c.info());
     c.advisory_action("create");
     Ok(info)
 }

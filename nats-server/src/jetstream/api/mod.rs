@@ -354,7 +354,7 @@ fn handle(
                                 kind,
                                 None,
                                 CreateBody {
-                                    info: Some(st.info()),
+                                    info: Some(create_info(&st)),
                                     did_create: true,
                                 },
                             ),
@@ -366,7 +366,7 @@ fn handle(
                             kind,
                             None,
                             CreateBody {
-                                info: Some(st.info()),
+                                info: Some(create_info(&st)),
                                 did_create: true,
                             },
                         ),
@@ -701,6 +701,15 @@ fn create_stream(
     jsa.streams.lock().insert(cfg.name.clone(), st.clone());
     crate::jetstream::mirror::start(server, &st);
     Ok((st, true))
+}
+
+/// A create's answer: stream info without the mirror's or sources' progress, as the
+/// reference's.
+fn create_info(st: &Stream) -> super::api::types::StreamInfo {
+    let mut i = st.info();
+    i.mirror = None;
+    i.sources.clear();
+    i
 }
 
 /// The account's streams' configurations by name (the mirror and source checks).
