@@ -170,7 +170,9 @@ fn b64_decode(s: &str) -> Vec<u8> {
     let mut out = Vec::new();
     let (mut acc, mut bits) = (0u32, 0);
     for c in s.bytes().filter(|&c| c != b'=') {
-        let Some(v) = A.iter().position(|&x| x == c) else { continue };
+        let Some(v) = A.iter().position(|&x| x == c) else {
+            continue;
+        };
         acc = (acc << 6) | v as u32;
         bits += 6;
         if bits >= 8 {
@@ -206,13 +208,16 @@ fn mirror_of_a_stream_with_100_messages() {
             // Nothing listens on the mirror's name.
             let r = nc.request("M".to_string(), "x".into()).await;
             t.push(format!("publish to M: {:?}", r.map(|_| ()).map_err(|e| e.kind())));
-            // More on the origin, a deleted one in between: the same sequences.
+            // More on the origin: the same sequences; a message deleted on the origin
+            // stays in the mirror.
             for i in 101..=105 {
                 publish(&nc, "o.1", None, format!("m{i}")).await;
             }
+            wait_msgs(&nc, "M", 105).await;
             t.push(api(&nc, "$JS.API.STREAM.MSG.DELETE.ORIGIN", r#"{"seq":103}"#).await);
             publish(&nc, "o.2", None, "m106".into()).await;
-            let info = wait_msgs(&nc, "M", 105).await;
+            let info = wait_msgs(&nc, "M", 106).await;
+            assert_eq!(info["state"]["messages"], 106, "{info}");
             t.push(format!("M state {}", info["state"]));
             t.push(get(&nc, "M", 106).await);
             // Starting sequence and filter.
@@ -231,8 +236,10 @@ fn mirror_of_a_stream_with_100_messages() {
                 .await,
             );
             let info = wait_msgs(&nc, "M50", 56).await;
+            assert_eq!(info["state"]["first_seq"], 50, "{info}");
             t.push(format!("M50 state {}", info["state"]));
             let info = wait_msgs(&nc, "MF", 33).await;
+            assert_eq!(info["state"]["messages"], 33, "{info}");
             t.push(format!("MF state {}", info["state"]));
             t.push(get(&nc, "MF", 3).await);
             t.push(get(&nc, "MF", 4).await);
@@ -282,6 +289,7 @@ fn sources_from_two_streams_with_a_filter() {
             publish(&nc, "s.own", None, "own".into()).await;
             publish(&nc, "a.x", None, "a11".into()).await;
             let info = wait_msgs(&nc, "S", 17).await;
+            assert_eq!(info["state"]["messages"], 17, "{info}");
             t.push(format!("S state {}", info["state"]));
             t.push(get(&nc, "S", 17).await);
             t.push(api(&nc, "$JS.API.CONSUMER.NAMES.A", "").await);
@@ -360,6 +368,7 @@ fn origin_appearing_later_and_restart_recovery() {
                 publish(&nc, "l.b", None, format!("l{i}")).await;
             }
             let info = wait_msgs(&nc, "M", 8).await;
+            assert_eq!(info["state"]["last_seq"], 8, "{info}");
             t.push(format!("M state {}", info["state"]));
             let info = wait_msgs(&nc, "S", 8).await;
             t.push(format!("S state {}", info["state"]));

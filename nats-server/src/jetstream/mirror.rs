@@ -350,9 +350,7 @@ fn health(server: &Arc<Server>, st: &Arc<Stream>, gen: u64) {
         let due = {
             let o = st.origins.lock();
             let Some(si) = o.list.get(idx) else { return };
-            let stalled = si
-                .last
-                .is_none_or(|t| t.elapsed() > 3 * HEALTH_CHECK);
+            let stalled = si.last.is_none_or(|t| t.elapsed() > 3 * HEALTH_CHECK);
             (si.cname.is_empty() || si.retry || stalled)
                 && si.lreq.is_none_or(|t| t.elapsed() >= RETRY_THRESHOLD)
         };
@@ -451,10 +449,7 @@ fn setup(server: &Arc<Server>, st: &Arc<Stream>, gen: u64, idx: usize) {
     }
     if !c.filter_subject.is_empty() {
         let pre = if mirror { "mirror" } else { "src" };
-        c.name = format!(
-            "{pre}-{}",
-            crate::system::hash8(&nats_common::nuid::next())
-        );
+        c.name = format!("{pre}-{}", crate::system::hash8(&nats_common::nuid::next()));
     }
     // Subscribed before the consumer exists, as the reference: it may deliver at once.
     let sub = server.subscribe_internal(
@@ -702,7 +697,10 @@ mod tests {
             b"NATS/1.0\r\nA: b\r\n\r\n"
         );
         assert_eq!(
-            remove_header(b"NATS/1.0\r\nNats-Stream-Source: O 5\r\n\r\n", "Nats-Stream-Source"),
+            remove_header(
+                b"NATS/1.0\r\nNats-Stream-Source: O 5\r\n\r\n",
+                "Nats-Stream-Source"
+            ),
             b""
         );
         assert_eq!(parse_source_header("O 5"), Some(("O".into(), 5)));

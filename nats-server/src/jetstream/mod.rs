@@ -20,10 +20,9 @@
 //!   The stream never touches files: a replicated log can later sit between the stream
 //!   and the store (propose, then apply to the store) without changing either side.
 //!
-//! Not built yet (README "knowingly differs"): consumers and everything on them
-//! (`CONSUMER.*`, acks, advisories), mirrors, sources, republish, per-account limits,
-//! accounts other than the global one, key-value and object stores beyond what streams
-//! give.
+//! - `mirror.rs`: mirrors and sources (a direct push consumer on each origin stream).
+//!
+//! Not built yet (README "knowingly differs"): republish, external mirrors and sources.
 
 pub mod advisory;
 pub mod api;
