@@ -351,6 +351,10 @@ fn origin_appearing_later_and_restart_recovery() {
                 let nc = connect(srv.port).await;
                 t.push(create(&nc, r#"{"name":"M","mirror":{"name":"LATER"}}"#).await);
                 t.push(create(&nc, r#"{"name":"S","sources":[{"name":"LATER"}]}"#).await);
+                // Tried, refused by the missing origin, retried (every 2 s or so).
+                tokio::time::sleep(Duration::from_millis(3000)).await;
+                t.push(api(&nc, "$JS.API.STREAM.INFO.M", "").await);
+                t.push(api(&nc, "$JS.API.STREAM.INFO.S", "").await);
                 t.push(create(&nc, r#"{"name":"LATER","subjects":["l.*"]}"#).await);
                 for i in 1..=5 {
                     publish(&nc, "l.a", None, format!("l{i}")).await;
