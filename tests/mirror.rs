@@ -243,6 +243,9 @@ fn mirror_of_a_stream_with_100_messages() {
             t.push(format!("MF state {}", info["state"]));
             t.push(get(&nc, "MF", 3).await);
             t.push(get(&nc, "MF", 4).await);
+            // The mirrors' consumers count in the account's figures (and their
+            // creation among its API requests).
+            t.push(api(&nc, "$JS.API.INFO", "").await);
             t
         })
     });

@@ -388,11 +388,18 @@ fn setup(server: &Arc<Server>, st: &Arc<Stream>, gen: u64, idx: usize) {
     };
     cancel(server, st, &src.name, &old_cname, old_sub);
     let kind = if mirror { "mirror" } else { "source" };
+    // The reference asks for the consumer through the API: counted as a request.
+    let count = |error: bool| {
+        if let Some(js) = server.jetstream() {
+            super::count_api(&js, st.jsa.upgrade().as_deref(), error);
+        }
+    };
     let origin = st
         .jsa
         .upgrade()
         .and_then(|jsa| jsa.streams.lock().get(&src.name).cloned());
     let Some(origin) = origin else {
+        count(true);
         fail(st, gen, idx, kind, errors::stream_not_found());
         return;
     };
@@ -461,9 +468,11 @@ fn setup(server: &Arc<Server>, st: &Arc<Stream>, gen: u64, idx: usize) {
     match super::api::consumers::add_consumer(server, &origin, c) {
         Err(e) => {
             server.remove_sub(&sub);
+            count(true);
             fail(st, gen, idx, kind, e);
         }
         Ok(info) => {
+            count(false);
             let delivered = info.delivered.stream_seq;
             if mirror {
                 let last = st.store_state().last_seq;

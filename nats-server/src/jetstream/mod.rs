@@ -532,6 +532,7 @@ impl JetStream {
             u.storage += au.storage;
             u.streams += au.streams;
             u.consumers += au.consumers;
+            u.all_consumers += au.all_consumers;
             u.messages += au.messages;
             u.bytes += au.bytes;
             u.reserved_memory += au.reserved_memory;
@@ -645,7 +646,10 @@ pub struct Usage {
     pub memory: u64,
     pub storage: u64,
     pub streams: usize,
+    /// Without the mirrors' and sources' (direct) consumers, as /jsz counts them.
     pub consumers: usize,
+    /// With them, as `$JS.API.INFO` counts them.
+    pub all_consumers: usize,
     pub messages: u64,
     pub bytes: u64,
     /// The streams' `max_bytes` (where set), by storage type.
@@ -672,6 +676,7 @@ impl JsAccount {
             }
             u.streams += 1;
             u.consumers += st.public_consumers().len();
+            u.all_consumers += st.consumers.read().len();
             u.messages += s.msgs;
             u.bytes += s.bytes;
         }

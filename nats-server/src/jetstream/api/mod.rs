@@ -304,7 +304,7 @@ fn handle(
                 memory: u.memory,
                 storage: u.storage,
                 streams: u.streams,
-                consumers: u.consumers,
+                consumers: u.all_consumers,
                 limits: AccountLimits {
                     max_memory: jsa.limits.max_memory,
                     max_storage: jsa.limits.max_store,
