@@ -392,3 +392,38 @@ fn origin_appearing_later_and_restart_recovery() {
         t
     });
 }
+
+#[test]
+fn mirror_and_source_keep_up_through_flow_control() {
+    on_all_servers("flow", |exe, dir| {
+        let srv = start_js(exe, dir);
+        rt().block_on(async {
+            let nc = connect(srv.port).await;
+            let mut t = Vec::new();
+            t.push(create(&nc, r#"{"name":"BIG","subjects":["big"]}"#).await);
+            t.push(create(&nc, r#"{"name":"BM","mirror":{"name":"BIG"}}"#).await);
+            t.push(create(&nc, r#"{"name":"BS","sources":[{"name":"BIG"}]}"#).await);
+            // 3000 messages of 4 KiB: past the consumers' first flow control windows.
+            let body = "x".repeat(4096);
+            let mut acks = Vec::new();
+            for _ in 0..3000 {
+                acks.push(nc.request("big".to_string(), body.clone().into()));
+                if acks.len() == 100 {
+                    for a in acks.drain(..) {
+                        a.await.expect("puback");
+                    }
+                }
+            }
+            for a in acks.drain(..) {
+                a.await.expect("puback");
+            }
+            for s in ["BM", "BS"] {
+                let info = wait_msgs(&nc, s, 3000).await;
+                assert_eq!(info["state"]["messages"], 3000, "{} {info}", exe.display());
+                t.push(format!("{s} state {}", info["state"]));
+            }
+            t.push(get(&nc, "BS", 3000).await.replace(&body, "<4k>"));
+            t
+        })
+    });
+}

@@ -687,6 +687,14 @@ impl Stream {
         self.inner.lock().store.load_next(filter, start)
     }
 
+    /// `load_next`, or when there is nothing, the last sequence at that moment.
+    pub fn load_next_or_last(&self, filter: &str, start: u64) -> Result<store::StoreMsg, u64> {
+        let g = self.inner.lock();
+        g.store
+            .load_next(filter, start)
+            .map_err(|_| g.store.state().last_seq)
+    }
+
     /// Removes the stream's data (after `unsubscribe`).
     pub fn delete(&self) -> Result<(), String> {
         let storage = self.inner.lock().config.storage;

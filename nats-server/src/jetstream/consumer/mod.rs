@@ -906,10 +906,12 @@ impl Consumer {
             return Err(NextErr::MaxAckPending);
         }
         let filter = g.cfg.filter_subject.clone();
+        // The last sequence comes with the answer (one look at the store): taken apart, a
+        // message stored in between would count as looked at and never go out.
         let got = if from_lss {
-            st.load(seq)
+            st.load(seq).map_err(|_| st.store_state().last_seq)
         } else {
-            st.load_next(&filter, seq)
+            st.load_next_or_last(&filter, seq)
         };
         match got {
             Ok(m) => {
@@ -918,9 +920,8 @@ impl Consumer {
                 }
                 Ok(Some((m, 1)))
             }
-            Err(_) => {
+            Err(last) => {
                 // Nothing more: what the filter skipped counts as looked at.
-                let last = st.store_state().last_seq;
                 if last + 1 > g.sseq && g.lss.is_none() {
                     g.sseq = last + 1;
                 }
