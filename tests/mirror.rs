@@ -126,6 +126,13 @@ async fn publish(nc: &async_nats::Client, subject: &str, hdrs: Option<HeaderMap>
     assert!(v.get("error").is_none(), "{v}");
 }
 
+/// The account's figures, without the API counts (the polls while waiting vary).
+async fn account_info(nc: &async_nats::Client) -> String {
+    let mut v = api_value(nc, "$JS.API.INFO", "", true).await;
+    v["api"] = Value::Null;
+    v.to_string()
+}
+
 /// Waits until the stream holds `n` messages; its info then.
 async fn wait_msgs(nc: &async_nats::Client, stream: &str, n: u64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -245,7 +252,7 @@ fn mirror_of_a_stream_with_100_messages() {
             t.push(get(&nc, "MF", 4).await);
             // The mirrors' consumers count in the account's figures (and their
             // creation among its API requests).
-            t.push(api(&nc, "$JS.API.INFO", "").await);
+            t.push(account_info(&nc).await);
             t
         })
     });
@@ -388,6 +395,15 @@ fn origin_appearing_later_and_restart_recovery() {
                 t.push(get(&nc, "S", seq).await);
             }
             t.push(api(&nc, "$JS.API.STREAM.INFO.M", "").await);
+            // Deleting a mirror takes its consumer off the origin.
+            t.push(api(&nc, "$JS.API.STREAM.DELETE.M", "").await);
+            t.push(account_info(&nc).await);
+            // The origin goes: the source stalls, retries and shows why.
+            t.push(api(&nc, "$JS.API.STREAM.DELETE.LATER", "").await);
+            tokio::time::sleep(Duration::from_millis(6000)).await;
+            let mut v = api_value(&nc, "$JS.API.STREAM.INFO.S", "", true).await;
+            v["state"] = Value::Null;
+            t.push(v.to_string());
         });
         t
     });

@@ -228,41 +228,25 @@ pub fn start(server: &Arc<Server>, st: &Arc<Stream>) {
     tokio::spawn(run(Arc::downgrade(st), Arc::downgrade(server), gen, rx));
 }
 
-/// Stops the mirror or sources: subscriptions and the consumers on the origins go.
+/// Stops the mirror or sources: their subscriptions go (their consumers on the origins
+/// then go when inactive).
 pub fn stop(server: &Arc<Server>, st: &Arc<Stream>) {
-    let old: Vec<(String, String, Option<Arc<Subscription>>)> = {
+    let old: Vec<Option<Arc<Subscription>>> = {
         let mut o = st.origins.lock();
         o.gen += 1;
         o.tx = None;
-        o.list
-            .drain(..)
-            .map(|mut si| (si.cfg.name.clone(), si.cname.clone(), si.sub.take()))
-            .collect()
+        o.list.drain(..).map(|mut si| si.sub.take()).collect()
     };
-    for (origin, cname, sub) in old {
-        cancel(server, st, &origin, &cname, sub);
+    for sub in old {
+        cancel(server, sub);
     }
 }
 
-fn cancel(
-    server: &Arc<Server>,
-    st: &Arc<Stream>,
-    origin: &str,
-    cname: &str,
-    sub: Option<Arc<Subscription>>,
-) {
+fn cancel(server: &Arc<Server>, sub: Option<Arc<Subscription>>) {
+    // The consumer itself stays until its inactivity threshold (5 s without interest)
+    // removes it, as on the reference, which only forgets its name.
     if let Some(sub) = sub {
         server.remove_sub(&sub);
-    }
-    if cname.is_empty() {
-        return;
-    }
-    let origin = st
-        .jsa
-        .upgrade()
-        .and_then(|jsa| jsa.streams.lock().get(origin).cloned());
-    if let Some(o) = origin {
-        o.delete_consumer(server, cname);
     }
 }
 
@@ -363,7 +347,7 @@ fn health(server: &Arc<Server>, st: &Arc<Stream>, gen: u64) {
 /// The reference's setupMirrorConsumer / setSourceConsumer: a new consumer on the
 /// origin, starting where this stream stands.
 fn setup(server: &Arc<Server>, st: &Arc<Stream>, gen: u64, idx: usize) {
-    let (mirror, src, old_cname, old_sub, sseq, start, tx) = {
+    let (mirror, src, old_sub, sseq, start, tx) = {
         let mut o = st.origins.lock();
         if o.gen != gen {
             return;
@@ -375,18 +359,10 @@ fn setup(server: &Arc<Server>, st: &Arc<Stream>, gen: u64, idx: usize) {
         };
         si.lreq = Some(Instant::now());
         si.retry = false;
-        let cname = std::mem::take(&mut si.cname);
-        (
-            mirror,
-            si.cfg.clone(),
-            cname,
-            si.sub.take(),
-            si.sseq,
-            si.start,
-            tx,
-        )
+        si.cname.clear();
+        (mirror, si.cfg.clone(), si.sub.take(), si.sseq, si.start, tx)
     };
-    cancel(server, st, &src.name, &old_cname, old_sub);
+    cancel(server, old_sub);
     let kind = if mirror { "mirror" } else { "source" };
     // The reference asks for the consumer through the API: counted as a request.
     let count = |error: bool| {
@@ -497,7 +473,7 @@ fn setup(server: &Arc<Server>, st: &Arc<Stream>, gen: u64, idx: usize) {
                 }
                 None => {
                     drop(o);
-                    cancel(server, st, &src.name, &info.name, Some(sub));
+                    cancel(server, Some(sub));
                 }
             }
         }
