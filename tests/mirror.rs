@@ -303,6 +303,39 @@ fn sources_from_two_streams_with_a_filter() {
             t.push(format!("S state {}", info["state"]));
             t.push(get(&nc, "S", 17).await);
             t.push(api(&nc, "$JS.API.CONSUMER.NAMES.A", "").await);
+            // Start options, and a source added by an update.
+            t.push(
+                create(
+                    &nc,
+                    r#"{"name":"SS","sources":[{"name":"A","opt_start_seq":8}],"storage":"memory"}"#,
+                )
+                .await,
+            );
+            t.push(
+                create(
+                    &nc,
+                    r#"{"name":"ST","sources":[{"name":"A","opt_start_time":"2001-01-01T00:00:00Z"}]}"#,
+                )
+                .await,
+            );
+            let info = wait_msgs(&nc, "SS", 4).await;
+            assert_eq!(info["state"]["messages"], 4, "{info}");
+            t.push(get(&nc, "SS", 1).await);
+            let info = wait_msgs(&nc, "ST", 11).await;
+            assert_eq!(info["state"]["messages"], 11, "{info}");
+            t.push(
+                api(
+                    &nc,
+                    "$JS.API.STREAM.UPDATE.ST",
+                    r#"{"name":"ST","sources":[{"name":"A","opt_start_time":"2001-01-01T00:00:00Z"},{"name":"B"}]}"#,
+                )
+                .await,
+            );
+            let info = wait_msgs(&nc, "ST", 21).await;
+            assert_eq!(info["state"]["messages"], 21, "{info}");
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let info = wait_msgs(&nc, "ST", 21).await;
+            t.push(format!("ST state {}", info["state"]));
             t
         })
     });

@@ -205,7 +205,7 @@ fn sync_subject(pre: &str) -> String {
     format!("{pre}.{s}")
 }
 
-/// Starts (or restarts, after an update) the stream's mirror or sources.
+/// Starts the stream's mirror or sources (creation, recovery).
 pub fn start(server: &Arc<Server>, st: &Arc<Stream>) {
     stop(server, st);
     let cfg = st.config();
@@ -214,15 +214,60 @@ pub fn start(server: &Arc<Server>, st: &Arc<Stream>) {
         (None, Some(v)) if !v.is_empty() => (false, v.clone()),
         _ => return,
     };
+    let mut list: Vec<Origin> = list.into_iter().map(Origin::new).collect();
+    if !mirror {
+        starting_sequences(st, &mut list);
+    }
+    run_with(server, st, mirror, list);
+}
+
+/// After an update of `sources`: the kept ones continue after what they gave, the new
+/// ones start from their start options (or the last message this stream has from them),
+/// the removed ones stop (the reference's update).
+pub fn update(server: &Arc<Server>, st: &Arc<Stream>) {
+    let mut old: Vec<Origin> = {
+        let mut o = st.origins.lock();
+        o.gen += 1;
+        o.tx = None;
+        o.list.drain(..).collect()
+    };
+    for si in &mut old {
+        cancel(server, si.sub.take());
+    }
+    let sources = st.config().sources.unwrap_or_default();
+    let mut list = Vec::new();
+    for src in sources {
+        match old.iter().position(|o| o.iname == src.name) {
+            Some(i) => {
+                let mut si = old.swap_remove(i);
+                si.cfg = src;
+                si.cname.clear();
+                si.dseq = 0;
+                si.lreq = None;
+                list.push(si);
+            }
+            None => {
+                let mut si = vec![Origin::new(src)];
+                let start = std::mem::take(&mut si[0].start);
+                starting_sequences(st, &mut si);
+                si[0].start = start;
+                list.extend(si);
+            }
+        }
+    }
+    if !list.is_empty() {
+        run_with(server, st, false, list);
+    }
+}
+
+fn run_with(server: &Arc<Server>, st: &Arc<Stream>, mirror: bool, list: Vec<Origin>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let gen = {
         let mut o = st.origins.lock();
+        o.gen += 1;
         o.mirror = mirror;
-        o.list = list.into_iter().map(Origin::new).collect();
+        o.list = list;
         o.tx = Some(tx);
-        if !mirror {
-            starting_sequences(st, &mut o);
-        }
         o.gen
     };
     tokio::spawn(run(Arc::downgrade(st), Arc::downgrade(server), gen, rx));
@@ -252,10 +297,10 @@ fn cancel(server: &Arc<Server>, sub: Option<Arc<Subscription>>) {
 
 /// The reference's startingSequenceForSources: the last origin sequence each source
 /// header names, newest first.
-fn starting_sequences(st: &Stream, o: &mut Origins) {
+fn starting_sequences(st: &Stream, list: &mut [Origin]) {
     let state = st.store_state();
     if state.last_ts != 0 {
-        for si in &mut o.list {
+        for si in list.iter_mut() {
             si.start = state.last_ts;
         }
     }
@@ -264,14 +309,14 @@ fn starting_sequences(st: &Stream, o: &mut Origins) {
     }
     let mut found = std::collections::HashSet::new();
     let mut seq = state.last_seq;
-    while seq >= state.first_seq && seq > 0 && found.len() < o.list.len() {
+    while seq >= state.first_seq && seq > 0 && found.len() < list.len() {
         if let Ok(m) = st.load(seq) {
             let src = (!m.hdr.is_empty())
                 .then(|| Headers::parse(&m.hdr).ok())
                 .flatten()
                 .and_then(|h| h.get("Nats-Stream-Source").map(str::to_string));
             if let Some((name, n)) = src.as_deref().and_then(parse_source_header) {
-                if let Some(si) = o.list.iter_mut().find(|s| s.iname == name) {
+                if let Some(si) = list.iter_mut().find(|s| s.iname == name) {
                     if found.insert(name) && n > 0 {
                         si.sseq = n;
                     }

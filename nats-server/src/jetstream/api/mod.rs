@@ -394,7 +394,7 @@ fn handle(
                     return err(e);
                 }
                 if old.sources != cfg.sources {
-                    crate::jetstream::mirror::start(server, &st);
+                    crate::jetstream::mirror::update(server, &st);
                 }
                 if old_subjects != cfg.subjects {
                     st.unsubscribe(server);
