@@ -669,10 +669,20 @@ fn process(server: &Arc<Server>, st: &Arc<Stream>, idx: usize, m: InMsg) {
                     si.dseq = odseq;
                 }
             }
-            Err(e) => warn!(
-                "Error processing inbound mirror message for '{}' > '{}': {e}",
-                st.account.name, st.name
-            ),
+            Err(e) => {
+                warn!(
+                    "Error processing inbound mirror message for '{}' > '{}': {e}",
+                    st.account.name, st.name
+                );
+                // Asked for again from where it stands, as the reference's retry.
+                let mut o = st.origins.lock();
+                if let Some(si) = o.list.get_mut(idx) {
+                    si.lag = olag;
+                    si.sseq = osseq;
+                    si.dseq = odseq;
+                    si.retry = true;
+                }
+            }
         }
     } else {
         if dseq == si.dseq + 1 {

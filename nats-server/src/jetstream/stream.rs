@@ -594,6 +594,23 @@ impl Stream {
         if seq <= last {
             return Ok(false);
         }
+        // The server's and the account's limits, as for a publish.
+        if let Some(js) = self.server.upgrade().and_then(|s| s.jetstream()) {
+            if js.limits_exceeded(g.config.storage) {
+                js.resources_exceeded();
+                return Err(store::StoreError::Io(
+                    errors::insufficient_resources().description,
+                ));
+            }
+        }
+        if let Some(jsa) = self.jsa.upgrade() {
+            if jsa.limits_exceeded(g.config.storage) {
+                jsa.resources_exceeded();
+                return Err(store::StoreError::Io(
+                    errors::account_resources_exceeded().description,
+                ));
+            }
+        }
         for _ in last + 1..seq {
             g.store.skip_msg(ts)?;
         }
