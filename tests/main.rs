@@ -17,6 +17,7 @@ mod jwt;
 mod leaf;
 mod logs;
 mod metrics;
+mod mirror;
 mod mkpasswd;
 mod monitor;
 mod operator;

@@ -20,14 +20,14 @@
 //!   The stream never touches files: a replicated log can later sit between the stream
 //!   and the store (propose, then apply to the store) without changing either side.
 //!
-//! Not built yet (README "knowingly differs"): consumers and everything on them
-//! (`CONSUMER.*`, acks, advisories), mirrors, sources, republish, per-account limits,
-//! accounts other than the global one, key-value and object stores beyond what streams
-//! give.
+//! - `mirror.rs`: mirrors and sources (a direct push consumer on each origin stream).
+//!
+//! Not built yet (README "knowingly differs"): republish, external mirrors and sources.
 
 pub mod advisory;
 pub mod api;
 pub mod consumer;
+pub mod mirror;
 pub mod store;
 pub mod stream;
 
@@ -56,6 +56,8 @@ pub enum Handler {
     DirectGet(Weak<Stream>),
     /// A consumer's acks, pull requests and flow control replies (in its account).
     Consumer(Weak<consumer::Consumer>, consumer::Endpoint),
+    /// What a mirror's or source's consumer delivers: (generation, origin index).
+    Origin(mirror::Sender, u64, usize),
 }
 
 /// The server-wide settings, as /varz and /jsz show them.
@@ -484,6 +486,7 @@ impl JetStream {
         };
         let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
         dirs.sort();
+        let mut recovered = Vec::new();
         for d in dirs {
             let meta = match stream::read_meta(&d) {
                 Ok(m) => m,
@@ -508,9 +511,14 @@ impl JetStream {
                     );
                     jsa.streams.lock().insert(st.name.clone(), st.clone());
                     restore_consumers(server, account, &st);
+                    recovered.push(st.clone());
                 }
                 Err(e) => warn!("  Error recovering stream in {}: {e}", d.display()),
             }
+        }
+        // Mirrors and sources start once every stream is back (their origins too).
+        for st in recovered {
+            mirror::start(server, &st);
         }
     }
 
@@ -524,6 +532,7 @@ impl JetStream {
             u.storage += au.storage;
             u.streams += au.streams;
             u.consumers += au.consumers;
+            u.all_consumers += au.all_consumers;
             u.messages += au.messages;
             u.bytes += au.bytes;
             u.reserved_memory += au.reserved_memory;
@@ -637,7 +646,10 @@ pub struct Usage {
     pub memory: u64,
     pub storage: u64,
     pub streams: usize,
+    /// Without the mirrors' and sources' (direct) consumers, as /jsz counts them.
     pub consumers: usize,
+    /// With them, as `$JS.API.INFO` counts them.
+    pub all_consumers: usize,
     pub messages: u64,
     pub bytes: u64,
     /// The streams' `max_bytes` (where set), by storage type.
@@ -663,7 +675,8 @@ impl JsAccount {
                 }
             }
             u.streams += 1;
-            u.consumers += st.consumers.read().len();
+            u.consumers += st.public_consumers().len();
+            u.all_consumers += st.consumers.read().len();
             u.messages += s.msgs;
             u.bytes += s.bytes;
         }
@@ -742,6 +755,22 @@ pub fn handle(d: &mut Delivery<'_>, handler: &Handler, msg: &Message<'_>) -> boo
             if let (Some(reply), Some(())) = (msg.reply, confirm) {
                 send_in_delivery(d, &c.account, reply, b"");
             }
+            true
+        }
+        Handler::Origin(tx, gen, idx) => {
+            let _ = tx.send((
+                *gen,
+                *idx,
+                mirror::InMsg {
+                    subject: String::from_utf8_lossy(msg.subject).into_owned(),
+                    reply: msg
+                        .reply
+                        .map(|r| String::from_utf8_lossy(r).into_owned())
+                        .unwrap_or_default(),
+                    hdr: msg.headers.map(<[u8]>::to_vec).unwrap_or_default(),
+                    data: msg.payload.to_vec(),
+                },
+            ));
             true
         }
         Handler::DirectGet(st) => {

@@ -41,8 +41,12 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// The reference's checks and defaults of a stream configuration (checkStreamCfg), for
-/// what this server supports; mirrors and sources are refused.
-pub fn check_config(cfg: &StreamConfig) -> Result<StreamConfig, ApiError> {
+/// what this server supports; `lookup` gives the account's other streams' configurations
+/// by name, for the mirrors' and sources' checks.
+pub fn check_config_with(
+    cfg: &StreamConfig,
+    lookup: &dyn Fn(&str) -> Option<StreamConfig>,
+) -> Result<StreamConfig, ApiError> {
     if !valid_name(&cfg.name) {
         return Err(errors::invalid_config(
             "stream name is required and can not contain '.', '*', '>'",
@@ -126,15 +130,15 @@ pub fn check_config(cfg: &StreamConfig) -> Result<StreamConfig, ApiError> {
             ));
         }
     }
-    if c.mirror.is_some() || c.sources.is_some() {
-        // Not built yet (README): refused rather than accepted and ignored.
-        return Err(errors::invalid_config(
-            "stream mirrors, sources and republish are not supported by this server yet",
-        ));
-    }
+    super::mirror::check_config(&mut c, lookup)?;
     if c.subjects.is_empty() {
-        c.subjects.push(c.name.clone());
+        if c.mirror.is_none() && c.sources.is_none() {
+            c.subjects.push(c.name.clone());
+        }
     } else {
+        if c.mirror.is_some() {
+            return Err(errors::mirror_with_subjects());
+        }
         let mut seen = std::collections::HashSet::new();
         for s in &c.subjects {
             if !seen.insert(s.as_str()) {
@@ -214,6 +218,9 @@ pub fn check_update(old: &StreamConfig, new: &StreamConfig) -> Result<StreamConf
     if old.deny_purge && !new.deny_purge {
         return inv("stream configuration update can not cancel deny purge");
     }
+    if new.mirror != old.mirror {
+        return Err(errors::mirror_not_updatable());
+    }
     if old.republish != new.republish {
         return inv("stream configuration update can not change RePublish");
     }
@@ -275,6 +282,8 @@ pub struct Stream {
     counted: std::sync::atomic::AtomicU64,
     /// Its consumers, by name (taken after `inner` when both are held).
     pub consumers: parking_lot::RwLock<BTreeMap<String, Arc<Consumer>>>,
+    /// Its mirror's or sources' progress (mirror.rs).
+    pub origins: Mutex<super::mirror::Origins>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -333,6 +342,7 @@ impl Stream {
             direct: Mutex::new(Vec::new()),
             counted: std::sync::atomic::AtomicU64::new(0),
             consumers: parking_lot::RwLock::new(BTreeMap::new()),
+            origins: Mutex::new(super::mirror::Origins::default()),
         });
         st.rebuild_dedupe();
         st.recount(&st.inner.lock());
@@ -452,13 +462,17 @@ impl Stream {
     }
 
     pub fn info(&self) -> StreamInfo {
+        // The origins' figures first (mirror.rs holds them while reading the store).
+        let (mirror, sources) = self.origins.lock().info();
         let g = self.inner.lock();
         let mut state = state_json(&g.store.state());
-        state.consumer_count = self.consumers.read().len() as u64;
+        state.consumer_count = self.public_consumers().len() as u64;
         StreamInfo {
             config: g.config.clone(),
             created: super::api::types::time_string(self.created),
             state,
+            mirror,
+            sources,
         }
     }
 
@@ -577,6 +591,71 @@ impl Stream {
         }
     }
 
+    /// The consumers clients see: not the `direct` ones mirrors and sources make.
+    pub fn public_consumers(&self) -> Vec<Arc<Consumer>> {
+        self.consumers
+            .read()
+            .values()
+            .filter(|c| !c.is_direct())
+            .cloned()
+            .collect()
+    }
+
+    /// A mirrored message, stored at the origin's sequence `seq` with its time (the
+    /// sequences in between skipped). False when `seq` is not past the last one.
+    pub fn store_mirrored(
+        &self,
+        subject: &str,
+        hdr: &[u8],
+        data: &[u8],
+        seq: u64,
+        ts: i64,
+    ) -> Result<bool, store::StoreError> {
+        let mut g = self.inner.lock();
+        let last = g.store.state().last_seq;
+        if seq <= last {
+            return Ok(false);
+        }
+        // The server's and the account's limits, as for a publish.
+        if let Some(js) = self.server.upgrade().and_then(|s| s.jetstream()) {
+            if js.limits_exceeded(g.config.storage) {
+                js.resources_exceeded();
+                return Err(store::StoreError::Io(
+                    errors::insufficient_resources().description,
+                ));
+            }
+        }
+        if let Some(jsa) = self.jsa.upgrade() {
+            if jsa.limits_exceeded(g.config.storage) {
+                jsa.resources_exceeded();
+                return Err(store::StoreError::Io(
+                    errors::account_resources_exceeded().description,
+                ));
+            }
+        }
+        for _ in last + 1..seq {
+            g.store.skip_msg(ts)?;
+        }
+        g.store.store_msg(subject, hdr, data, ts)?;
+        self.recount(&g);
+        for c in self.consumers.read().values() {
+            c.on_stored(subject);
+        }
+        Ok(true)
+    }
+
+    /// Skips sequences up to `seq` (a mirror whose origin lost messages).
+    pub fn skip_to(&self, seq: u64) {
+        let mut g = self.inner.lock();
+        let mut last = g.store.state().last_seq;
+        while last < seq {
+            if g.store.skip_msg(now_nanos()).is_err() {
+                break;
+            }
+            last += 1;
+        }
+    }
+
     /// Adds a consumer (already started) to the stream.
     pub fn add_consumer(&self, c: Arc<Consumer>) {
         self.consumers.write().insert(c.name.clone(), c);
@@ -645,6 +724,14 @@ impl Stream {
         start: u64,
     ) -> Result<store::StoreMsg, store::StoreError> {
         self.inner.lock().store.load_next(filter, start)
+    }
+
+    /// `load_next`, or when there is nothing, the last sequence at that moment.
+    pub fn load_next_or_last(&self, filter: &str, start: u64) -> Result<store::StoreMsg, u64> {
+        let g = self.inner.lock();
+        g.store
+            .load_next(filter, start)
+            .map_err(|_| g.store.state().last_seq)
     }
 
     /// Removes the stream's data (after `unsubscribe`).

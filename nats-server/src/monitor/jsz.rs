@@ -220,7 +220,7 @@ fn stream_details(
         .map(|st| {
             let info = st.info();
             let consumer_detail = if d.consumers {
-                let cs: Vec<_> = st.consumers.read().values().cloned().collect();
+                let cs: Vec<_> = st.public_consumers();
                 cs.iter()
                     .filter_map(|c| {
                         let mut v = serde_json::to_value(c.info()).ok()?;

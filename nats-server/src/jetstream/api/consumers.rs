@@ -107,7 +107,7 @@ pub(super) fn create(server: &Arc<Server>, jsa: &Arc<JsAccount>, req: &Request) 
 
 /// The reference's addConsumer for one server: defaults, checks, an update of an
 /// existing one, the stream's limits, then a new consumer with its advisory.
-fn add_consumer(
+pub(crate) fn add_consumer(
     server: &Arc<Server>,
     st: &Arc<Stream>,
     mut cfg: ConsumerConfig,
@@ -128,7 +128,7 @@ fn add_consumer(
             return Ok(existing.info());
         }
     }
-    let count = st.consumers.read().len() as i64;
+    let count = st.public_consumers().len() as i64;
     let mut maxc = scfg.max_consumers;
     if maxc <= 0 || (limits.max_consumers > 0 && limits.max_consumers < maxc) {
         maxc = limits.max_consumers;
@@ -184,7 +184,10 @@ fn add_consumer(
     if !config::valid_name(&name) {
         return Err(errors::consumer_bad_durable_name());
     }
-    let dir = st.consumer_dir(&name, cfg.mem_storage);
+    // A mirror's or source's (direct) consumer keeps nothing on disk, as the reference.
+    let dir = (!cfg.direct)
+        .then(|| st.consumer_dir(&name, cfg.mem_storage))
+        .flatten();
     let cfg_durable = cfg.durable_name.clone();
     let c = Consumer::new(server, st, name, cfg, now_nanos(), dir, None);
     if let Err(e) = c.write_meta() {
@@ -198,9 +201,12 @@ fn add_consumer(
         );
         return Err(errors::consumer_create("error creating store for consumer"));
     }
+    // A mirror's or source's consumer answers with where it starts (it delivers at once
+    // to its internal subscription, and its maker skips up to there).
+    let early = c.is_direct().then(|| c.info());
     c.start(server);
     st.add_consumer(c.clone());
-    let info = c.info();
+    let info = early.unwrap_or_else(|| c.info());
     c.advisory_action("create");
     Ok(info)
 }
@@ -218,7 +224,7 @@ pub(super) fn names_or_list(jsa: &Arc<JsAccount>, req: &Request) -> (Vec<u8>, bo
     let Some(st) = jsa.streams.lock().get(token(&req.subject, 5)).cloned() else {
         return err(errors::stream_not_found());
     };
-    let all: Vec<Arc<Consumer>> = st.consumers.read().values().cloned().collect();
+    let all: Vec<Arc<Consumer>> = st.public_consumers();
     let total = all.len();
     let offset = (offset.max(0) as usize).min(total);
     let list = ep == Endpoint::ConsumerList;

@@ -362,3 +362,32 @@ pub fn consumer_max_pending_ack_excess(limit: i64) -> ApiError {
         format!("consumer max ack pending exceeds system limit of {limit}"),
     )
 }
+
+// Mirrors and sources.
+pub fn mirror_max_message_size_too_big() -> ApiError {
+    e(
+        400,
+        10030,
+        "stream mirror must have max message size >= source",
+    )
+}
+pub fn mirror_with_sources() -> ApiError {
+    e(
+        400,
+        10031,
+        "stream mirrors can not also contain other sources",
+    )
+}
+pub fn mirror_with_subjects() -> ApiError {
+    e(400, 10034, "stream mirrors can not contain subjects")
+}
+pub fn source_max_message_size_too_big() -> ApiError {
+    e(
+        400,
+        10046,
+        "stream source must have max message size >= target",
+    )
+}
+pub fn mirror_not_updatable() -> ApiError {
+    e(400, 10055, "stream mirror configuration can not be updated")
+}

@@ -7,7 +7,7 @@
 //! reference's dispatcher: the requester times out. `CONSUMER.MSG.NEXT` is not an API
 //! endpoint: each pull consumer subscribes its own in its account.
 
-mod consumers;
+pub(crate) mod consumers;
 pub mod errors;
 pub mod gojson;
 pub mod types;
@@ -305,7 +305,7 @@ fn handle(
                 memory: u.memory,
                 storage: u.storage,
                 streams: u.streams,
-                consumers: u.consumers,
+                consumers: u.all_consumers,
                 limits: AccountLimits {
                     max_memory: jsa.limits.max_memory,
                     max_storage: jsa.limits.max_store,
@@ -354,7 +354,7 @@ fn handle(
                         }
                         // An identical stream that was already there answers as created.
                         let body = CreateBody {
-                            info: Some(st.info()),
+                            info: Some(create_info(&st)),
                             did_create: true,
                         };
                         (json(kind, None, body), false)
@@ -362,7 +362,7 @@ fn handle(
                     Err(e) => err(e),
                 }
             } else {
-                let cfg = match stream::check_config(&cfg) {
+                let cfg = match stream::check_config_with(&cfg, &lookup(jsa)) {
                     Ok(c) => c,
                     Err(e) => return err(e),
                 };
@@ -375,9 +375,13 @@ fn handle(
                 if overlaps(jsa, &cfg.subjects, Some(name)) {
                     return err(errors::subject_overlap());
                 }
-                let old_subjects = st.config().subjects;
+                let old = st.config();
+                let old_subjects = old.subjects.clone();
                 if let Err(e) = st.update(cfg.clone()) {
                     return err(e);
+                }
+                if old.sources != cfg.sources {
+                    crate::jetstream::mirror::update(server, &st);
                 }
                 if old_subjects != cfg.subjects {
                     st.unsubscribe(server);
@@ -490,6 +494,7 @@ fn handle(
                 return err(errors::stream_not_found());
             };
             st.unsubscribe(server);
+            crate::jetstream::mirror::stop(server, &st);
             st.stop_consumers(server, true);
             if let Err(e) = st.delete() {
                 return err(errors::stream_delete(e));
@@ -653,7 +658,7 @@ fn create_stream(
     jsa: &Arc<JsAccount>,
     cfg: &StreamConfig,
 ) -> Result<(Arc<Stream>, bool), ApiError> {
-    let cfg = stream::check_config(cfg)?;
+    let cfg = stream::check_config_with(cfg, &lookup(jsa))?;
     jsa.check_stream_bytes(&cfg)?;
     if cfg.num_replicas > 1 {
         return Err(errors::replicas_not_supported());
@@ -681,7 +686,22 @@ fn create_stream(
     st.subscribe(server);
     update_direct(server, &st, &cfg);
     jsa.streams.lock().insert(cfg.name.clone(), st.clone());
+    crate::jetstream::mirror::start(server, &st);
     Ok((st, true))
+}
+
+/// A create's answer: stream info without the mirror's or sources' progress, as the
+/// reference's.
+fn create_info(st: &Stream) -> super::api::types::StreamInfo {
+    let mut i = st.info();
+    i.mirror = None;
+    i.sources.clear();
+    i
+}
+
+/// The account's streams' configurations by name (the mirror and source checks).
+fn lookup(jsa: &Arc<JsAccount>) -> impl Fn(&str) -> Option<StreamConfig> + '_ {
+    move |name: &str| jsa.streams.lock().get(name).map(|st| st.config())
 }
 
 /// Subscribes (or not) the stream's direct get subjects after its `allow_direct`.

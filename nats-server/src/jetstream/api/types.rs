@@ -68,9 +68,9 @@ pub struct StreamConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub placement: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub mirror: Option<serde_json::Value>,
+    pub mirror: Option<StreamSource>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sources: Option<Vec<serde_json::Value>>,
+    pub sources: Option<Vec<StreamSource>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub republish: Option<RePublish>,
     pub allow_direct: bool,
@@ -120,6 +120,37 @@ pub struct StreamInfo {
     pub config: StreamConfig,
     pub created: String,
     pub state: StreamState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<StreamSourceInfo>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<StreamSourceInfo>,
+}
+
+/// A mirror's or a source's origin (`StreamSource` of the reference).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StreamSource {
+    pub name: String,
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub opt_start_seq: u64,
+    /// RFC 3339, as given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opt_start_time: Option<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub filter_subject: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external: Option<serde_json::Value>,
+}
+
+/// A mirror's or a source's progress in stream info (`StreamSourceInfo`). `active`:
+/// nanoseconds since the origin was last heard from, -1 when never.
+#[derive(Clone, Debug, Serialize)]
+pub struct StreamSourceInfo {
+    pub name: String,
+    pub lag: u64,
+    pub active: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ApiError>,
 }
 
 /// Go's zero time and RFC 3339 with nanoseconds, as the reference writes times.

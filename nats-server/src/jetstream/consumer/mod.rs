@@ -117,6 +117,8 @@ pub struct Consumer {
     npc: AtomicI64,
     retention: Retention,
     pub durable: bool,
+    /// A mirror's or source's consumer (`direct`): left out of what clients see.
+    direct: bool,
 }
 
 /// What the task sends after releasing the lock.
@@ -161,6 +163,7 @@ impl Consumer {
         let scfg = stream.config();
         let pull = cfg.deliver_subject.is_empty();
         let durable = !cfg.durable_name.is_empty();
+        let direct = cfg.direct;
         let mut inner = Inner {
             waiting: pull::Queue::new(if pull { cfg.max_waiting } else { 0 }),
             sseq: 1,
@@ -208,6 +211,7 @@ impl Consumer {
             npc: AtomicI64::new(0),
             retention: scfg.retention,
             durable,
+            direct,
         });
         {
             let mut g = c.inner.lock();
@@ -349,6 +353,10 @@ impl Consumer {
         } else {
             g.dthresh = None;
         }
+    }
+
+    pub fn is_direct(&self) -> bool {
+        self.direct
     }
 
     pub fn config(&self) -> ConsumerConfig {
@@ -898,10 +906,12 @@ impl Consumer {
             return Err(NextErr::MaxAckPending);
         }
         let filter = g.cfg.filter_subject.clone();
+        // The last sequence comes with the answer (one look at the store): taken apart, a
+        // message stored in between would count as looked at and never go out.
         let got = if from_lss {
-            st.load(seq)
+            st.load(seq).map_err(|_| st.store_state().last_seq)
         } else {
-            st.load_next(&filter, seq)
+            st.load_next_or_last(&filter, seq)
         };
         match got {
             Ok(m) => {
@@ -910,9 +920,8 @@ impl Consumer {
                 }
                 Ok(Some((m, 1)))
             }
-            Err(_) => {
+            Err(last) => {
                 // Nothing more: what the filter skipped counts as looked at.
-                let last = st.store_state().last_seq;
                 if last + 1 > g.sseq && g.lss.is_none() {
                     g.sseq = last + 1;
                 }
