@@ -1088,8 +1088,18 @@ fn republish_as_the_reference() {
                     break;
                 }
             }
+            // An API answer's size follows its time stamps' digits (Go trims trailing
+            // zeros of nanoseconds): not compared.
+            let api = subject.starts_with("$JS.API.");
             let got: Vec<String> = got
                 .into_iter()
+                .map(|l| match l.strip_prefix("MSG ack ") {
+                    Some(rest) if api => format!(
+                        "MSG ack {} <size>",
+                        rest.split_whitespace().next().unwrap_or_default()
+                    ),
+                    _ => l,
+                })
                 .map(|l| {
                     // Times and ids differ between runs.
                     let l = l.trim_end().to_string();
