@@ -60,20 +60,7 @@ fn on_all_servers(tag: &str, scenario: impl Fn(&Js, &str) -> Vec<String>) {
 fn compare(runs: &[(&str, Vec<String>)]) {
     let (_, base) = &runs[0];
     for (who, t) in &runs[1..] {
-        let mut diffs = Vec::new();
-        for i in 0..base.len().max(t.len()) {
-            let a = base.get(i).map(String::as_str).unwrap_or("<missing>");
-            let b = t.get(i).map(String::as_str).unwrap_or("<missing>");
-            if a != b {
-                diffs.push(format!("reference: {a}\n{who}:      {b}"));
-            }
-        }
-        assert!(
-            diffs.is_empty(),
-            "{} differences:\n{}",
-            diffs.len(),
-            diffs.join("\n\n")
-        );
+        crate::support::assert_same_transcript(base, who, t);
     }
 }
 

@@ -1161,12 +1161,5 @@ fn l_is_msg(lines: &[String]) -> bool {
 
 /// The reference's answers and ours, line by line.
 fn assert_same_answers(reference: &[String], ours: &[String]) {
-    let diffs: Vec<String> = reference
-        .iter()
-        .zip(ours)
-        .filter(|(a, b)| a != b)
-        .map(|(a, b)| format!("reference: {a}\nours:      {b}"))
-        .collect();
-    assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
-    assert_eq!(reference.len(), ours.len());
+    crate::support::assert_same_transcript(reference, "ours", ours);
 }

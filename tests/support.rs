@@ -50,6 +50,25 @@ pub fn reference() -> PathBuf {
     p
 }
 
+/// Compares a transcript with the reference's line by line; fails listing every line that
+/// differs (`who` names the other server).
+pub fn assert_same_transcript(reference: &[String], who: &str, other: &[String]) {
+    let mut diffs = Vec::new();
+    for i in 0..reference.len().max(other.len()) {
+        let a = reference.get(i).map(String::as_str).unwrap_or("<missing>");
+        let b = other.get(i).map(String::as_str).unwrap_or("<missing>");
+        if a != b {
+            diffs.push(format!("reference: {a}\n{who}:      {b}"));
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "{} differences:\n{}",
+        diffs.len(),
+        diffs.join("\n\n")
+    );
+}
+
 /// A single-threaded runtime for a test's async part.
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
