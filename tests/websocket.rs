@@ -1517,8 +1517,10 @@ fn limits_apply_to_websocket_clients() {
         // (which differs by server), then the close frame and the end.
         let mut data = Vec::new();
         let mut rest = Vec::new();
-        // The reference writes its refusal without a writer running: give it time.
-        for g in w.rest(Duration::from_secs(3)) {
+        // The reference writes its refusal without a writer running: give it time (the
+        // wait ends at the close, so a generous one costs nothing; 3 s was once too short
+        // for the reference under a full parallel run).
+        for g in w.rest(Duration::from_secs(15)) {
             match g {
                 Got::Frame { b0: 0x82, payload } => data.extend(payload),
                 other => rest.push(other),
@@ -1595,7 +1597,20 @@ fn limits_apply_to_websocket_clients() {
             "{name}: {reason:?}"
         );
     }
-    assert_eq!(answers[0], answers[1]);
+    // Ours: the -ERR, then a close frame with the reason, then the end. The reference
+    // sends the same, or (seen in about half the runs since) nothing after its INFO: its
+    // refusal is written without a writer running and can be lost.
+    let ours = &answers[1];
+    assert!(
+        ours.starts_with("Some(\"-ERR 'maximum connections exceeded'\\r\\n\") [Frame { b0: 136")
+            && ours.ends_with("Eof]"),
+        "{ours}"
+    );
+    assert!(
+        answers[0] == *ours || answers[0] == "Some(\"\") [Timeout]",
+        "reference: {}\nours:      {ours}",
+        answers[0]
+    );
 }
 
 /// A reload that changes the websocket block is refused with the reference's message.
