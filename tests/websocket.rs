@@ -1505,12 +1505,21 @@ fn limits_apply_to_websocket_clients() {
     let mut answers = Vec::new();
     for (name, exe) in servers() {
         let s = WsServer::start(&exe, "no_tls: true", "max_connections: 1");
+        // The start-up probe of the ports counts as a connection until the server has
+        // let it go: with one connection allowed, `first` must come after that.
+        assert!(wait_until(Duration::from_secs(10), || s.http_json("/varz")
+            ["connections"]
+            == 0));
         let (mut first, _) = WsRaw::connect(s.ws_port, "");
         first.send(&bin(b"CONNECT {\"verbose\":false}\r\nPING\r\n"));
-        assert!(matches!(
-            first.frame(Duration::from_secs(5)),
-            Got::Frame { .. }
-        ));
+        // Registered once its PONG came (the INFO frame alone can come first).
+        let mut seen = Vec::new();
+        while !String::from_utf8_lossy(&seen).contains("PONG\r\n") {
+            match first.frame(Duration::from_secs(10)) {
+                Got::Frame { payload, .. } => seen.extend(payload),
+                other => panic!("{name}: no PONG: {other:?}"),
+            }
+        }
         let (mut w, head) = WsRaw::open(s.ws_port, &request(""));
         assert!(head.starts_with("HTTP/1.1 101"), "{name}");
         // Data frames may cut the stream anywhere: compare the bytes after the INFO line
@@ -1597,20 +1606,7 @@ fn limits_apply_to_websocket_clients() {
             "{name}: {reason:?}"
         );
     }
-    // Ours: the -ERR, then a close frame with the reason, then the end. The reference
-    // sends the same, or (seen in about half the runs since) nothing after its INFO: its
-    // refusal is written without a writer running and can be lost.
-    let ours = &answers[1];
-    assert!(
-        ours.starts_with("Some(\"-ERR 'maximum connections exceeded'\\r\\n\") [Frame { b0: 136")
-            && ours.ends_with("Eof]"),
-        "{ours}"
-    );
-    assert!(
-        answers[0] == *ours || answers[0] == "Some(\"\") [Timeout]",
-        "reference: {}\nours:      {ours}",
-        answers[0]
-    );
+    assert_eq!(answers[0], answers[1]);
 }
 
 /// A reload that changes the websocket block is refused with the reference's message.
