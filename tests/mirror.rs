@@ -362,6 +362,17 @@ fn mirror_and_source_configuration_errors() {
                 )
                 .await,
             );
+            // The mirror's origin is missing: wait until its info says so (ours notes it
+            // from the mirror's task, a moment after the create answer).
+            for _ in 0..100 {
+                if api(&nc, "$JS.API.STREAM.INFO.MM", "")
+                    .await
+                    .contains("\"error\"")
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
             t.push(
                 api(
                     &nc,
