@@ -552,26 +552,25 @@ impl Server {
         };
         let all_local = result.psubs.iter().all(|s| !peer(s))
             && result.qsubs.iter().all(|(_, m)| m.iter().all(|s| !peer(s)));
+        // The message as local subscribers see it, and as other servers match it.
+        let shown = nats_common::proto::Message {
+            subject,
+            reply,
+            headers,
+            payload,
+        };
+        let addressed = nats_common::proto::Message {
+            subject: dsubj,
+            ..shown
+        };
         let mut n = 0;
         if all_local || subject == dsubj {
-            let msg = nats_common::proto::Message {
-                subject,
-                reply,
-                headers,
-                payload,
-            };
             let mut d = crate::deliver::Delivery::new(self, account, &c, true, &mut flush);
             d.gateways = subject == dsubj;
-            n += crate::deliver::deliver(&mut d, &msg, &result, None);
+            n += crate::deliver::deliver(&mut d, &shown, &result, None);
             if subject != dsubj && self.gateway.active() {
-                let far = nats_common::proto::Message {
-                    subject: dsubj,
-                    reply,
-                    headers,
-                    payload,
-                };
                 let mut d = crate::deliver::Delivery::new(self, account, &c, true, &mut flush);
-                n += crate::gateway::send(&mut d, &far, &[]);
+                n += crate::gateway::send(&mut d, &addressed, &[]);
             }
         } else {
             let (mut local, mut far) = (
@@ -594,23 +593,11 @@ impl Server {
                     far.qsubs.push((name.clone(), f));
                 }
             }
-            let msg = nats_common::proto::Message {
-                subject,
-                reply,
-                headers,
-                payload,
-            };
             let mut d = crate::deliver::Delivery::new(self, account, &c, true, &mut flush);
             d.gateways = false;
-            n += crate::deliver::deliver(&mut d, &msg, &local, None);
-            let msg = nats_common::proto::Message {
-                subject: dsubj,
-                reply,
-                headers,
-                payload,
-            };
+            n += crate::deliver::deliver(&mut d, &shown, &local, None);
             let mut d = crate::deliver::Delivery::new(self, account, &c, true, &mut flush);
-            n += crate::deliver::deliver(&mut d, &msg, &far, None);
+            n += crate::deliver::deliver(&mut d, &addressed, &far, None);
         }
         flush.flush(self);
         n
